@@ -1,0 +1,262 @@
+//! Safe, portable kernels: the fallback on every target, and the heads and tails of the SIMD
+//! kernels. Written with fixed-width lane arrays and blocks of [`ROWS`] rows so that the
+//! accumulation (and its error bound) is the same as in the SIMD kernels.
+
+use super::{Bad, Counts, Sums, ROWS};
+use crate::hard::Confusion;
+use crate::{Float, Label};
+
+const LANES: usize = 16;
+
+/// `true` for a number in `[0, 1]` (so `false` for NaN).
+#[inline(always)]
+pub(crate) fn unit<T: Float>(x: T) -> bool {
+    (x >= T::ZERO) & (x <= T::ONE)
+}
+
+/// The first element of `p` or `g` (in that order at equal index) that is not in `[0, 1]`.
+pub(crate) fn find_bad<T: Float>(p: &[T], g: &[T]) -> Option<Bad> {
+    for (i, (&a, &b)) in p.iter().zip(g).enumerate() {
+        if !unit(a) {
+            return Some(Bad::Pred(i));
+        }
+        if !unit(b) {
+            return Some(Bad::Target(i));
+        }
+    }
+    None
+}
+
+#[inline(always)]
+fn lanes_to_f64<T: Float>(a: &[T; LANES]) -> f64 {
+    a.iter().fold(0.0, |s, &v| s + v.to_f64())
+}
+
+/// Sums of one block of at most `LANES·ROWS` elements, and whether every element was valid.
+#[inline(always)]
+fn block_sums<T: Float>(p: &[T], g: &[T], squared: bool) -> (Sums, bool) {
+    let mut apg = [T::ZERO; LANES];
+    let mut ap = [T::ZERO; LANES];
+    let mut ag = [T::ZERO; LANES];
+    let mut ok = true;
+    let pc = p.chunks_exact(LANES);
+    let gc = g.chunks_exact(LANES);
+    let (pr, gr) = (pc.remainder(), gc.remainder());
+    for (x, y) in pc.zip(gc) {
+        for j in 0..LANES {
+            let (a, b) = (x[j], y[j]);
+            ok &= unit(a) & unit(b);
+            apg[j] = apg[j] + a * b;
+            if squared {
+                ap[j] = ap[j] + a * a;
+                ag[j] = ag[j] + b * b;
+            } else {
+                ap[j] = ap[j] + a;
+                ag[j] = ag[j] + b;
+            }
+        }
+    }
+    for (j, (&a, &b)) in pr.iter().zip(gr).enumerate() {
+        ok &= unit(a) & unit(b);
+        apg[j] = apg[j] + a * b;
+        if squared {
+            ap[j] = ap[j] + a * a;
+            ag[j] = ag[j] + b * b;
+        } else {
+            ap[j] = ap[j] + a;
+            ag[j] = ag[j] + b;
+        }
+    }
+    (
+        Sums {
+            pg: lanes_to_f64(&apg),
+            p: lanes_to_f64(&ap),
+            g: lanes_to_f64(&ag),
+        },
+        ok,
+    )
+}
+
+/// `Σp·g, Σp, Σg` (or squares), validating every element.
+pub fn soft_sums<T: Float>(p: &[T], g: &[T], squared: bool) -> Result<Sums, Bad> {
+    let mut total = Sums::default();
+    let mut offset = 0;
+    for (pb, gb) in p.chunks(LANES * ROWS).zip(g.chunks(LANES * ROWS)) {
+        let (s, ok) = block_sums(pb, gb, squared);
+        if !ok {
+            if let Some(bad) = find_bad(pb, gb) {
+                return Err(bad.shift(offset));
+            }
+        }
+        total = total.add(s);
+        offset += pb.len();
+    }
+    Ok(total)
+}
+
+/// Sums over the voxels where `keep(i)` holds: `Σp·g, Σp, Σg` (or squares) and the count of
+/// kept voxels. `g(i)` gives the target value of voxel `i`. Every prediction value is
+/// validated, kept or not; target values only where kept.
+#[inline(always)]
+pub fn soft_sums_where<T: Float>(
+    p: &[T],
+    squared: bool,
+    mut g: impl FnMut(usize) -> T,
+    mut keep: impl FnMut(usize) -> bool,
+) -> Result<(Sums, u64), Bad> {
+    let mut total = Sums::default();
+    let mut kept = 0u64;
+    for (b, pb) in p.chunks(LANES * ROWS).enumerate() {
+        let base = b * LANES * ROWS;
+        let mut apg = [T::ZERO; LANES];
+        let mut ap = [T::ZERO; LANES];
+        let mut ag = [T::ZERO; LANES];
+        for (j, &a) in pb.iter().enumerate() {
+            let i = base + j;
+            if !unit(a) {
+                return Err(Bad::Pred(i));
+            }
+            if keep(i) {
+                let v = g(i);
+                if !unit(v) {
+                    return Err(Bad::Target(i));
+                }
+                let l = j % LANES;
+                kept += 1;
+                apg[l] = apg[l] + a * v;
+                if squared {
+                    ap[l] = ap[l] + a * a;
+                    ag[l] = ag[l] + v * v;
+                } else {
+                    ap[l] = ap[l] + a;
+                    ag[l] = ag[l] + v;
+                }
+            }
+        }
+        total = total.add(Sums {
+            pg: lanes_to_f64(&apg),
+            p: lanes_to_f64(&ap),
+            g: lanes_to_f64(&ag),
+        });
+    }
+    Ok((total, kept))
+}
+
+/// `outᵢ = a + b·gᵢ + c·pᵢ` (a plain map: the compiler vectorises it).
+pub fn affine<T: Float>(out: &mut [T], g: &[T], p: &[T], a: f64, b: f64, c: f64) {
+    let (a, b) = (T::from_f64(a), T::from_f64(b));
+    if c == 0.0 {
+        for (o, &gi) in out.iter_mut().zip(g) {
+            *o = a + b * gi;
+        }
+    } else {
+        let c = T::from_f64(c);
+        for ((o, &gi), &pi) in out.iter_mut().zip(g).zip(p) {
+            *o = a + b * gi + c * pi;
+        }
+    }
+}
+
+/// Exact counts of `p ≥ t`, `g ≥ t` and both, validating every element.
+pub fn threshold_counts<T: Float>(p: &[T], g: &[T], t: T) -> Result<Counts, Bad> {
+    let mut total = Counts::default();
+    let mut offset = 0;
+    for (pb, gb) in p.chunks(1024).zip(g.chunks(1024)) {
+        let mut ok = true;
+        let (mut both, mut np, mut ng) = (0u32, 0u32, 0u32);
+        for (&a, &b) in pb.iter().zip(gb) {
+            ok &= unit(a) & unit(b);
+            let x = (a >= t) as u32;
+            let y = (b >= t) as u32;
+            both += x & y;
+            np += x;
+            ng += y;
+        }
+        if !ok {
+            if let Some(bad) = find_bad(pb, gb) {
+                return Err(bad.shift(offset));
+            }
+        }
+        total = total.add(Counts {
+            both: both as u64,
+            pred: np as u64,
+            target: ng as u64,
+        });
+        offset += pb.len();
+    }
+    Ok(total)
+}
+
+/// Exact counts of non-zero bytes in `p`, in `g`, and in both.
+pub fn mask_counts(p: &[u8], g: &[u8]) -> Counts {
+    let mut total = Counts::default();
+    for (pb, gb) in p.chunks(1 << 16).zip(g.chunks(1 << 16)) {
+        let (mut both, mut np, mut ng) = (0u32, 0u32, 0u32);
+        for (&a, &b) in pb.iter().zip(gb) {
+            let x = (a != 0) as u32;
+            let y = (b != 0) as u32;
+            both += x & y;
+            np += x;
+            ng += y;
+        }
+        total = total.add(Counts {
+            both: both as u64,
+            pred: np as u64,
+            target: ng as u64,
+        });
+    }
+    total
+}
+
+/// Per-label counts over a pair of label maps in one pass (see [`super::label_counts`]).
+///
+/// Segmentation maps are spatially coherent, so the pass counts runs of equal
+/// `(prediction, target)` pairs in registers and touches the tables once per run, which
+/// avoids the store-to-load stall of incrementing the same counter voxel after voxel.
+pub fn label_counts<L: Label>(
+    pred: &[L],
+    target: &[L],
+    ignore: Option<i64>,
+    out: &mut [Confusion],
+) -> Result<u64, Bad> {
+    let nl = out.len() as u64;
+    let mut counted = 0u64;
+    let mut run = 0u64;
+    let mut cur = (usize::MAX, usize::MAX);
+    let flush = |out: &mut [Confusion], (p, t): (usize, usize), run: u64| {
+        if run > 0 {
+            if p == t {
+                out[p].tp += run;
+            } else {
+                out[p].fp += run;
+                out[t].fn_ += run;
+            }
+        }
+    };
+    for (i, (&pv, &tv)) in pred.iter().zip(target).enumerate() {
+        let t = tv.to_i64();
+        if Some(t) == ignore {
+            continue;
+        }
+        if t as u64 >= nl {
+            flush(out, cur, run);
+            return Err(Bad::Target(i));
+        }
+        let p = pv.to_i64();
+        if p as u64 >= nl {
+            flush(out, cur, run);
+            return Err(Bad::Pred(i));
+        }
+        let key = (p as usize, t as usize);
+        if key == cur {
+            run += 1;
+        } else {
+            flush(out, cur, run);
+            cur = key;
+            run = 1;
+        }
+        counted += 1;
+    }
+    flush(out, cur, run);
+    Ok(counted)
+}

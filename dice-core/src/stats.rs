@@ -1,0 +1,219 @@
+//! Sufficient statistics of the soft scores, as a value type that merges.
+//!
+//! Every soft score of this crate is a function of four numbers per (sample, class):
+//! the intersection `I = Σ pᵢ·gᵢ`, the prediction moment `P = Σ pᵢ` (or `Σ pᵢ²` with
+//! `squared_pred`), the target moment `G = Σ gᵢ` (or `Σ gᵢ²`) and the voxel count. Sums add, so
+//! statistics of the chunks of a volume, merged, equal the statistics of the whole volume (up
+//! to the rounding of the sums): this is what makes slice-by-slice evaluation on small devices
+//! and the all-reduce of data-parallel training exact. Reduce (sum) the statistics, *then*
+//! compute the score; averaging per-process scores is a different, biased quantity.
+//!
+//! Sums are `f64` whatever the input type, and never stagnate; the error bound is in the docs
+//! of [`crate::ACCUMULATION_ROWS`].
+
+use crate::error::{DiceError, Operand, Result};
+use crate::kernels::{portable, Bad, Sums};
+use crate::layout::{check_labels, check_len, with_labels, SoftInput, Target};
+use crate::{Float, Label as _};
+
+/// Which moments the denominator statistics hold.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Moment {
+    /// `P = Σp`, `G = Σg` (the Dice of Milletari's V-Net paper uses squares instead).
+    #[default]
+    Linear,
+    /// `P = Σp²`, `G = Σg²`: MONAI's `squared_pred = true`.
+    Squared,
+}
+
+/// The sufficient statistics of one (sample, class) or of any union of voxels.
+///
+/// `intersection = Σ p·g`, `pred = Σ p` or `Σ p²`, `target = Σ g` or `Σ g²`, `voxels` = the
+/// number of voxels counted (after masks and ignore labels).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SoftStats {
+    /// `I = Σ pᵢ·gᵢ`.
+    pub intersection: f64,
+    /// `P = Σ pᵢ` (linear) or `Σ pᵢ²` (squared).
+    pub pred: f64,
+    /// `G = Σ gᵢ` (linear) or `Σ gᵢ²` (squared).
+    pub target: f64,
+    /// Voxels counted.
+    pub voxels: u64,
+    /// Which moments `pred` and `target` hold.
+    pub moment: Moment,
+}
+
+impl SoftStats {
+    /// No voxel yet.
+    pub const fn zero(moment: Moment) -> SoftStats {
+        SoftStats {
+            intersection: 0.0,
+            pred: 0.0,
+            target: 0.0,
+            voxels: 0,
+            moment,
+        }
+    }
+
+    /// The statistics of a pair of slices (`p` and `g` in `[0, 1]`, same length).
+    ///
+    /// Errors: [`DiceError::LengthMismatch`] for unequal lengths; [`DiceError::NonFinite`] or
+    /// [`DiceError::OutOfRange`] naming the first bad element. An empty pair gives zero
+    /// statistics (merging it is a no-op).
+    pub fn of<T: Float>(p: &[T], g: &[T], moment: Moment) -> Result<SoftStats> {
+        check_len(Operand::Target, p.len(), g.len())?;
+        let s = T::soft_sums(p, g, moment == Moment::Squared).map_err(|b| bad_value(b, p, g, 0))?;
+        Ok(SoftStats::from_sums(s, p.len() as u64, moment))
+    }
+
+    /// Adds a further chunk of the same volume (see [`SoftStats::of`]).
+    pub fn update<T: Float>(&mut self, p: &[T], g: &[T]) -> Result<()> {
+        *self = self.merge(&SoftStats::of(p, g, self.moment)?)?;
+        Ok(())
+    }
+
+    /// The statistics of the union of two disjoint sets of voxels: every field adds.
+    ///
+    /// Errors: [`DiceError::MomentMismatch`] when one holds squares and the other does not.
+    pub fn merge(&self, other: &SoftStats) -> Result<SoftStats> {
+        if self.moment != other.moment {
+            return Err(DiceError::MomentMismatch);
+        }
+        Ok(SoftStats {
+            intersection: self.intersection + other.intersection,
+            pred: self.pred + other.pred,
+            target: self.target + other.target,
+            voxels: self.voxels + other.voxels,
+            moment: self.moment,
+        })
+    }
+
+    /// Soft false positives `FP = Σ p·(1 − g) = P − I` (linear moments).
+    pub fn false_positive(&self) -> f64 {
+        self.pred - self.intersection
+    }
+
+    /// Soft false negatives `FN = Σ (1 − p)·g = G − I` (linear moments).
+    pub fn false_negative(&self) -> f64 {
+        self.target - self.intersection
+    }
+
+    pub(crate) fn from_sums(s: Sums, voxels: u64, moment: Moment) -> SoftStats {
+        SoftStats {
+            intersection: s.pg,
+            pred: s.p,
+            target: s.g,
+            voxels,
+            moment,
+        }
+    }
+
+    /// Checks the fields are finite and non-negative, as statistics of valid inputs are (for
+    /// statistics that come back from an all-reduce or from C).
+    pub fn validate(&self) -> Result<()> {
+        for v in [self.intersection, self.pred, self.target] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(DiceError::InvalidParameter {
+                    name: "statistics",
+                    value: v,
+                    reason: "sums must be finite and non-negative",
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Turns a kernel's "first bad element" into the error naming its operand, index and value.
+pub(crate) fn bad_value<T: Float>(b: Bad, p: &[T], g: &[T], base: usize) -> DiceError {
+    let (operand, i, v) = match b {
+        Bad::Pred(i) => (Operand::Prediction, i, p[i]),
+        Bad::Target(i) => (Operand::Target, i, g[i]),
+    };
+    value_error(operand, base + i, v)
+}
+
+/// The error for an invalid value `v` of `operand` at flat index `index`.
+pub(crate) fn value_error<T: Float>(operand: Operand, index: usize, v: T) -> DiceError {
+    if v.is_finite() {
+        DiceError::OutOfRange {
+            operand,
+            index,
+            value: v.to_f64(),
+        }
+    } else {
+        DiceError::NonFinite { operand, index }
+    }
+}
+
+/// Fills `out[n·C + c]` with the statistics of sample `n`, class `c`, for every pair.
+///
+/// `out` must have `N·C` entries. Every prediction value must be in `[0, 1]`, every dense
+/// target value too, and every label in `0..C` or equal to the ignore label. Voxels masked
+/// out or ignored are left out of every sum and of `voxels`.
+pub fn accumulate<T: Float>(
+    input: &SoftInput<'_, T>,
+    moment: Moment,
+    out: &mut [SoftStats],
+) -> Result<()> {
+    let shape = input.shape();
+    check_len(Operand::Output, shape.pairs()?, out.len())?;
+    let (c_n, s_n) = (shape.channels, shape.spatial);
+    let squared = moment == Moment::Squared;
+    let pred = input.pred();
+    if let Target::Labels {
+        labels,
+        ignore_index,
+    } = input.target()
+    {
+        with_labels!(labels, l => check_labels(l, c_n, ignore_index))?;
+    }
+    for (pair, o) in out.iter_mut().enumerate() {
+        let (n, c) = (pair / c_n, pair % c_n);
+        let base = pair * s_n;
+        let p = &pred[base..base + s_n];
+        let vox = n * s_n;
+        let mask = input.mask().map(|m| &m[vox..vox + s_n]);
+        let (sums, count) = match (input.target(), mask) {
+            (Target::Dense(g), None) => {
+                let g = &g[base..base + s_n];
+                let s = T::soft_sums(p, g, squared).map_err(|b| bad_value(b, p, g, base))?;
+                (s, s_n as u64)
+            }
+            (Target::Dense(g), Some(m)) => {
+                let g = &g[base..base + s_n];
+                portable::soft_sums_where(p, squared, |i| g[i], |i| m[i] != 0)
+                    .map_err(|b| bad_value(b, p, g, base))?
+            }
+            (
+                Target::Labels {
+                    labels,
+                    ignore_index,
+                },
+                m,
+            ) => with_labels!(labels, l => {
+                let l = &l[vox..vox + s_n];
+                let class = c as i64;
+                portable::soft_sums_where(
+                    p,
+                    squared,
+                    |i| if l[i].to_i64() == class { T::ONE } else { T::ZERO },
+                    |i| Some(l[i].to_i64()) != ignore_index && m.is_none_or(|m| m[i] != 0),
+                )
+                .map_err(|b| match b {
+                    Bad::Pred(i) => value_error(Operand::Prediction, base + i, p[i]),
+                    // Label targets are 0 or 1 and cannot be invalid once checked.
+                    Bad::Target(i) => DiceError::LabelOutOfRange {
+                        operand: Operand::Labels,
+                        index: vox + i,
+                        label: l[i].to_i64(),
+                        classes: c_n,
+                    },
+                })?
+            }),
+        };
+        *o = SoftStats::from_sums(sums, count, moment);
+    }
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! Shared fixtures of the workspace's integration tests, benches and examples: a small
+//! deterministic random generator and synthetic segmentation volumes. No library code of the
+//! project lives here; the crates are `dice-core`, `dice-ffi` and `dice-tch`.
+
+/// xorshift64*: deterministic, fast, good enough for test data.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a seed (0 is replaced by a fixed odd constant).
+    pub fn new(seed: u64) -> Rng {
+        Rng(if seed == 0 {
+            0x9E37_79B9_7F4A_7C15
+        } else {
+            seed
+        })
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in `[0, 1)` with 53 random bits.
+    pub fn f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in `[0, 1)` with 24 random bits.
+    pub fn f32(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+
+    /// Uniform in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((self.next_u64() as u128 * n as u128) >> 64) as u64
+    }
+}
+
+/// A pair of synthetic label volumes of `d³` voxels with `labels` labels (0 = background):
+/// ellipsoids for the reference, and the same ellipsoids shifted and resized for the
+/// prediction, so that every label has a Dice between about 0.6 and 0.95.
+pub fn label_volumes(d: usize, labels: u8, seed: u64) -> (Vec<u8>, Vec<u8>) {
+    let mut rng = Rng::new(seed);
+    let shapes: Vec<([f64; 3], [f64; 3], [f64; 3], f64)> = (1..labels)
+        .map(|_| {
+            let c = [
+                0.25 + 0.5 * rng.f64(),
+                0.25 + 0.5 * rng.f64(),
+                0.25 + 0.5 * rng.f64(),
+            ];
+            let r = [
+                0.06 + 0.14 * rng.f64(),
+                0.06 + 0.14 * rng.f64(),
+                0.06 + 0.14 * rng.f64(),
+            ];
+            let shift = [
+                0.03 * (rng.f64() - 0.5),
+                0.03 * (rng.f64() - 0.5),
+                0.03 * (rng.f64() - 0.5),
+            ];
+            (c, r, shift, 0.9 + 0.2 * rng.f64())
+        })
+        .collect();
+    let mut gt = vec![0u8; d * d * d];
+    let mut pr = vec![0u8; d * d * d];
+    let inv = 1.0 / d as f64;
+    for z in 0..d {
+        for y in 0..d {
+            for x in 0..d {
+                let pos = [
+                    (x as f64 + 0.5) * inv,
+                    (y as f64 + 0.5) * inv,
+                    (z as f64 + 0.5) * inv,
+                ];
+                let i = (z * d + y) * d + x;
+                for (l, (c, r, shift, scale)) in shapes.iter().enumerate() {
+                    let q = |k: usize, s: f64, sc: f64| ((pos[k] - c[k] - s) / (r[k] * sc)).powi(2);
+                    if q(0, 0.0, 1.0) + q(1, 0.0, 1.0) + q(2, 0.0, 1.0) <= 1.0 {
+                        gt[i] = l as u8 + 1;
+                    }
+                    if q(0, shift[0], *scale) + q(1, shift[1], *scale) + q(2, shift[2], *scale)
+                        <= 1.0
+                    {
+                        pr[i] = l as u8 + 1;
+                    }
+                }
+            }
+        }
+    }
+    (pr, gt)
+}
+
+/// `n` random probabilities and a random binary target (about half positive).
+pub fn random_pair_f32(n: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
+    let mut rng = Rng::new(seed);
+    let p = (0..n).map(|_| rng.f32()).collect();
+    let g = (0..n)
+        .map(|_| if rng.next_u64() >> 63 == 1 { 1.0 } else { 0.0 })
+        .collect();
+    (p, g)
+}
