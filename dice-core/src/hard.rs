@@ -19,8 +19,12 @@
 //! | MONAI `DiceMetric(ignore_empty=True)` | NaN | NaN | [`EmptyPolicy::monai`]`(true)` |
 //! | MONAI `DiceMetric(ignore_empty=False)` | 0 | 1 | [`EmptyPolicy::monai`]`(false)` |
 //! | nnU-Net evaluation | 0 | NaN | [`EmptyPolicy::NNUNET`] |
-//! | medpy `dc`, MetricsReloaded | 0 | 1 | [`EmptyPolicy::MEDPY`] |
 //! | torchmetrics `DiceScore`, DeepMind surface-distance | 0 | NaN | [`EmptyPolicy::NNUNET`] |
+//! | medpy 0.5.2 `dc` (its code means 1, but numpy's division gives NaN) | 0 | NaN | [`EmptyPolicy::NNUNET`] |
+//! | MetricsReloaded | 0 | 1 | [`EmptyPolicy::METRICS_RELOADED`] |
+//!
+//! (The MONAI, nnU-Net, torchmetrics and medpy rows are checked against those libraries' own
+//! output in `tests/golden.rs`.)
 //!
 //! Means ([`mean`], [`class_means`]) leave out skipped values *and* NaN (as `nanmean` does) and
 //! report how many values were defined, so "0.91 over 37 of 40 cases" is always visible.
@@ -90,8 +94,8 @@ impl EmptyPolicy {
         reference_empty: EmptyValue::Zero,
         both_empty: EmptyValue::Nan,
     };
-    /// medpy's `dc` and MetricsReloaded (both empty is perfect).
-    pub const MEDPY: EmptyPolicy = EmptyPolicy {
+    /// MetricsReloaded (both empty is perfect).
+    pub const METRICS_RELOADED: EmptyPolicy = EmptyPolicy {
         reference_empty: EmptyValue::Zero,
         both_empty: EmptyValue::One,
     };

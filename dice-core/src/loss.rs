@@ -349,7 +349,7 @@ impl<'w> SoftLoss<'w> {
         if self.generalized().is_some() {
             samples
         } else {
-            samples * (shape.channels - self.first_class())
+            samples.saturating_mul(shape.channels.saturating_sub(self.first_class()))
         }
     }
 

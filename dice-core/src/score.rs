@@ -19,9 +19,12 @@
 //! | MONAI `DiceLoss` | `smooth_nr`, `smooth_dr` (default `1e-5`) | same names, same meaning, same defaults |
 //! | MONAI `DiceLoss(jaccard=True)` | `(2I + s_nr)/(2(P + G − I) + s_dr)` | [`jaccard`], same meaning |
 //! | Keras 3 `Dice` | `1 − 2I/(P + G + 1e-7)`: smoothing in the denominator only | `s_nr = 0`, `s_dr = 1e-7` |
-//! | nnU-Net `SoftDiceLoss` | `(2I + s)/max(2I + FP + FN + s, 1e-8)`, `s = 1e-5` in the trainer | `s_nr = s_dr = 1e-5` (the clip only matters for `s = 0`, where [`crate::EmptyValue`] decides), loss `−score`: add 1 |
-//! | smp `DiceLoss(smooth=s)` | `(2I + s)/(P + G + s)`, clamped below at `eps` | `s_nr = s_dr = s`; smp sums over the batch: `batch = true` |
-//! | smp `TverskyLoss(alpha, beta, gamma)` | `(I + s)/(I + αFP + βFN + s)`, then `mean(1 − T)^γ` | [`tversky`] with `s_nr = s_dr = s`; our `γ` applies per group, before the mean |
+//! | nnU-Net `SoftDiceLoss` | `(2I + s)/max(2I + FP + FN + s, 1e-8)`, `s = 1e-5` in the trainer, sums in `float32` | `s_nr = s_dr = 1e-5` (the clip only matters for `s = 0`, where [`crate::EmptyValue`] decides); nnU-Net's loss is `−score`, ours `1 − score` |
+//! | smp `DiceLoss(smooth=s)` | Tversky(½, ½): `(I + s)/(I + ½FP + ½FN + s) = (2I + 2s)/(P + G + 2s)`, denominator clamped at `eps` | `s_nr = s_dr = 2s` (smp's smoothing counts twice); smp sums over the batch: `batch = true` |
+//! | smp `TverskyLoss(alpha, beta, gamma)` | `(I + s)/(I + αFP + βFN + s)`, then `mean(1 − T)^γ` | [`tversky`] with `s_nr = s_dr = s`; our `γ` applies per group, before the mean (the same for one group) |
+//!
+//! smp ≥ 0.5 computes `I` as `(P + G − Σ|p − g|)/2`, which equals `Σp·g` for binary targets
+//! only. Every row is checked against the peer's own output in `tests/golden.rs`.
 
 /// The partial derivatives of a score with respect to `I`, `P` and `G`.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

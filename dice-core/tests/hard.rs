@@ -5,7 +5,12 @@ use dice_core::hard::{self, Confusion, EmptyPolicy, EmptyValue, MeanValue, Metri
 use dice_core::{DiceError, Moment, Operand, Shape, SoftStats};
 use proptest::prelude::*;
 
-fn naive_labels(pred: &[i64], target: &[i64], labels: usize, ignore: Option<i64>) -> Vec<Confusion> {
+fn naive_labels(
+    pred: &[i64],
+    target: &[i64],
+    labels: usize,
+    ignore: Option<i64>,
+) -> Vec<Confusion> {
     let mut out = vec![Confusion::default(); labels];
     for (&p, &t) in pred.iter().zip(target) {
         if Some(t) == ignore {
@@ -26,7 +31,12 @@ fn naive_labels(pred: &[i64], target: &[i64], labels: usize, ignore: Option<i64>
 
 #[test]
 fn metrics_by_hand() {
-    let c = Confusion { tp: 6, fp: 2, fn_: 4, tn: 88 };
+    let c = Confusion {
+        tp: 6,
+        fp: 2,
+        fn_: 4,
+        tn: 88,
+    };
     let pol = EmptyPolicy::DEFAULT;
     assert_eq!(c.dice(pol), Some(12.0 / 18.0));
     assert_eq!(c.iou(pol), Some(6.0 / 12.0));
@@ -36,22 +46,40 @@ fn metrics_by_hand() {
     assert_eq!(c.volume_similarity(pol), Some(1.0 - 2.0 / 18.0));
     assert_eq!((c.reference(), c.prediction(), c.total()), (10, 8, 100));
     for m in Metric::ALL {
-        assert_eq!(c.metric(m, pol), match m {
-            Metric::Dice => c.dice(pol),
-            Metric::Iou => c.iou(pol),
-            Metric::Precision => c.precision(pol),
-            Metric::Recall => c.recall(pol),
-            Metric::Specificity => c.specificity(pol),
-            Metric::VolumeSimilarity => c.volume_similarity(pol),
-        });
+        assert_eq!(
+            c.metric(m, pol),
+            match m {
+                Metric::Dice => c.dice(pol),
+                Metric::Iou => c.iou(pol),
+                Metric::Precision => c.precision(pol),
+                Metric::Recall => c.recall(pol),
+                Metric::Specificity => c.specificity(pol),
+                Metric::VolumeSimilarity => c.volume_similarity(pol),
+            }
+        );
     }
 }
 
 #[test]
 fn empty_policies() {
-    let both = Confusion { tp: 0, fp: 0, fn_: 0, tn: 50 };
-    let ref_empty = Confusion { tp: 0, fp: 3, fn_: 0, tn: 47 };
-    let pred_empty = Confusion { tp: 0, fp: 0, fn_: 3, tn: 47 };
+    let both = Confusion {
+        tp: 0,
+        fp: 0,
+        fn_: 0,
+        tn: 50,
+    };
+    let ref_empty = Confusion {
+        tp: 0,
+        fp: 3,
+        fn_: 0,
+        tn: 47,
+    };
+    let pred_empty = Confusion {
+        tp: 0,
+        fp: 0,
+        fn_: 3,
+        tn: 47,
+    };
     // Default: reference-empty scores 0 (the false positives count), both-empty is skipped.
     let d = EmptyPolicy::DEFAULT;
     assert_eq!(both.dice(d), None);
@@ -63,8 +91,8 @@ fn empty_policies() {
     let m = EmptyPolicy::monai(true);
     assert!(both.dice(m).unwrap().is_nan());
     assert!(ref_empty.dice(m).unwrap().is_nan());
-    // MONAI ignore_empty=False, medpy: 1 when both are empty, 0 otherwise.
-    for p in [EmptyPolicy::monai(false), EmptyPolicy::MEDPY] {
+    // MONAI ignore_empty=False, MetricsReloaded: 1 when both are empty, 0 otherwise.
+    for p in [EmptyPolicy::monai(false), EmptyPolicy::METRICS_RELOADED] {
         assert_eq!(both.dice(p), Some(1.0));
         assert_eq!(ref_empty.dice(p), Some(0.0));
     }
@@ -72,33 +100,123 @@ fn empty_policies() {
     assert!(both.dice(EmptyPolicy::NNUNET).unwrap().is_nan());
     assert_eq!(ref_empty.dice(EmptyPolicy::NNUNET), Some(0.0));
     // Specificity's empty cases are those of the complement.
-    let full = Confusion { tp: 10, fp: 0, fn_: 0, tn: 0 };
-    assert_eq!(full.specificity(EmptyPolicy::uniform(EmptyValue::One)), Some(1.0));
+    let full = Confusion {
+        tp: 10,
+        fp: 0,
+        fn_: 0,
+        tn: 0,
+    };
+    assert_eq!(
+        full.specificity(EmptyPolicy::uniform(EmptyValue::One)),
+        Some(1.0)
+    );
     assert_eq!(full.specificity(d), None);
     assert_eq!(both.specificity(d), Some(1.0));
-    let no_neg_ref = Confusion { tp: 8, fp: 0, fn_: 2, tn: 0 };
+    let no_neg_ref = Confusion {
+        tp: 8,
+        fp: 0,
+        fn_: 2,
+        tn: 0,
+    };
     assert_eq!(no_neg_ref.specificity(d), Some(0.0));
 }
 
 #[test]
 fn means_report_defined_counts() {
     let m = hard::mean([Some(1.0), None, Some(0.5), Some(f64::NAN)]);
-    assert_eq!(m, MeanValue { mean: Some(0.75), defined: 2, total: 4 });
-    assert_eq!(hard::mean([None, None]), MeanValue { mean: None, defined: 0, total: 2 });
+    assert_eq!(
+        m,
+        MeanValue {
+            mean: Some(0.75),
+            defined: 2,
+            total: 4
+        }
+    );
+    assert_eq!(
+        hard::mean([None, None]),
+        MeanValue {
+            mean: None,
+            defined: 0,
+            total: 2
+        }
+    );
     // class_means: 2 samples × 3 classes.
     let cs = [
-        Confusion { tp: 5, fp: 0, fn_: 0, tn: 5 },
-        Confusion { tp: 1, fp: 1, fn_: 0, tn: 8 },
-        Confusion { tp: 0, fp: 0, fn_: 0, tn: 10 },
-        Confusion { tp: 5, fp: 5, fn_: 0, tn: 0 },
-        Confusion { tp: 0, fp: 2, fn_: 0, tn: 8 },
-        Confusion { tp: 1, fp: 0, fn_: 1, tn: 8 },
+        Confusion {
+            tp: 5,
+            fp: 0,
+            fn_: 0,
+            tn: 5,
+        },
+        Confusion {
+            tp: 1,
+            fp: 1,
+            fn_: 0,
+            tn: 8,
+        },
+        Confusion {
+            tp: 0,
+            fp: 0,
+            fn_: 0,
+            tn: 10,
+        },
+        Confusion {
+            tp: 5,
+            fp: 5,
+            fn_: 0,
+            tn: 0,
+        },
+        Confusion {
+            tp: 0,
+            fp: 2,
+            fn_: 0,
+            tn: 8,
+        },
+        Confusion {
+            tp: 1,
+            fp: 0,
+            fn_: 1,
+            tn: 8,
+        },
     ];
-    let mut per = [MeanValue { mean: None, defined: 0, total: 0 }; 3];
-    let all = hard::class_means(Shape::new(2, 3, 10), &cs, Metric::Dice, EmptyPolicy::DEFAULT, false, &mut per).unwrap();
-    assert_eq!(per[0], MeanValue { mean: None, defined: 0, total: 0 });
-    assert_eq!(per[1], MeanValue { mean: Some((2.0 / 3.0 + 0.0) / 2.0), defined: 2, total: 2 });
-    assert_eq!(per[2], MeanValue { mean: Some(2.0 / 3.0), defined: 1, total: 2 });
+    let mut per = [MeanValue {
+        mean: None,
+        defined: 0,
+        total: 0,
+    }; 3];
+    let all = hard::class_means(
+        Shape::new(2, 3, 10),
+        &cs,
+        Metric::Dice,
+        EmptyPolicy::DEFAULT,
+        false,
+        &mut per,
+    )
+    .unwrap();
+    assert_eq!(
+        per[0],
+        MeanValue {
+            mean: None,
+            defined: 0,
+            total: 0
+        }
+    );
+    assert_eq!(
+        per[1],
+        MeanValue {
+            mean: Some((2.0 / 3.0 + 0.0) / 2.0),
+            defined: 2,
+            total: 2
+        }
+    );
+    assert_eq!(
+        per[2],
+        MeanValue {
+            mean: Some(2.0 / 3.0),
+            defined: 1,
+            total: 2
+        }
+    );
     assert_eq!(all.defined, 3);
     assert_eq!(all.total, 4);
     assert!((all.mean.unwrap() - (2.0 / 3.0 + 0.0 + 2.0 / 3.0) / 3.0).abs() < 1e-15);
@@ -110,26 +228,50 @@ fn probabilities_threshold_and_errors() {
     let g = [1.0f32, 1.0, 0.0, 0.0, 0.5];
     let c = hard::confusion_from_probabilities(&p, &g, 0.5).unwrap();
     // p ≥ 0.5: [T, F, T, F, T]; g ≥ 0.5: [T, T, F, F, T]
-    assert_eq!(c, Confusion { tp: 2, fp: 1, fn_: 1, tn: 1 });
+    assert_eq!(
+        c,
+        Confusion {
+            tp: 2,
+            fp: 1,
+            fn_: 1,
+            tn: 1
+        }
+    );
     assert!(matches!(
         hard::confusion_from_probabilities(&p, &g, 1.5),
-        Err(DiceError::InvalidParameter { name: "threshold", .. })
+        Err(DiceError::InvalidParameter {
+            name: "threshold",
+            ..
+        })
     ));
-    assert!(matches!(hard::confusion_from_probabilities(&p, &g, f64::NAN), Err(DiceError::InvalidParameter { .. })));
+    assert!(matches!(
+        hard::confusion_from_probabilities(&p, &g, f64::NAN),
+        Err(DiceError::InvalidParameter { .. })
+    ));
     assert_eq!(
         hard::confusion_from_probabilities::<f32>(&[], &[], 0.5),
-        Err(DiceError::Empty { operand: Operand::Prediction })
+        Err(DiceError::Empty {
+            operand: Operand::Prediction
+        })
     );
     let mut bad = vec![0.5f32; 700];
     bad[650] = 2.0;
     let gg = vec![0.0f32; 700];
     assert_eq!(
         hard::confusion_from_probabilities(&bad, &gg, 0.5),
-        Err(DiceError::OutOfRange { operand: Operand::Prediction, index: 650, value: 2.0 })
+        Err(DiceError::OutOfRange {
+            operand: Operand::Prediction,
+            index: 650,
+            value: 2.0
+        })
     );
     assert_eq!(
         hard::confusion_from_probabilities(&gg, &bad, 0.5),
-        Err(DiceError::OutOfRange { operand: Operand::Target, index: 650, value: 2.0 })
+        Err(DiceError::OutOfRange {
+            operand: Operand::Target,
+            index: 650,
+            value: 2.0
+        })
     );
 }
 
@@ -137,26 +279,72 @@ fn probabilities_threshold_and_errors() {
 fn masks_u8_and_bool() {
     let p = [0u8, 1, 2, 0, 255];
     let g = [0u8, 1, 0, 7, 1];
-    assert_eq!(hard::confusion_from_masks(&p, &g).unwrap(), Confusion { tp: 2, fp: 1, fn_: 1, tn: 1 });
+    assert_eq!(
+        hard::confusion_from_masks(&p, &g).unwrap(),
+        Confusion {
+            tp: 2,
+            fp: 1,
+            fn_: 1,
+            tn: 1
+        }
+    );
     let pb: Vec<bool> = p.iter().map(|&v| v != 0).collect();
     let gb: Vec<bool> = g.iter().map(|&v| v != 0).collect();
-    assert_eq!(hard::confusion_from_masks(&pb, &gb).unwrap(), Confusion { tp: 2, fp: 1, fn_: 1, tn: 1 });
-    assert!(matches!(hard::confusion_from_masks(&p[..2], &g), Err(DiceError::LengthMismatch { .. })));
+    assert_eq!(
+        hard::confusion_from_masks(&pb, &gb).unwrap(),
+        Confusion {
+            tp: 2,
+            fp: 1,
+            fn_: 1,
+            tn: 1
+        }
+    );
+    assert!(matches!(
+        hard::confusion_from_masks(&p[..2], &g),
+        Err(DiceError::LengthMismatch { .. })
+    ));
 }
 
 #[test]
 fn label_errors_name_map_voxel_and_label() {
     let mut out = [Confusion::default(); 3];
     let e = hard::label_confusion(&[0u8, 1, 5], &[0u8, 1, 2], None, &mut out).unwrap_err();
-    assert_eq!(e, DiceError::LabelOutOfRange { operand: Operand::Prediction, index: 2, label: 5, classes: 3 });
+    assert_eq!(
+        e,
+        DiceError::LabelOutOfRange {
+            operand: Operand::Prediction,
+            index: 2,
+            label: 5,
+            classes: 3
+        }
+    );
     let big_p = vec![1u8; 1000];
     let mut big_t = vec![1u8; 1000];
     big_t[777] = 9;
     let e = hard::label_confusion(&big_p, &big_t, None, &mut out).unwrap_err();
-    assert_eq!(e, DiceError::LabelOutOfRange { operand: Operand::Labels, index: 777, label: 9, classes: 3 });
+    assert_eq!(
+        e,
+        DiceError::LabelOutOfRange {
+            operand: Operand::Labels,
+            index: 777,
+            label: 9,
+            classes: 3
+        }
+    );
     let e = hard::label_confusion(&[-1i64, 0], &[0i64, 0], None, &mut out).unwrap_err();
-    assert_eq!(e, DiceError::LabelOutOfRange { operand: Operand::Prediction, index: 0, label: -1, classes: 3 });
-    assert!(matches!(hard::label_confusion(&[0u8], &[0u8], None, &mut []), Err(DiceError::Empty { .. })));
+    assert_eq!(
+        e,
+        DiceError::LabelOutOfRange {
+            operand: Operand::Prediction,
+            index: 0,
+            label: -1,
+            classes: 3
+        }
+    );
+    assert!(matches!(
+        hard::label_confusion(&[0u8], &[0u8], None, &mut []),
+        Err(DiceError::Empty { .. })
+    ));
 }
 
 proptest! {
@@ -257,21 +445,73 @@ proptest! {
 #[test]
 fn batch_functions() {
     let shape = Shape::new(2, 2, 3);
-    let p = [0.9f32, 0.1, 0.6, 0.1, 0.9, 0.4, 0.2, 0.8, 0.5, 0.8, 0.2, 0.5];
-    let g = [1.0f32, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0];
+    let p = [
+        0.9f32, 0.1, 0.6, 0.1, 0.9, 0.4, 0.2, 0.8, 0.5, 0.8, 0.2, 0.5,
+    ];
+    let g = [
+        1.0f32, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0,
+    ];
     let mut out = [Confusion::default(); 4];
     hard::batch_confusion_probabilities(shape, &p, &g, 0.5, None, &mut out).unwrap();
-    assert_eq!(out[0], Confusion { tp: 1, fp: 1, fn_: 0, tn: 1 });
-    assert_eq!(out[1], Confusion { tp: 1, fp: 0, fn_: 1, tn: 1 });
+    assert_eq!(
+        out[0],
+        Confusion {
+            tp: 1,
+            fp: 1,
+            fn_: 0,
+            tn: 1
+        }
+    );
+    assert_eq!(
+        out[1],
+        Confusion {
+            tp: 1,
+            fp: 0,
+            fn_: 1,
+            tn: 1
+        }
+    );
     let mask = [1u8, 1, 0, 1, 1, 1];
     hard::batch_confusion_probabilities(shape, &p, &g, 0.5, Some(&mask), &mut out).unwrap();
-    assert_eq!(out[0], Confusion { tp: 1, fp: 0, fn_: 0, tn: 1 });
+    assert_eq!(
+        out[0],
+        Confusion {
+            tp: 1,
+            fp: 0,
+            fn_: 0,
+            tn: 1
+        }
+    );
     let pl = [0u8, 1, 1, 2, 0, 0];
     let tl = [0u8, 1, 255, 2, 2, 0];
     let mut out = [Confusion::default(); 6];
     hard::batch_label_confusion(Shape::new(2, 3, 3), &pl, &tl, Some(255), &mut out).unwrap();
-    assert_eq!(out[1], Confusion { tp: 1, fp: 0, fn_: 0, tn: 1 });
-    assert_eq!(out[5], Confusion { tp: 1, fp: 0, fn_: 1, tn: 1 });
+    assert_eq!(
+        out[1],
+        Confusion {
+            tp: 1,
+            fp: 0,
+            fn_: 0,
+            tn: 1
+        }
+    );
+    assert_eq!(
+        out[5],
+        Confusion {
+            tp: 1,
+            fp: 0,
+            fn_: 1,
+            tn: 1
+        }
+    );
     let e = hard::batch_label_confusion(Shape::new(2, 3, 3), &pl, &tl, None, &mut out).unwrap_err();
-    assert_eq!(e, DiceError::LabelOutOfRange { operand: Operand::Labels, index: 2, label: 255, classes: 3 });
+    assert_eq!(
+        e,
+        DiceError::LabelOutOfRange {
+            operand: Operand::Labels,
+            index: 2,
+            label: 255,
+            classes: 3
+        }
+    );
 }

@@ -3,8 +3,8 @@
 
 use dice_core::score::{self, Weighting};
 use dice_core::{
-    Activation, DiceError, EmptyValue, LossForm, Operand, Reduction, Shape, SoftInput, SoftLoss, SoftStats, Target,
-    Upstream,
+    Activation, DiceError, EmptyValue, LossForm, Operand, Reduction, Shape, SoftInput, SoftLoss,
+    SoftStats, Target, Upstream,
 };
 use proptest::prelude::*;
 
@@ -32,14 +32,42 @@ const G: [f64; 4] = [1.0, 1.0, 0.0, 0.0];
 
 #[test]
 fn scores_by_hand() {
-    assert!(approx(score::dice(1.7, 2.1, 2.0, 0.0, 0.0).unwrap(), 3.4 / 4.1, 1e-15));
-    assert!(approx(score::dice(1.7, 2.1, 2.0, 1.0, 1.0).unwrap(), 4.4 / 5.1, 1e-15));
-    assert!(approx(score::dice(1.7, 1.55, 2.0, 0.0, 0.0).unwrap(), 3.4 / 3.55, 1e-15));
-    assert!(approx(score::jaccard(1.7, 2.1, 2.0, 0.0, 0.0).unwrap(), 1.7 / 2.4, 1e-15));
-    assert!(approx(score::tversky(1.7, 2.1, 2.0, 0.3, 0.7, 0.0, 0.0).unwrap(), 1.7 / (1.7 + 0.12 + 0.21), 1e-15));
+    assert!(approx(
+        score::dice(1.7, 2.1, 2.0, 0.0, 0.0).unwrap(),
+        3.4 / 4.1,
+        1e-15
+    ));
+    assert!(approx(
+        score::dice(1.7, 2.1, 2.0, 1.0, 1.0).unwrap(),
+        4.4 / 5.1,
+        1e-15
+    ));
+    assert!(approx(
+        score::dice(1.7, 1.55, 2.0, 0.0, 0.0).unwrap(),
+        3.4 / 3.55,
+        1e-15
+    ));
+    assert!(approx(
+        score::jaccard(1.7, 2.1, 2.0, 0.0, 0.0).unwrap(),
+        1.7 / 2.4,
+        1e-15
+    ));
+    assert!(approx(
+        score::tversky(1.7, 2.1, 2.0, 0.3, 0.7, 0.0, 0.0).unwrap(),
+        1.7 / (1.7 + 0.12 + 0.21),
+        1e-15
+    ));
     // α = β = 0.5 is Dice; α = β = 1 is IoU.
-    assert!(approx(score::tversky(1.7, 2.1, 2.0, 0.5, 0.5, 0.0, 0.0).unwrap(), 3.4 / 4.1, 1e-15));
-    assert!(approx(score::tversky(1.7, 2.1, 2.0, 1.0, 1.0, 0.0, 0.0).unwrap(), 1.7 / 2.4, 1e-15));
+    assert!(approx(
+        score::tversky(1.7, 2.1, 2.0, 0.5, 0.5, 0.0, 0.0).unwrap(),
+        3.4 / 4.1,
+        1e-15
+    ));
+    assert!(approx(
+        score::tversky(1.7, 2.1, 2.0, 1.0, 1.0, 0.0, 0.0).unwrap(),
+        1.7 / 2.4,
+        1e-15
+    ));
     // Zero denominators are None, not NaN.
     assert_eq!(score::dice(0.0, 0.0, 0.0, 0.0, 0.0), None);
     assert_eq!(score::dice(0.0, 0.0, 0.0, 1.0, 1.0), Some(1.0));
@@ -63,8 +91,14 @@ fn partials_match_finite_differences_of_the_pure_functions() {
             type F = Box<dyn Fn(f64, f64, f64) -> Option<f64>>;
             type D = Box<dyn Fn(f64, f64, f64) -> Option<score::Partials>>;
             let cases: Vec<(F, D)> = vec![
-                (Box::new(move |i, p, g| score::dice(i, p, g, snr, sdr)), Box::new(move |i, p, g| score::dice_partials(i, p, g, snr, sdr))),
-                (Box::new(move |i, p, g| score::jaccard(i, p, g, snr, sdr)), Box::new(move |i, p, g| score::jaccard_partials(i, p, g, snr, sdr))),
+                (
+                    Box::new(move |i, p, g| score::dice(i, p, g, snr, sdr)),
+                    Box::new(move |i, p, g| score::dice_partials(i, p, g, snr, sdr)),
+                ),
+                (
+                    Box::new(move |i, p, g| score::jaccard(i, p, g, snr, sdr)),
+                    Box::new(move |i, p, g| score::jaccard_partials(i, p, g, snr, sdr)),
+                ),
                 (
                     Box::new(move |i, p, g| score::tversky(i, p, g, 0.3, 0.8, snr, sdr)),
                     Box::new(move |i, p, g| score::tversky_partials(i, p, g, 0.3, 0.8, snr, sdr)),
@@ -75,7 +109,12 @@ fn partials_match_finite_differences_of_the_pure_functions() {
                 let fd_i = (f(i + h, p, g).unwrap() - f(i - h, p, g).unwrap()) / (2.0 * h);
                 let fd_p = (f(i, p + h, g).unwrap() - f(i, p - h, g).unwrap()) / (2.0 * h);
                 let fd_g = (f(i, p, g + h).unwrap() - f(i, p, g - h).unwrap()) / (2.0 * h);
-                assert!(approx(part.intersection, fd_i, 1e-7), "{} vs {}", part.intersection, fd_i);
+                assert!(
+                    approx(part.intersection, fd_i, 1e-7),
+                    "{} vs {}",
+                    part.intersection,
+                    fd_i
+                );
                 assert!(approx(part.pred, fd_p, 1e-7));
                 assert!(approx(part.target, fd_g, 1e-7));
             }
@@ -118,13 +157,29 @@ fn reductions_background_batch_and_weights_by_hand() {
     // Sample 1, class 1 has G = 0: Dice = 0/0.9 = 0, loss 1.
     let l11 = d(0.0, 0.9, 0.0);
     let base = SoftLoss::dice().smooth(0.0, 0.0);
-    assert!(approx(loss_of(&base, &input), (l00 + l01 + l10 + l11) / 4.0, 1e-15));
-    assert!(approx(loss_of(&base.reduction(Reduction::Sum), &input), l00 + l01 + l10 + l11, 1e-15));
-    assert!(approx(loss_of(&base.include_background(false), &input), (l01 + l11) / 2.0, 1e-15));
+    assert!(approx(
+        loss_of(&base, &input),
+        (l00 + l01 + l10 + l11) / 4.0,
+        1e-15
+    ));
+    assert!(approx(
+        loss_of(&base.reduction(Reduction::Sum), &input),
+        l00 + l01 + l10 + l11,
+        1e-15
+    ));
+    assert!(approx(
+        loss_of(&base.include_background(false), &input),
+        (l01 + l11) / 2.0,
+        1e-15
+    ));
     // Batch Dice sums statistics over samples per class first.
     let b0 = d(1.7, 2.1, 3.0);
     let b1 = d(0.6, 1.9, 1.0);
-    assert!(approx(loss_of(&base.batch(true), &input), (b0 + b1) / 2.0, 1e-15));
+    assert!(approx(
+        loss_of(&base.batch(true), &input),
+        (b0 + b1) / 2.0,
+        1e-15
+    ));
     // Class weights multiply each class's loss, then the mean (MONAI's semantics).
     let w = [0.5, 2.0];
     assert!(approx(
@@ -136,7 +191,10 @@ fn reductions_background_batch_and_weights_by_hand() {
     let mut st = stats_ws(shape);
     base.statistics(&input, &mut st).unwrap();
     let mut per = [None; 4];
-    let v = base.reduction(Reduction::None).group_losses(shape, &st, &mut per).unwrap();
+    let v = base
+        .reduction(Reduction::None)
+        .group_losses(shape, &st, &mut per)
+        .unwrap();
     for (got, want) in per.iter().zip([l00, l01, l10, l11]) {
         assert!(approx(got.unwrap(), want, 1e-15));
     }
@@ -150,7 +208,14 @@ fn tversky_focal_and_log_by_hand() {
     let t = 1.7 / (1.7 + 0.3 * 0.4 + 0.7 * 0.3);
     let tv = SoftLoss::tversky(0.3, 0.7).smooth(0.0, 0.0);
     assert!(approx(loss_of(&tv, &input), 1.0 - t, 1e-15));
-    assert!(approx(loss_of(&SoftLoss::focal_tversky(0.3, 0.7, 0.75).smooth(0.0, 0.0), &input), (1.0 - t).powf(0.75), 1e-15));
+    assert!(approx(
+        loss_of(
+            &SoftLoss::focal_tversky(0.3, 0.7, 0.75).smooth(0.0, 0.0),
+            &input
+        ),
+        (1.0 - t).powf(0.75),
+        1e-15
+    ));
     let lg = SoftLoss::dice().smooth(0.0, 0.0).form(LossForm::NegLog);
     assert!(approx(loss_of(&lg, &input), -(3.4f64 / 4.1).ln(), 1e-15));
 }
@@ -196,24 +261,49 @@ fn zero_denominator_policy() {
     let l1 = 1.0 - 2.0 * 1.0 / (1.5 + 2.0);
     let base = SoftLoss::dice().smooth(0.0, 0.0);
     assert!(approx(loss_of(&base, &input), (0.0 + l1) / 2.0, 1e-15)); // One: loss 0
-    assert!(approx(loss_of(&base.zero_denominator(EmptyValue::Zero), &input), (1.0 + l1) / 2.0, 1e-15));
-    assert!(approx(loss_of(&base.zero_denominator(EmptyValue::Skip), &input), l1, 1e-15));
+    assert!(approx(
+        loss_of(&base.zero_denominator(EmptyValue::Zero), &input),
+        (1.0 + l1) / 2.0,
+        1e-15
+    ));
+    assert!(approx(
+        loss_of(&base.zero_denominator(EmptyValue::Skip), &input),
+        l1,
+        1e-15
+    ));
     assert!(loss_of(&base.zero_denominator(EmptyValue::Nan), &input).is_nan());
     let mut st = stats_ws(shape);
     base.statistics(&input, &mut st).unwrap();
-    let v = base.zero_denominator(EmptyValue::Skip).loss(shape, &st).unwrap();
+    let v = base
+        .zero_denominator(EmptyValue::Skip)
+        .loss(shape, &st)
+        .unwrap();
     assert_eq!((v.groups, v.defined), (2, 1));
     // Every group skipped: loss 0, gradient 0, nothing defined.
     let only = Shape::new(1, 1, 3);
     let input = SoftInput::new(only, &p[..3], Target::Dense(&g[..3])).unwrap();
     let mut st = stats_ws(only);
     let mut grad = [1.0; 3];
-    let v = base.zero_denominator(EmptyValue::Skip).loss_and_gradient(&input, &mut st, &mut grad).unwrap();
+    let v = base
+        .zero_denominator(EmptyValue::Skip)
+        .loss_and_gradient(&input, &mut st, &mut grad)
+        .unwrap();
     assert_eq!((v.value, v.defined), (0.0, 0));
     assert_eq!(grad, [0.0; 3]);
     // −ln of a zero score is an error naming the group.
-    let e = base.form(LossForm::NegLog).zero_denominator(EmptyValue::Zero).loss(only, &st).unwrap_err();
-    assert!(matches!(e, DiceError::LogOfNonPositive { sample: Some(0), class: Some(0), .. }));
+    let e = base
+        .form(LossForm::NegLog)
+        .zero_denominator(EmptyValue::Zero)
+        .loss(only, &st)
+        .unwrap_err();
+    assert!(matches!(
+        e,
+        DiceError::LogOfNonPositive {
+            sample: Some(0),
+            class: Some(0),
+            ..
+        }
+    ));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -249,19 +339,33 @@ fn label_maps_equal_one_hot_and_ignore_equals_mask() {
         SoftLoss::tversky(0.3, 0.7),
         SoftLoss::generalized_dice(Weighting::Square),
     ] {
-        let with_mask = SoftInput::new(shape, &p, Target::Dense(&dense)).unwrap().with_mask(&mask).unwrap();
-        let ignore_u8 = SoftInput::new(shape, &p, Target::labels_ignoring(&as_u8[..], 255)).unwrap();
-        let ignore_i32 = SoftInput::new(shape, &p, Target::labels_ignoring(&as_i32[..], 255)).unwrap();
+        let with_mask = SoftInput::new(shape, &p, Target::Dense(&dense))
+            .unwrap()
+            .with_mask(&mask)
+            .unwrap();
+        let ignore_u8 =
+            SoftInput::new(shape, &p, Target::labels_ignoring(&as_u8[..], 255)).unwrap();
+        let ignore_i32 =
+            SoftInput::new(shape, &p, Target::labels_ignoring(&as_i32[..], 255)).unwrap();
         let mut ga = vec![0.0; 30];
         let mut gb = vec![0.0; 30];
         let mut gc = vec![0.0; 30];
         let mut st = stats_ws(shape);
-        let a = loss.loss_and_gradient(&with_mask, &mut st, &mut ga).unwrap();
-        let b = loss.loss_and_gradient(&ignore_u8, &mut st, &mut gb).unwrap();
-        let c = loss.loss_and_gradient(&ignore_i32, &mut st, &mut gc).unwrap();
+        let a = loss
+            .loss_and_gradient(&with_mask, &mut st, &mut ga)
+            .unwrap();
+        let b = loss
+            .loss_and_gradient(&ignore_u8, &mut st, &mut gb)
+            .unwrap();
+        let c = loss
+            .loss_and_gradient(&ignore_i32, &mut st, &mut gc)
+            .unwrap();
         assert!(approx(a.value, b.value, 1e-14) && approx(a.value, c.value, 1e-14));
         for i in 0..30 {
-            assert!(approx(ga[i], gb[i], 1e-14) && approx(ga[i], gc[i], 1e-14), "{loss:?} {i}");
+            assert!(
+                approx(ga[i], gb[i], 1e-14) && approx(ga[i], gc[i], 1e-14),
+                "{loss:?} {i}"
+            );
             // Ignored voxels get zero gradient.
             if labels[(i / 15) * 5 + i % 5] == 255 {
                 assert_eq!(gb[i], 0.0);
@@ -271,8 +375,18 @@ fn label_maps_equal_one_hot_and_ignore_equals_mask() {
     }
     // Without an ignore label, 255 is out of range.
     let bad = SoftInput::new(shape, &p, Target::labels(&as_u8[..])).unwrap();
-    let e = SoftLoss::dice().statistics(&bad, &mut stats_ws(shape)).unwrap_err();
-    assert_eq!(e, DiceError::LabelOutOfRange { operand: Operand::Labels, index: 4, label: 255, classes: 3 });
+    let e = SoftLoss::dice()
+        .statistics(&bad, &mut stats_ws(shape))
+        .unwrap_err();
+    assert_eq!(
+        e,
+        DiceError::LabelOutOfRange {
+            operand: Operand::Labels,
+            index: 4,
+            label: 255,
+            classes: 3
+        }
+    );
 }
 
 /// Masking voxels out equals removing them from the input.
@@ -283,13 +397,28 @@ fn mask_equals_removing_voxels() {
     let g: Vec<f64> = vec![0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0];
     let mask = [1u8, 0, 1, 1, 0, 1];
     let keep: Vec<usize> = (0..6).filter(|&s| mask[s] != 0).collect();
-    let pick = |v: &[f64]| -> Vec<f64> { (0..2).flat_map(|c| keep.iter().map(move |&s| v[c * 6 + s])).collect() };
+    let pick = |v: &[f64]| -> Vec<f64> {
+        (0..2)
+            .flat_map(|c| keep.iter().map(move |&s| v[c * 6 + s]))
+            .collect()
+    };
     let (p2, g2) = (pick(&p), pick(&g));
     let small = Shape::new(1, 2, keep.len());
-    let full = SoftInput::new(shape, &p, Target::Dense(&g)).unwrap().with_mask(&mask).unwrap();
+    let full = SoftInput::new(shape, &p, Target::Dense(&g))
+        .unwrap()
+        .with_mask(&mask)
+        .unwrap();
     let reduced = SoftInput::new(small, &p2, Target::Dense(&g2)).unwrap();
-    for loss in [SoftLoss::dice(), SoftLoss::dice().squared_pred(true), SoftLoss::generalized_dice(Weighting::Simple)] {
-        assert!(approx(loss_of(&loss, &full), loss_of(&loss, &reduced), 1e-15));
+    for loss in [
+        SoftLoss::dice(),
+        SoftLoss::dice().squared_pred(true),
+        SoftLoss::generalized_dice(Weighting::Simple),
+    ] {
+        assert!(approx(
+            loss_of(&loss, &full),
+            loss_of(&loss, &reduced),
+            1e-15
+        ));
     }
 }
 
@@ -329,7 +458,11 @@ impl Case {
         };
         let mut l = base
             .smooth(self.smooth.0, self.smooth.1)
-            .form(if self.log { LossForm::NegLog } else { LossForm::OneMinus })
+            .form(if self.log {
+                LossForm::NegLog
+            } else {
+                LossForm::OneMinus
+            })
             .gamma(self.gamma)
             .include_background(self.background || self.shape.channels < 2)
             .batch(self.batch)
@@ -345,7 +478,11 @@ impl Case {
     }
 
     fn input<'a>(&'a self, p: &'a [f64], labels: &'a [i64]) -> SoftInput<'a, f64> {
-        let target = if self.use_labels { Target::labels(labels) } else { Target::Dense(&self.dense) };
+        let target = if self.use_labels {
+            Target::labels(labels)
+        } else {
+            Target::Dense(&self.dense)
+        };
         let i = SoftInput::new(self.shape, p, target).unwrap();
         match &self.mask {
             Some(m) => i.with_mask(m).unwrap(),
@@ -364,30 +501,60 @@ fn case_strategy() -> impl Strategy<Value = Case> {
                 proptest::collection::vec(prop_oneof![Just(0.0), Just(1.0), 0.0f64..=1.0], len),
                 proptest::collection::vec(0i64..c as i64, n * s),
                 any::<bool>(),
-                proptest::option::of(proptest::collection::vec(prop_oneof![Just(0u8), Just(1u8), Just(1u8)], n * s)),
-                (0u8..6, any::<bool>(), prop_oneof![Just((0.0, 0.0)), Just((1e-5, 1e-5)), Just((1.0, 1.0)), Just((0.0, 0.5))]),
-                (any::<bool>(), prop_oneof![Just(1.0), Just(2.0), Just(0.75)], any::<bool>(), any::<bool>(), 0u8..3),
+                proptest::option::of(proptest::collection::vec(
+                    prop_oneof![Just(0u8), Just(1u8), Just(1u8)],
+                    n * s,
+                )),
+                (
+                    0u8..6,
+                    any::<bool>(),
+                    prop_oneof![
+                        Just((0.0, 0.0)),
+                        Just((1e-5, 1e-5)),
+                        Just((1.0, 1.0)),
+                        Just((0.0, 0.5))
+                    ],
+                ),
+                (
+                    any::<bool>(),
+                    prop_oneof![Just(1.0), Just(2.0), Just(0.75)],
+                    any::<bool>(),
+                    any::<bool>(),
+                    0u8..3,
+                ),
                 (proptest::collection::vec(0.1f64..3.0, c), any::<bool>()),
             )
         })
-        .prop_map(|(shape, p, dense, labels, use_labels, mask, (kind, squared, smooth), (log, gamma, bg, batch, red), (w, weighted))| Case {
-            shape,
-            p,
-            dense,
-            labels,
-            use_labels,
-            mask,
-            loss_kind: kind,
-            squared,
-            smooth,
-            log,
-            gamma,
-            background: bg,
-            batch,
-            reduction: red,
-            weights: w,
-            weighted,
-        })
+        .prop_map(
+            |(
+                shape,
+                p,
+                dense,
+                labels,
+                use_labels,
+                mask,
+                (kind, squared, smooth),
+                (log, gamma, bg, batch, red),
+                (w, weighted),
+            )| Case {
+                shape,
+                p,
+                dense,
+                labels,
+                use_labels,
+                mask,
+                loss_kind: kind,
+                squared,
+                smooth,
+                log,
+                gamma,
+                background: bg,
+                batch,
+                reduction: red,
+                weights: w,
+                weighted,
+            },
+        )
 }
 
 /// `Σ_g u_g·L_g` for the reduced loss (or per-group upstream).
@@ -429,7 +596,9 @@ fn check_fd(case: &Case, upstream: Option<&[f64]>) -> Result<(), TestCaseError> 
         let plus = objective(&loss, &case.input(&pp, &case.labels), upstream);
         pp[i] -= 2.0 * h;
         let minus = objective(&loss, &case.input(&pp, &case.labels), upstream);
-        let (Some(plus), Some(minus)) = (plus, minus) else { continue };
+        let (Some(plus), Some(minus)) = (plus, minus) else {
+            continue;
+        };
         let fd = (plus - minus) / (2.0 * h);
         prop_assert!(
             (grad[i] - fd).abs() <= 1e-5 * (1.0 + fd.abs()),
@@ -501,10 +670,28 @@ fn softmax_probabilities_are_stable_and_sum_to_one() {
         assert!(approx(sum, 1.0, 1e-15));
     }
     assert!(approx(p[0], 1.0 / (1.0 + (-1.0f64).exp()), 1e-12));
-    let e = dice_core::loss::probabilities(shape, &[0.0, f64::NAN, 0.0, 0.0, 0.0, 0.0], Activation::Softmax, &mut p).unwrap_err();
-    assert_eq!(e, DiceError::NonFinite { operand: Operand::Logits, index: 1 });
+    let e = dice_core::loss::probabilities(
+        shape,
+        &[0.0, f64::NAN, 0.0, 0.0, 0.0, 0.0],
+        Activation::Softmax,
+        &mut p,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e,
+        DiceError::NonFinite {
+            operand: Operand::Logits,
+            index: 1
+        }
+    );
     let mut q = [0.0f32; 2];
-    dice_core::loss::probabilities(Shape::new(1, 1, 2), &[-200.0f32, 200.0], Activation::Sigmoid, &mut q).unwrap();
+    dice_core::loss::probabilities(
+        Shape::new(1, 1, 2),
+        &[-200.0f32, 200.0],
+        Activation::Sigmoid,
+        &mut q,
+    )
+    .unwrap();
     assert_eq!(q, [0.0, 1.0]);
 }
 
@@ -513,17 +700,35 @@ fn softmax_probabilities_are_stable_and_sum_to_one() {
 fn f32_matches_f64() {
     let shape = Shape::new(2, 3, 1000);
     let n = 6000;
-    let p64: Vec<f64> = (0..n).map(|i| ((i * 7919) % 1000) as f64 / 1000.0).collect();
+    let p64: Vec<f64> = (0..n)
+        .map(|i| ((i * 7919) % 1000) as f64 / 1000.0)
+        .collect();
     let g64: Vec<f64> = (0..n).map(|i| f64::from((i * 31) % 7 < 3)).collect();
     let p32: Vec<f32> = p64.iter().map(|&v| v as f32).collect();
     let g32: Vec<f32> = g64.iter().map(|&v| v as f32).collect();
     let p64: Vec<f64> = p32.iter().map(|&v| v as f64).collect();
-    for loss in [SoftLoss::dice(), SoftLoss::dice().squared_pred(true).batch(true), SoftLoss::generalized_dice(Weighting::Square)] {
+    for loss in [
+        SoftLoss::dice(),
+        SoftLoss::dice().squared_pred(true).batch(true),
+        SoftLoss::generalized_dice(Weighting::Square),
+    ] {
         let mut st = stats_ws(shape);
         let mut g_a = vec![0.0f64; n];
         let mut g_b = vec![0.0f32; n];
-        let a = loss.loss_and_gradient(&SoftInput::new(shape, &p64, Target::Dense(&g64)).unwrap(), &mut st, &mut g_a).unwrap();
-        let b = loss.loss_and_gradient(&SoftInput::new(shape, &p32, Target::Dense(&g32)).unwrap(), &mut st, &mut g_b).unwrap();
+        let a = loss
+            .loss_and_gradient(
+                &SoftInput::new(shape, &p64, Target::Dense(&g64)).unwrap(),
+                &mut st,
+                &mut g_a,
+            )
+            .unwrap();
+        let b = loss
+            .loss_and_gradient(
+                &SoftInput::new(shape, &p32, Target::Dense(&g32)).unwrap(),
+                &mut st,
+                &mut g_b,
+            )
+            .unwrap();
         assert!(approx(a.value, b.value, 1e-6));
         for i in 0..n {
             assert!((g_a[i] - g_b[i] as f64).abs() <= 1e-6 * (1.0 + g_a[i].abs()) + 1e-9);
