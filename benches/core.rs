@@ -1,1 +1,208 @@
-fn main() {}
+//! dice-core speed against the memory-bandwidth limit, one thread, f32.
+//!
+//! Every group measures, beside the kernel under test, the baseline: the dot product `p·g`
+//! over the same two f32 arrays, written as fast as this machine allows (it reads the same 8
+//! bytes per element, so no kernel reading both arrays can beat it). Throughput is in
+//! elements (or voxels) per second.
+//!
+//! Run: `cargo bench --bench core` (`-- <group>` for one group). Sizes: 65 536 (in cache),
+//! 4 194 304 (last-level cache or DRAM) and 134 217 728 (DRAM, 512³).
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use dice_core::hard::{self, Confusion};
+use dice_core::{score, Moment, Shape, SoftInput, SoftLoss, SoftStats, Target};
+use dice_suite::{label_volumes, random_pair_f32};
+
+/// The bandwidth baseline: Σ p·g with as many independent accumulators as the core needs.
+mod baseline {
+    #[cfg(target_arch = "x86_64")]
+    use std::arch::x86_64::*;
+
+    pub fn dot(p: &[f32], g: &[f32]) -> f32 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx512f") {
+                // SAFETY: AVX-512F was detected just above.
+                return unsafe { dot_avx512(p, g) };
+            }
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                // SAFETY: AVX2 and FMA were detected just above.
+                return unsafe { dot_avx2(p, g) };
+            }
+        }
+        p.iter().zip(g).map(|(a, b)| a * b).sum()
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn dot_avx512(p: &[f32], g: &[f32]) -> f32 {
+        let n = p.len().min(g.len());
+        let head = p.as_ptr().align_offset(64).min(n);
+        let mut s: f32 = p[..head].iter().zip(&g[..head]).map(|(a, b)| a * b).sum();
+        let mut acc = [_mm512_setzero_ps(); 8];
+        let mut i = head;
+        while i + 128 <= n {
+            for (k, a) in acc.iter_mut().enumerate() {
+                // SAFETY: i + 128 ≤ n; p + head is 64-byte aligned.
+                let x = unsafe { _mm512_load_ps(p.as_ptr().add(i + 16 * k)) };
+                let y = unsafe { _mm512_loadu_ps(g.as_ptr().add(i + 16 * k)) };
+                *a = _mm512_fmadd_ps(x, y, *a);
+            }
+            i += 128;
+        }
+        for a in acc {
+            s += _mm512_reduce_add_ps(a);
+        }
+        s + p[i..n]
+            .iter()
+            .zip(&g[i..n])
+            .map(|(a, b)| a * b)
+            .sum::<f32>()
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn dot_avx2(p: &[f32], g: &[f32]) -> f32 {
+        let n = p.len().min(g.len());
+        let mut acc = [_mm256_setzero_ps(); 8];
+        let mut i = 0;
+        while i + 64 <= n {
+            for (k, a) in acc.iter_mut().enumerate() {
+                // SAFETY: i + 64 ≤ n.
+                let x = unsafe { _mm256_loadu_ps(p.as_ptr().add(i + 8 * k)) };
+                let y = unsafe { _mm256_loadu_ps(g.as_ptr().add(i + 8 * k)) };
+                *a = _mm256_fmadd_ps(x, y, *a);
+            }
+            i += 64;
+        }
+        let mut lanes = [0.0f32; 8];
+        let mut sum = _mm256_setzero_ps();
+        for a in acc {
+            sum = _mm256_add_ps(sum, a);
+        }
+        // SAFETY: `lanes` holds 8 f32.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), sum) };
+        lanes.iter().sum::<f32>()
+            + p[i..n]
+                .iter()
+                .zip(&g[i..n])
+                .map(|(a, b)| a * b)
+                .sum::<f32>()
+    }
+}
+
+const SIZES: [usize; 3] = [1 << 16, 1 << 22, 1 << 27];
+
+fn configure<'c>(
+    c: &'c mut Criterion,
+    name: &str,
+    n: usize,
+) -> criterion::BenchmarkGroup<'c, criterion::measurement::WallTime> {
+    let mut g = c.benchmark_group(name);
+    g.throughput(Throughput::Elements(n as u64));
+    if n >= 1 << 22 {
+        g.sample_size(10)
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(6));
+    } else {
+        g.sample_size(50)
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3));
+    }
+    g
+}
+
+fn soft_forward(c: &mut Criterion) {
+    for n in SIZES {
+        let (p, g) = random_pair_f32(n, 1);
+        let mut grp = configure(c, "soft_dice_forward", n);
+        grp.bench_function(BenchmarkId::new("baseline_dot", n), |b| {
+            b.iter(|| baseline::dot(black_box(&p), black_box(&g)))
+        });
+        grp.bench_function(BenchmarkId::new("dice_core", n), |b| {
+            b.iter(|| {
+                let s = SoftStats::of(black_box(&p), black_box(&g), Moment::Linear).unwrap();
+                score::dice(s.intersection, s.pred, s.target, 1e-5, 1e-5)
+            })
+        });
+        grp.finish();
+    }
+}
+
+fn forward_gradient(c: &mut Criterion) {
+    for n in [1usize << 22, 1 << 27] {
+        let (p, g) = random_pair_f32(n, 2);
+        let mut grad = vec![0.0f32; n];
+        let shape = Shape::new(1, 1, n);
+        let input = SoftInput::new(shape, &p, Target::Dense(&g)).unwrap();
+        let loss = SoftLoss::dice();
+        let mut stats = [SoftStats::default()];
+        let mut grp = configure(c, "soft_dice_forward_gradient", n);
+        grp.bench_function(BenchmarkId::new("baseline_dot", n), |b| {
+            b.iter(|| baseline::dot(black_box(&p), black_box(&g)))
+        });
+        grp.bench_function(BenchmarkId::new("dice_core", n), |b| {
+            b.iter(|| {
+                loss.loss_and_gradient(black_box(&input), &mut stats, &mut grad)
+                    .unwrap()
+            })
+        });
+        grp.finish();
+    }
+}
+
+fn hard_threshold(c: &mut Criterion) {
+    for n in SIZES {
+        let (p, g) = random_pair_f32(n, 3);
+        let mut grp = configure(c, "hard_dice_threshold", n);
+        grp.bench_function(BenchmarkId::new("baseline_dot", n), |b| {
+            b.iter(|| baseline::dot(black_box(&p), black_box(&g)))
+        });
+        grp.bench_function(BenchmarkId::new("dice_core", n), |b| {
+            b.iter(|| {
+                hard::confusion_from_probabilities(black_box(&p), black_box(&g), 0.5).unwrap()
+            })
+        });
+        grp.finish();
+    }
+}
+
+fn labels_u8(c: &mut Criterion) {
+    // 8 labels: a 256³ pair of coherent label volumes, tiled to 512³ for the DRAM size.
+    let (pred, gt) = label_volumes(256, 8, 4);
+    for tiles in [1usize, 8] {
+        let pred: Vec<u8> = pred
+            .iter()
+            .copied()
+            .cycle()
+            .take(pred.len() * tiles)
+            .collect();
+        let gt: Vec<u8> = gt.iter().copied().cycle().take(gt.len() * tiles).collect();
+        let n = pred.len();
+        let (p, g) = random_pair_f32(n, 5);
+        let mut grp = configure(c, "labels_u8_8", n);
+        grp.bench_function(BenchmarkId::new("baseline_dot_f32", n), |b| {
+            b.iter(|| baseline::dot(black_box(&p), black_box(&g)))
+        });
+        drop((p, g));
+        let mut out = [Confusion::default(); 8];
+        grp.bench_function(BenchmarkId::new("dice_core", n), |b| {
+            b.iter(|| {
+                hard::label_confusion(black_box(&pred), black_box(&gt), None, &mut out).unwrap()
+            })
+        });
+        grp.finish();
+    }
+}
+
+criterion_group!(
+    benches,
+    soft_forward,
+    forward_gradient,
+    hard_threshold,
+    labels_u8
+);
+criterion_main!(benches);

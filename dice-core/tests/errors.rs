@@ -29,10 +29,10 @@ fn wild_loss(kind: u8, a: f64, b: f64, g: f64, s: (f64, f64)) -> SoftLoss<'stati
         _ => SoftLoss::focal_tversky(a, b, g),
     };
     l.smooth(s.0, s.1)
-        .gamma(if kind % 3 == 0 { g } else { 1.0 })
-        .include_background(kind % 2 == 0)
-        .batch(kind % 7 == 0)
-        .form(if kind % 11 == 0 {
+        .gamma(if kind.is_multiple_of(3) { g } else { 1.0 })
+        .include_background(kind.is_multiple_of(2))
+        .batch(kind.is_multiple_of(7))
+        .form(if kind.is_multiple_of(11) {
             LossForm::NegLog
         } else {
             LossForm::OneMinus
@@ -133,7 +133,7 @@ proptest! {
         let _ = hard::label_confusion(&pl, &tl, ignore, &mut conf);
         let _ = hard::batch_label_confusion(shape, &pl, &tl, ignore, &mut conf);
         let mut means = vec![MeanValue { mean: None, defined: 0, total: 0 }; c];
-        let _ = hard::class_means(shape, &conf, Metric::Dice, EmptyPolicy::DEFAULT, kind % 2 == 0, &mut means);
+        let _ = hard::class_means(shape, &conf, Metric::Dice, EmptyPolicy::DEFAULT, kind.is_multiple_of(2), &mut means);
     }
 }
 

@@ -158,6 +158,30 @@ fn negative_zero_is_accepted() {
     let p64: Vec<f64> = p.iter().map(|&v| v as f64).collect();
     let g64: Vec<f64> = g.iter().map(|&v| v as f64).collect();
     assert!(SoftStats::of(&p64, &g64, Moment::Linear).is_ok());
+    // After a block whose only large bits were −0.0, later blocks are still checked.
+    let mut q = vec![0.25f32; 5000];
+    q[10] = -0.0;
+    q[700] = -0.0;
+    q[3000] = 7.0;
+    let gq = vec![0.0f32; 5000];
+    for (a, b, op) in [(&q, &gq, Operand::Prediction), (&gq, &q, Operand::Target)] {
+        assert_eq!(
+            SoftStats::of(a, b, Moment::Squared).unwrap_err(),
+            DiceError::OutOfRange {
+                operand: op,
+                index: 3000,
+                value: 7.0
+            }
+        );
+        assert_eq!(
+            dice_core::hard::confusion_from_probabilities(a, b, 0.5).unwrap_err(),
+            DiceError::OutOfRange {
+                operand: op,
+                index: 3000,
+                value: 7.0
+            }
+        );
+    }
     // A bad value after a −0.0 in the same block is still caught.
     p[501] = f32::NAN;
     assert_eq!(

@@ -21,7 +21,7 @@ use crate::hard::Confusion;
 #[derive(Clone, Copy, Debug)]
 pub struct Avx2(());
 
-/// Proof that AVX-512 F, BW, VL, AVX2 and FMA are available.
+/// Proof that AVX-512 F, BW, VL, AVX2, FMA and POPCNT are available.
 #[derive(Clone, Copy, Debug)]
 pub struct Avx512(());
 
@@ -90,9 +90,15 @@ unsafe fn widen_add_512(acc: __m512, total: __m512d) -> __m512d {
     _mm512_add_pd(total, _mm512_add_pd(lo, hi))
 }
 
+#[inline(always)]
+unsafe fn tree4(a: [__m512; 4]) -> __m512 {
+    _mm512_add_ps(_mm512_add_ps(a[0], a[1]), _mm512_add_ps(a[2], a[3]))
+}
+
 #[target_feature(enable = "avx512f")]
 unsafe fn sums_f32_512<const SQ: bool>(p: &[f32], g: &[f32]) -> Result<Sums, Bad> {
-    const W: usize = 32; // two vectors a row
+    const U: usize = 4; // vectors a row
+    const W: usize = 16 * U;
     const BLOCK: usize = W * ROWS;
     let n = p.len();
     let head = peel(p.as_ptr(), n);
@@ -105,47 +111,59 @@ unsafe fn sums_f32_512<const SQ: bool>(p: &[f32], g: &[f32]) -> Result<Sums, Bad
         _mm512_setzero_pd(),
     );
     let mut i = head;
-    while i + BLOCK <= n {
-        let (mut pg0, mut pg1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
-        let (mut p0, mut p1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
-        let (mut g0, mut g1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
-        let mut mx = _mm512_setzero_si512();
-        for r in 0..ROWS {
-            let o = i + r * W;
-            // SAFETY: o + 32 ≤ i + BLOCK ≤ n (point 2); p + head is 64-byte aligned and o − head
-            // is a multiple of 16 elements, so the aligned loads are aligned.
-            let x0 = _mm512_load_ps(pp.add(o));
-            let x1 = _mm512_load_ps(pp.add(o + 16));
-            let y0 = _mm512_loadu_ps(gp.add(o));
-            let y1 = _mm512_loadu_ps(gp.add(o + 16));
-            pg0 = _mm512_fmadd_ps(x0, y0, pg0);
-            pg1 = _mm512_fmadd_ps(x1, y1, pg1);
-            if SQ {
-                p0 = _mm512_fmadd_ps(x0, x0, p0);
-                p1 = _mm512_fmadd_ps(x1, x1, p1);
-                g0 = _mm512_fmadd_ps(y0, y0, g0);
-                g1 = _mm512_fmadd_ps(y1, y1, g1);
-            } else {
-                p0 = _mm512_add_ps(x0, p0);
-                p1 = _mm512_add_ps(x1, p1);
-                g0 = _mm512_add_ps(y0, g0);
-                g1 = _mm512_add_ps(y1, g1);
+    loop {
+        let mut failed = false;
+        while i + BLOCK <= n {
+            let mut apg = [_mm512_setzero_ps(); U];
+            let mut ap = [_mm512_setzero_ps(); U];
+            let mut ag = [_mm512_setzero_ps(); U];
+            let mut mx = _mm512_setzero_si512();
+            for r in 0..ROWS {
+                let o = i + r * W;
+                for u in 0..U {
+                    // SAFETY: o + 16u + 16 ≤ i + BLOCK ≤ n (point 2); p + head is 64-byte
+                    // aligned and o − head a multiple of 16 elements, so the load is aligned.
+                    let x = _mm512_load_ps(pp.add(o + 16 * u));
+                    let y = _mm512_loadu_ps(gp.add(o + 16 * u));
+                    apg[u] = _mm512_fmadd_ps(x, y, apg[u]);
+                    if SQ {
+                        ap[u] = _mm512_fmadd_ps(x, x, ap[u]);
+                        ag[u] = _mm512_fmadd_ps(y, y, ag[u]);
+                    } else {
+                        ap[u] = _mm512_add_ps(x, ap[u]);
+                        ag[u] = _mm512_add_ps(y, ag[u]);
+                    }
+                    // As unsigned integers, exactly the floats +0.0 ..= 1.0 are ≤ the bits of
+                    // 1.0: NaN, ±∞, negatives (and −0.0, re-checked below) are larger.
+                    mx = _mm512_max_epu32(
+                        mx,
+                        _mm512_max_epu32(_mm512_castps_si512(x), _mm512_castps_si512(y)),
+                    );
+                }
             }
-            // As unsigned integers, exactly the floats +0.0 ..= 1.0 are ≤ the bits of 1.0:
-            // NaN, ±∞, negatives (and −0.0, re-checked below) are larger.
-            let m01 = _mm512_max_epu32(_mm512_castps_si512(x0), _mm512_castps_si512(x1));
-            let m23 = _mm512_max_epu32(_mm512_castps_si512(y0), _mm512_castps_si512(y1));
-            mx = _mm512_max_epu32(mx, _mm512_max_epu32(m01, m23));
-        }
-        if _mm512_cmpgt_epu32_mask(mx, one) != 0 {
-            if let Some(bad) = portable::find_bad(&p[i..i + BLOCK], &g[i..i + BLOCK]) {
-                return Err(bad.shift(i));
+            // Pairwise tree over the U accumulators (two more roundings), then widen once.
+            tpg = widen_add_512(tree4(apg), tpg);
+            tp = widen_add_512(tree4(ap), tp);
+            tg = widen_add_512(tree4(ag), tg);
+            i += BLOCK;
+            // Tested after the block is summed, so that the sums do not depend on the branch
+            // (else the compiler sinks them below it, keeps every load alive and spills). The
+            // slow path stays out of the hot loop: a call there makes every live vector
+            // register a spill candidate.
+            if _mm512_cmpgt_epu32_mask(mx, one) != 0 {
+                failed = true;
+                break;
             }
         }
-        tpg = widen_add_512(pg1, widen_add_512(pg0, tpg));
-        tp = widen_add_512(p1, widen_add_512(p0, tp));
-        tg = widen_add_512(g1, widen_add_512(g0, tg));
-        i += BLOCK;
+        if !failed {
+            break;
+        }
+        // A value above 1.0 (as bits) in the block just summed: name it. If it was only −0.0
+        // (a valid zero), the block's sums are right and the loop goes on.
+        let start = i - BLOCK;
+        if let Some(bad) = portable::find_bad(&p[start..i], &g[start..i]) {
+            return Err(bad.shift(start));
+        }
     }
     let tail = portable::soft_sums(&p[i..], &g[i..], SQ).map_err(|b| b.shift(i))?;
     total = total.add(Sums {
@@ -199,46 +217,63 @@ unsafe fn sums_f32_256<const SQ: bool>(p: &[f32], g: &[f32]) -> Result<Sums, Bad
         _mm256_setzero_pd(),
     );
     let mut i = head;
-    while i + BLOCK <= n {
-        let (mut pg0, mut pg1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        let (mut p0, mut p1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        let (mut g0, mut g1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        let mut mx = _mm256_setzero_si256();
-        for r in 0..ROWS {
-            let o = i + r * W;
-            // SAFETY: o + 16 ≤ n (point 2); p + head is 64-byte aligned, o − head a multiple of 8.
-            let x0 = _mm256_load_ps(pp.add(o));
-            let x1 = _mm256_load_ps(pp.add(o + 8));
-            let y0 = _mm256_loadu_ps(gp.add(o));
-            let y1 = _mm256_loadu_ps(gp.add(o + 8));
-            pg0 = _mm256_fmadd_ps(x0, y0, pg0);
-            pg1 = _mm256_fmadd_ps(x1, y1, pg1);
-            if SQ {
-                p0 = _mm256_fmadd_ps(x0, x0, p0);
-                p1 = _mm256_fmadd_ps(x1, x1, p1);
-                g0 = _mm256_fmadd_ps(y0, y0, g0);
-                g1 = _mm256_fmadd_ps(y1, y1, g1);
-            } else {
-                p0 = _mm256_add_ps(x0, p0);
-                p1 = _mm256_add_ps(x1, p1);
-                g0 = _mm256_add_ps(y0, g0);
-                g1 = _mm256_add_ps(y1, g1);
+    loop {
+        let mut failed = false;
+        while i + BLOCK <= n {
+            let (mut pg0, mut pg1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            let (mut p0, mut p1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            let (mut g0, mut g1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            let mut mx = _mm256_setzero_si256();
+            for r in 0..ROWS {
+                let o = i + r * W;
+                // SAFETY: o + 16 ≤ n (point 2); p + head is 64-byte aligned, o − head a
+                // multiple of 8.
+                let x0 = _mm256_load_ps(pp.add(o));
+                let x1 = _mm256_load_ps(pp.add(o + 8));
+                let y0 = _mm256_loadu_ps(gp.add(o));
+                let y1 = _mm256_loadu_ps(gp.add(o + 8));
+                pg0 = _mm256_fmadd_ps(x0, y0, pg0);
+                pg1 = _mm256_fmadd_ps(x1, y1, pg1);
+                if SQ {
+                    p0 = _mm256_fmadd_ps(x0, x0, p0);
+                    p1 = _mm256_fmadd_ps(x1, x1, p1);
+                    g0 = _mm256_fmadd_ps(y0, y0, g0);
+                    g1 = _mm256_fmadd_ps(y1, y1, g1);
+                } else {
+                    p0 = _mm256_add_ps(x0, p0);
+                    p1 = _mm256_add_ps(x1, p1);
+                    g0 = _mm256_add_ps(y0, g0);
+                    g1 = _mm256_add_ps(y1, g1);
+                }
+                let m01 = _mm256_max_epu32(_mm256_castps_si256(x0), _mm256_castps_si256(x1));
+                let m23 = _mm256_max_epu32(_mm256_castps_si256(y0), _mm256_castps_si256(y1));
+                mx = _mm256_max_epu32(mx, _mm256_max_epu32(m01, m23));
             }
-            let m01 = _mm256_max_epu32(_mm256_castps_si256(x0), _mm256_castps_si256(x1));
-            let m23 = _mm256_max_epu32(_mm256_castps_si256(y0), _mm256_castps_si256(y1));
-            mx = _mm256_max_epu32(mx, _mm256_max_epu32(m01, m23));
-        }
-        // mx ≤ one in every lane ⇔ max(mx, one) == one.
-        let within = _mm256_cmpeq_epi32(_mm256_max_epu32(mx, one), one);
-        if _mm256_movemask_epi8(within) != -1 {
-            if let Some(bad) = portable::find_bad(&p[i..i + BLOCK], &g[i..i + BLOCK]) {
-                return Err(bad.shift(i));
+            // One pairwise addition (one more rounding), then widen once.
+            tpg = widen_add_256(_mm256_add_ps(pg0, pg1), tpg);
+            tp = widen_add_256(_mm256_add_ps(p0, p1), tp);
+            tg = widen_add_256(_mm256_add_ps(g0, g1), tg);
+            i += BLOCK;
+            // Tested after the block is summed, so that the sums do not depend on the branch
+            // (else the compiler sinks them below it, keeps every load alive and spills). The
+            // slow path stays out of the hot loop: a call there makes every live vector
+            // register a spill candidate.
+            // mx ≤ one in every lane ⇔ max(mx, one) == one.
+            let within = _mm256_cmpeq_epi32(_mm256_max_epu32(mx, one), one);
+            if _mm256_movemask_epi8(within) != -1 {
+                failed = true;
+                break;
             }
         }
-        tpg = widen_add_256(pg1, widen_add_256(pg0, tpg));
-        tp = widen_add_256(p1, widen_add_256(p0, tp));
-        tg = widen_add_256(g1, widen_add_256(g0, tg));
-        i += BLOCK;
+        if !failed {
+            break;
+        }
+        // A value above 1.0 (as bits) in the block just summed: name it. If it was only −0.0
+        // (a valid zero), the block's sums are right and the loop goes on.
+        let start = i - BLOCK;
+        if let Some(bad) = portable::find_bad(&p[start..i], &g[start..i]) {
+            return Err(bad.shift(start));
+        }
     }
     let tail = portable::soft_sums(&p[i..], &g[i..], SQ).map_err(|b| b.shift(i))?;
     total = total.add(Sums {
@@ -280,38 +315,54 @@ unsafe fn sums_f64_512<const SQ: bool>(p: &[f64], g: &[f64]) -> Result<Sums, Bad
     let (mut p0, mut p1) = (_mm512_setzero_pd(), _mm512_setzero_pd());
     let (mut g0, mut g1) = (_mm512_setzero_pd(), _mm512_setzero_pd());
     let mut i = head;
-    while i + BLOCK <= n {
-        let mut mx = _mm512_setzero_si512();
-        for r in 0..ROWS {
-            let o = i + r * W;
-            // SAFETY: o + 16 ≤ n (point 2); p + head is 64-byte aligned, o − head a multiple of 8.
-            let x0 = _mm512_load_pd(pp.add(o));
-            let x1 = _mm512_load_pd(pp.add(o + 8));
-            let y0 = _mm512_loadu_pd(gp.add(o));
-            let y1 = _mm512_loadu_pd(gp.add(o + 8));
-            pg0 = _mm512_fmadd_pd(x0, y0, pg0);
-            pg1 = _mm512_fmadd_pd(x1, y1, pg1);
-            if SQ {
-                p0 = _mm512_fmadd_pd(x0, x0, p0);
-                p1 = _mm512_fmadd_pd(x1, x1, p1);
-                g0 = _mm512_fmadd_pd(y0, y0, g0);
-                g1 = _mm512_fmadd_pd(y1, y1, g1);
-            } else {
-                p0 = _mm512_add_pd(x0, p0);
-                p1 = _mm512_add_pd(x1, p1);
-                g0 = _mm512_add_pd(y0, g0);
-                g1 = _mm512_add_pd(y1, g1);
+    loop {
+        let mut failed = false;
+        while i + BLOCK <= n {
+            let mut mx = _mm512_setzero_si512();
+            for r in 0..ROWS {
+                let o = i + r * W;
+                // SAFETY: o + 16 ≤ n (point 2); p + head is 64-byte aligned, o − head a
+                // multiple of 8.
+                let x0 = _mm512_load_pd(pp.add(o));
+                let x1 = _mm512_load_pd(pp.add(o + 8));
+                let y0 = _mm512_loadu_pd(gp.add(o));
+                let y1 = _mm512_loadu_pd(gp.add(o + 8));
+                pg0 = _mm512_fmadd_pd(x0, y0, pg0);
+                pg1 = _mm512_fmadd_pd(x1, y1, pg1);
+                if SQ {
+                    p0 = _mm512_fmadd_pd(x0, x0, p0);
+                    p1 = _mm512_fmadd_pd(x1, x1, p1);
+                    g0 = _mm512_fmadd_pd(y0, y0, g0);
+                    g1 = _mm512_fmadd_pd(y1, y1, g1);
+                } else {
+                    p0 = _mm512_add_pd(x0, p0);
+                    p1 = _mm512_add_pd(x1, p1);
+                    g0 = _mm512_add_pd(y0, g0);
+                    g1 = _mm512_add_pd(y1, g1);
+                }
+                let m01 = _mm512_max_epu64(_mm512_castpd_si512(x0), _mm512_castpd_si512(x1));
+                let m23 = _mm512_max_epu64(_mm512_castpd_si512(y0), _mm512_castpd_si512(y1));
+                mx = _mm512_max_epu64(mx, _mm512_max_epu64(m01, m23));
             }
-            let m01 = _mm512_max_epu64(_mm512_castpd_si512(x0), _mm512_castpd_si512(x1));
-            let m23 = _mm512_max_epu64(_mm512_castpd_si512(y0), _mm512_castpd_si512(y1));
-            mx = _mm512_max_epu64(mx, _mm512_max_epu64(m01, m23));
-        }
-        if _mm512_cmpgt_epu64_mask(mx, one) != 0 {
-            if let Some(bad) = portable::find_bad(&p[i..i + BLOCK], &g[i..i + BLOCK]) {
-                return Err(bad.shift(i));
+            i += BLOCK;
+            // Tested after the block is summed, so that the sums do not depend on the branch
+            // (else the compiler sinks them below it, keeps every load alive and spills). The
+            // slow path stays out of the hot loop: a call there makes every live vector
+            // register a spill candidate.
+            if _mm512_cmpgt_epu64_mask(mx, one) != 0 {
+                failed = true;
+                break;
             }
         }
-        i += BLOCK;
+        if !failed {
+            break;
+        }
+        // A value above 1.0 (as bits) in the block just summed: name it. If it was only −0.0
+        // (a valid zero), the block's sums are right and the loop goes on.
+        let start = i - BLOCK;
+        if let Some(bad) = portable::find_bad(&p[start..i], &g[start..i]) {
+            return Err(bad.shift(start));
+        }
     }
     let tail = portable::soft_sums(&p[i..], &g[i..], SQ).map_err(|b| b.shift(i))?;
     total = total.add(Sums {
@@ -350,46 +401,62 @@ unsafe fn sums_f64_256<const SQ: bool>(p: &[f64], g: &[f64]) -> Result<Sums, Bad
     let (mut p0, mut p1) = (zero, zero);
     let (mut g0, mut g1) = (zero, zero);
     let mut i = head;
-    while i + BLOCK <= n {
-        let mut bad = zero;
-        for r in 0..ROWS {
-            let o = i + r * W;
-            // SAFETY: o + 8 ≤ n (point 2); p + head is 64-byte aligned, o − head a multiple of 4.
-            let x0 = _mm256_load_pd(pp.add(o));
-            let x1 = _mm256_load_pd(pp.add(o + 4));
-            let y0 = _mm256_loadu_pd(gp.add(o));
-            let y1 = _mm256_loadu_pd(gp.add(o + 4));
-            pg0 = _mm256_fmadd_pd(x0, y0, pg0);
-            pg1 = _mm256_fmadd_pd(x1, y1, pg1);
-            if SQ {
-                p0 = _mm256_fmadd_pd(x0, x0, p0);
-                p1 = _mm256_fmadd_pd(x1, x1, p1);
-                g0 = _mm256_fmadd_pd(y0, y0, g0);
-                g1 = _mm256_fmadd_pd(y1, y1, g1);
-            } else {
-                p0 = _mm256_add_pd(x0, p0);
-                p1 = _mm256_add_pd(x1, p1);
-                g0 = _mm256_add_pd(y0, g0);
-                g1 = _mm256_add_pd(y1, g1);
+    loop {
+        let mut failed = false;
+        while i + BLOCK <= n {
+            let mut bad = zero;
+            for r in 0..ROWS {
+                let o = i + r * W;
+                // SAFETY: o + 8 ≤ n (point 2); p + head is 64-byte aligned, o − head a
+                // multiple of 4.
+                let x0 = _mm256_load_pd(pp.add(o));
+                let x1 = _mm256_load_pd(pp.add(o + 4));
+                let y0 = _mm256_loadu_pd(gp.add(o));
+                let y1 = _mm256_loadu_pd(gp.add(o + 4));
+                pg0 = _mm256_fmadd_pd(x0, y0, pg0);
+                pg1 = _mm256_fmadd_pd(x1, y1, pg1);
+                if SQ {
+                    p0 = _mm256_fmadd_pd(x0, x0, p0);
+                    p1 = _mm256_fmadd_pd(x1, x1, p1);
+                    g0 = _mm256_fmadd_pd(y0, y0, g0);
+                    g1 = _mm256_fmadd_pd(y1, y1, g1);
+                } else {
+                    p0 = _mm256_add_pd(x0, p0);
+                    p1 = _mm256_add_pd(x1, p1);
+                    g0 = _mm256_add_pd(y0, g0);
+                    g1 = _mm256_add_pd(y1, g1);
+                }
+                // min < 0 or max > 1 or NaN (unordered compares are true for NaN).
+                let lo = _mm256_min_pd(_mm256_min_pd(x0, x1), _mm256_min_pd(y0, y1));
+                let hi = _mm256_max_pd(_mm256_max_pd(x0, x1), _mm256_max_pd(y0, y1));
+                bad = _mm256_or_pd(bad, _mm256_cmp_pd::<_CMP_NGE_UQ>(lo, zero));
+                bad = _mm256_or_pd(bad, _mm256_cmp_pd::<_CMP_NLE_UQ>(hi, one));
+                // min/max drop a NaN in their first operand: check the inputs' own order too.
+                let un = _mm256_or_pd(
+                    _mm256_cmp_pd::<_CMP_UNORD_Q>(x0, x1),
+                    _mm256_cmp_pd::<_CMP_UNORD_Q>(y0, y1),
+                );
+                bad = _mm256_or_pd(bad, un);
             }
-            // min < 0 or max > 1 or NaN (unordered compares are true for NaN).
-            let lo = _mm256_min_pd(_mm256_min_pd(x0, x1), _mm256_min_pd(y0, y1));
-            let hi = _mm256_max_pd(_mm256_max_pd(x0, x1), _mm256_max_pd(y0, y1));
-            bad = _mm256_or_pd(bad, _mm256_cmp_pd::<_CMP_NGE_UQ>(lo, zero));
-            bad = _mm256_or_pd(bad, _mm256_cmp_pd::<_CMP_NLE_UQ>(hi, one));
-            // min/max drop a NaN in their first operand: check the inputs' own order too.
-            let un = _mm256_or_pd(
-                _mm256_cmp_pd::<_CMP_UNORD_Q>(x0, x1),
-                _mm256_cmp_pd::<_CMP_UNORD_Q>(y0, y1),
-            );
-            bad = _mm256_or_pd(bad, un);
-        }
-        if _mm256_movemask_pd(bad) != 0 {
-            if let Some(b) = portable::find_bad(&p[i..i + BLOCK], &g[i..i + BLOCK]) {
-                return Err(b.shift(i));
+            i += BLOCK;
+            // Tested after the block is summed, so that the sums do not depend on the branch
+            // (else the compiler sinks them below it, keeps every load alive and spills). The
+            // slow path stays out of the hot loop: a call there makes every live vector
+            // register a spill candidate.
+            if _mm256_movemask_pd(bad) != 0 {
+                failed = true;
+                break;
             }
         }
-        i += BLOCK;
+        if !failed {
+            break;
+        }
+        // A value above 1.0 (as bits) in the block just summed: name it. If it was only −0.0
+        // (a valid zero), the block's sums are right and the loop goes on.
+        let start = i - BLOCK;
+        if let Some(bad) = portable::find_bad(&p[start..i], &g[start..i]) {
+            return Err(bad.shift(start));
+        }
     }
     let tail = portable::soft_sums(&p[i..], &g[i..], SQ).map_err(|b| b.shift(i))?;
     total = total.add(Sums {
@@ -560,51 +627,75 @@ pub fn threshold_counts_f32_avx512(_: Avx512, p: &[f32], g: &[f32], t: f32) -> R
 unsafe fn counts_f32_512(p: &[f32], g: &[f32], t: f32) -> Result<Counts, Bad> {
     const W: usize = 32;
     const BLOCK: usize = W * ROWS;
+    // Per-lane u32 counters take at most 2 increments a row: flushed to u64 long before 2³².
+    const FLUSH: usize = BLOCK << 20;
     let n = p.len();
     let head = peel(p.as_ptr(), n);
     let mut total = portable::threshold_counts(&p[..head], &g[..head], t)?;
     let (pp, gp) = (p.as_ptr(), g.as_ptr());
     let one = _mm512_set1_epi32(ONE_F32);
     let vt = _mm512_set1_ps(t);
-    let (mut both, mut np, mut ng) = (0u64, 0u64, 0u64);
+    let minus_one = _mm512_set1_epi32(-1);
     let mut i = head;
+    let reduce = |v: __m512i| -> u64 {
+        let mut lanes = [0u32; 16];
+        // SAFETY: `lanes` holds 16 u32; AVX-512F is enabled in the enclosing function.
+        unsafe { _mm512_storeu_si512(lanes.as_mut_ptr() as *mut _, v) };
+        lanes.iter().map(|&c| c as u64).sum()
+    };
     while i + BLOCK <= n {
-        let mut mx = _mm512_setzero_si512();
-        let (mut b32, mut p32, mut g32) = (0u32, 0u32, 0u32);
-        for r in 0..ROWS {
-            let o = i + r * W;
-            // SAFETY: o + 32 ≤ n (point 2); aligned as in `sums_f32_512`.
-            let x0 = _mm512_load_ps(pp.add(o));
-            let x1 = _mm512_load_ps(pp.add(o + 16));
-            let y0 = _mm512_loadu_ps(gp.add(o));
-            let y1 = _mm512_loadu_ps(gp.add(o + 16));
-            let kx = (_mm512_cmp_ps_mask::<_CMP_GE_OQ>(x0, vt) as u32)
-                | ((_mm512_cmp_ps_mask::<_CMP_GE_OQ>(x1, vt) as u32) << 16);
-            let ky = (_mm512_cmp_ps_mask::<_CMP_GE_OQ>(y0, vt) as u32)
-                | ((_mm512_cmp_ps_mask::<_CMP_GE_OQ>(y1, vt) as u32) << 16);
-            b32 += (kx & ky).count_ones();
-            p32 += kx.count_ones();
-            g32 += ky.count_ones();
-            let m01 = _mm512_max_epu32(_mm512_castps_si512(x0), _mm512_castps_si512(x1));
-            let m23 = _mm512_max_epu32(_mm512_castps_si512(y0), _mm512_castps_si512(y1));
-            mx = _mm512_max_epu32(mx, _mm512_max_epu32(m01, m23));
-        }
-        if _mm512_cmpgt_epu32_mask(mx, one) != 0 {
-            if let Some(bad) = portable::find_bad(&p[i..i + BLOCK], &g[i..i + BLOCK]) {
-                return Err(bad.shift(i));
+        let chunk_end = (i + FLUSH).min(n);
+        let (mut cb, mut cp, mut cg) = (
+            _mm512_setzero_si512(),
+            _mm512_setzero_si512(),
+            _mm512_setzero_si512(),
+        );
+        loop {
+            let mut failed = false;
+            while i + BLOCK <= chunk_end {
+                let mut mx = _mm512_setzero_si512();
+                for r in 0..ROWS {
+                    let o = i + r * W;
+                    for u in 0..2 {
+                        // SAFETY: o + 16u + 16 ≤ n (point 2); aligned as in `sums_f32_512`.
+                        let x = _mm512_load_ps(pp.add(o + 16 * u));
+                        let y = _mm512_loadu_ps(gp.add(o + 16 * u));
+                        let kx = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(x, vt);
+                        let ky = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(y, vt);
+                        // counter − (−1) in the lanes the mask selects: one uop, no mask-to-GPR
+                        // transfer and popcount per vector.
+                        cp = _mm512_mask_sub_epi32(cp, kx, cp, minus_one);
+                        cg = _mm512_mask_sub_epi32(cg, ky, cg, minus_one);
+                        cb = _mm512_mask_sub_epi32(cb, kx & ky, cb, minus_one);
+                        mx = _mm512_max_epu32(
+                            mx,
+                            _mm512_max_epu32(_mm512_castps_si512(x), _mm512_castps_si512(y)),
+                        );
+                    }
+                }
+                i += BLOCK;
+                // Tested after the block is counted (see `sums_f32_512`). −0.0 compares like +0.0
+                // (not ≥ any threshold > 0, and ≥ 0), so a block with only −0.0 counts right.
+                if _mm512_cmpgt_epu32_mask(mx, one) != 0 {
+                    failed = true;
+                    break;
+                }
+            }
+            if !failed {
+                break;
+            }
+            let start = i - BLOCK;
+            if let Some(bad) = portable::find_bad(&p[start..i], &g[start..i]) {
+                return Err(bad.shift(start));
             }
         }
-        both += b32 as u64;
-        np += p32 as u64;
-        ng += g32 as u64;
-        i += BLOCK;
+        total = total.add(Counts {
+            both: reduce(cb),
+            pred: reduce(cp),
+            target: reduce(cg),
+        });
     }
     let tail = portable::threshold_counts(&p[i..], &g[i..], t).map_err(|b| b.shift(i))?;
-    total = total.add(Counts {
-        both,
-        pred: np,
-        target: ng,
-    });
     Ok(total.add(tail))
 }
 
@@ -619,52 +710,72 @@ pub fn threshold_counts_f32_avx2(_: Avx2, p: &[f32], g: &[f32], t: f32) -> Resul
 unsafe fn counts_f32_256(p: &[f32], g: &[f32], t: f32) -> Result<Counts, Bad> {
     const W: usize = 16;
     const BLOCK: usize = W * ROWS;
+    const FLUSH: usize = BLOCK << 20;
     let n = p.len();
     let head = peel(p.as_ptr(), n);
     let mut total = portable::threshold_counts(&p[..head], &g[..head], t)?;
     let (pp, gp) = (p.as_ptr(), g.as_ptr());
     let one = _mm256_set1_epi32(ONE_F32);
     let vt = _mm256_set1_ps(t);
-    let (mut both, mut np, mut ng) = (0u64, 0u64, 0u64);
     let mut i = head;
+    let reduce = |v: __m256i| -> u64 {
+        let mut lanes = [0u32; 8];
+        // SAFETY: `lanes` holds 8 u32; AVX is enabled in the enclosing function.
+        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr() as *mut _, v) };
+        lanes.iter().map(|&c| c as u64).sum()
+    };
     while i + BLOCK <= n {
-        let mut mx = _mm256_setzero_si256();
-        let (mut b32, mut p32, mut g32) = (0u32, 0u32, 0u32);
-        for r in 0..ROWS {
-            let o = i + r * W;
-            // SAFETY: o + 16 ≤ n (point 2); aligned as in `sums_f32_256`.
-            let x0 = _mm256_load_ps(pp.add(o));
-            let x1 = _mm256_load_ps(pp.add(o + 8));
-            let y0 = _mm256_loadu_ps(gp.add(o));
-            let y1 = _mm256_loadu_ps(gp.add(o + 8));
-            let kx = (_mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(x0, vt)) as u32)
-                | ((_mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(x1, vt)) as u32) << 8);
-            let ky = (_mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(y0, vt)) as u32)
-                | ((_mm256_movemask_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(y1, vt)) as u32) << 8);
-            b32 += (kx & ky).count_ones();
-            p32 += kx.count_ones();
-            g32 += ky.count_ones();
-            let m01 = _mm256_max_epu32(_mm256_castps_si256(x0), _mm256_castps_si256(x1));
-            let m23 = _mm256_max_epu32(_mm256_castps_si256(y0), _mm256_castps_si256(y1));
-            mx = _mm256_max_epu32(mx, _mm256_max_epu32(m01, m23));
-        }
-        let within = _mm256_cmpeq_epi32(_mm256_max_epu32(mx, one), one);
-        if _mm256_movemask_epi8(within) != -1 {
-            if let Some(bad) = portable::find_bad(&p[i..i + BLOCK], &g[i..i + BLOCK]) {
-                return Err(bad.shift(i));
+        let chunk_end = (i + FLUSH).min(n);
+        let (mut cb, mut cp, mut cg) = (
+            _mm256_setzero_si256(),
+            _mm256_setzero_si256(),
+            _mm256_setzero_si256(),
+        );
+        loop {
+            let mut failed = false;
+            while i + BLOCK <= chunk_end {
+                let mut mx = _mm256_setzero_si256();
+                for r in 0..ROWS {
+                    let o = i + r * W;
+                    for u in 0..2 {
+                        // SAFETY: o + 8u + 8 ≤ n (point 2); aligned as in `sums_f32_256`.
+                        let x = _mm256_load_ps(pp.add(o + 8 * u));
+                        let y = _mm256_loadu_ps(gp.add(o + 8 * u));
+                        // Compares give −1 in the lanes that hold: subtracting counts them.
+                        let kx = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GE_OQ>(x, vt));
+                        let ky = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GE_OQ>(y, vt));
+                        cp = _mm256_sub_epi32(cp, kx);
+                        cg = _mm256_sub_epi32(cg, ky);
+                        cb = _mm256_sub_epi32(cb, _mm256_and_si256(kx, ky));
+                        mx = _mm256_max_epu32(
+                            mx,
+                            _mm256_max_epu32(_mm256_castps_si256(x), _mm256_castps_si256(y)),
+                        );
+                    }
+                }
+                i += BLOCK;
+                // Tested after the block is counted (see `sums_f32_512`).
+                let within = _mm256_cmpeq_epi32(_mm256_max_epu32(mx, one), one);
+                if _mm256_movemask_epi8(within) != -1 {
+                    failed = true;
+                    break;
+                }
+            }
+            if !failed {
+                break;
+            }
+            let start = i - BLOCK;
+            if let Some(bad) = portable::find_bad(&p[start..i], &g[start..i]) {
+                return Err(bad.shift(start));
             }
         }
-        both += b32 as u64;
-        np += p32 as u64;
-        ng += g32 as u64;
-        i += BLOCK;
+        total = total.add(Counts {
+            both: reduce(cb),
+            pred: reduce(cp),
+            target: reduce(cg),
+        });
     }
     let tail = portable::threshold_counts(&p[i..], &g[i..], t).map_err(|b| b.shift(i))?;
-    total = total.add(Counts {
-        both,
-        pred: np,
-        target: ng,
-    });
     Ok(total.add(tail))
 }
 
@@ -688,7 +799,7 @@ pub fn label_counts_u8_avx512(
     unsafe { label_counts_512(&pred[..n], &target[..n], ignore, out) }
 }
 
-#[target_feature(enable = "avx512f,avx512bw")]
+#[target_feature(enable = "avx512f,avx512bw,popcnt")]
 unsafe fn label_counts_512(
     pred: &[u8],
     target: &[u8],
