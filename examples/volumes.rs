@@ -145,11 +145,11 @@ fn main() {
     let mut stats = Vec::new();
     let t = Instant::now();
     let mut onehot = vec![0.0f32; n];
-    for l in 0..3 {
+    for (l, p) in prob.iter().enumerate() {
         for (o, &g) in onehot.iter_mut().zip(&gt) {
             *o = f32::from(u8::from(g == l as u8 + 1));
         }
-        stats.push(SoftStats::of(&prob[l], &onehot, Moment::Linear).expect("valid probabilities"));
+        stats.push(SoftStats::of(p, &onehot, Moment::Linear).expect("valid probabilities"));
     }
     let dt = t.elapsed();
     for (name, snr, sdr) in settings {

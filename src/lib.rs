@@ -47,7 +47,9 @@ impl Rng {
 /// prediction, so that every label has a Dice between about 0.6 and 0.95.
 pub fn label_volumes(d: usize, labels: u8, seed: u64) -> (Vec<u8>, Vec<u8>) {
     let mut rng = Rng::new(seed);
-    let shapes: Vec<([f64; 3], [f64; 3], [f64; 3], f64)> = (1..labels)
+    // (centre, radii, shift of the prediction, scale of the prediction)
+    type Blob = ([f64; 3], [f64; 3], [f64; 3], f64);
+    let shapes: Vec<Blob> = (1..labels)
         .map(|_| {
             let c = [
                 0.25 + 0.5 * rng.f64(),

@@ -176,11 +176,8 @@ impl fmt::Display for DiceError {
     }
 }
 
-#[cfg(feature = "std")]
-extern crate std;
-
-#[cfg(feature = "std")]
-impl std::error::Error for DiceError {}
+/// `core::error::Error` (so also `std::error::Error`), with or without the `std` feature.
+impl core::error::Error for DiceError {}
 
 /// Shorthand used throughout the crate for parameter checks.
 pub(crate) fn invalid(name: &'static str, value: f64, reason: &'static str) -> DiceError {
