@@ -107,3 +107,8 @@ pub fn random_pair_f32(n: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
         .collect();
     (p, g)
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
