@@ -72,6 +72,10 @@ pub use stats::{Moment, SoftStats};
 /// rounded `f64` reference to 1.3·10⁻¹¹ (AVX-512), 3.7·10⁻¹² (AVX2) and 1.6·10⁻¹² (portable)
 /// when measured (`tests/exactness.rs` checks `10⁻⁹`).
 /// `f64` inputs are accumulated in `f64` throughout.
+///
+/// Results are reproducible bit for bit for the same buffer. The kernels peel to a 64-byte
+/// boundary, so the grouping of the partial sums follows the buffer's address: the same values
+/// at another alignment can differ in the last bits (within the bound above).
 pub const ACCUMULATION_ROWS: usize = kernels::ROWS;
 
 /// The SIMD level the kernels run at on this machine: `"avx512"`, `"avx2"` or `"portable"`.

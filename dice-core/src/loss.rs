@@ -367,7 +367,7 @@ impl<'w> SoftLoss<'w> {
 
     /// The reduced loss from statistics (`N·C` entries, as [`SoftLoss::statistics`] fills).
     pub fn loss(&self, shape: Shape, stats: &[SoftStats]) -> Result<LossValue> {
-        self.evaluate(shape, stats, None)
+        self.evaluate(shape, stats, |_, _| {})
     }
 
     /// Each group's loss (`None` for a group skipped by [`EmptyValue::Skip`]) into `out`
@@ -379,8 +379,20 @@ impl<'w> SoftLoss<'w> {
         stats: &[SoftStats],
         out: &mut [Option<f64>],
     ) -> Result<LossValue> {
+        self.validate(shape)?;
         check_len(Operand::Output, self.group_count(shape), out.len())?;
-        self.evaluate(shape, stats, Some(out))
+        self.evaluate(shape, stats, |g, l| out[g] = l)
+    }
+
+    /// Calls `visit(group, loss)` for each group in order (`None` for a skipped group) and
+    /// returns the reduced value: [`SoftLoss::group_losses`] for callers with their own storage.
+    pub fn for_each_group(
+        &self,
+        shape: Shape,
+        stats: &[SoftStats],
+        visit: impl FnMut(usize, Option<f64>),
+    ) -> Result<LossValue> {
+        self.evaluate(shape, stats, visit)
     }
 
     fn check_stats(&self, shape: Shape, stats: &[SoftStats]) -> Result<()> {
@@ -400,7 +412,7 @@ impl<'w> SoftLoss<'w> {
         &self,
         shape: Shape,
         stats: &[SoftStats],
-        mut out: Option<&mut [Option<f64>]>,
+        mut visit: impl FnMut(usize, Option<f64>),
     ) -> Result<LossValue> {
         self.check_stats(shape, stats)?;
         let groups = self.group_count(shape);
@@ -411,9 +423,7 @@ impl<'w> SoftLoss<'w> {
                 sum += l;
                 defined += 1;
             }
-            if let Some(o) = out.as_deref_mut() {
-                o[g] = e.loss;
-            }
+            visit(g, e.loss);
         }
         let value = match self.reduction {
             Reduction::Mean if defined > 0 => sum / defined as f64,
@@ -653,7 +663,7 @@ impl<'w> SoftLoss<'w> {
     ) -> Result<()> {
         let shape = input.shape();
         check_len(Operand::Output, shape.elements()?, grad.len())?;
-        let total = self.evaluate(shape, stats, None)?;
+        let total = self.evaluate(shape, stats, |_, _| {})?;
         self.check_upstream(upstream, total.groups)?;
         let s_n = shape.spatial;
         for (pair, out) in grad.chunks_exact_mut(s_n).enumerate() {

@@ -16,21 +16,25 @@ use crate::kernels::{portable, Bad, Sums};
 use crate::layout::{check_labels, check_len, with_labels, SoftInput, Target};
 use crate::{Float, Label as _};
 
-/// Which moments the denominator statistics hold.
+/// Which moments the denominator statistics hold (`repr(u8)`: 0 linear, 1 squared).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(u8)]
 pub enum Moment {
     /// `P = Σp`, `G = Σg` (the Dice of Milletari's V-Net paper uses squares instead).
     #[default]
-    Linear,
+    Linear = 0,
     /// `P = Σp²`, `G = Σg²`: MONAI's `squared_pred = true`.
-    Squared,
+    Squared = 1,
 }
 
 /// The sufficient statistics of one (sample, class) or of any union of voxels.
 ///
 /// `intersection = Σ p·g`, `pred = Σ p` or `Σ p²`, `target = Σ g` or `Σ g²`, `voxels` = the
 /// number of voxels counted (after masks and ignore labels).
+///
+/// `repr(C)`, so that a C caller's buffer of the same layout can hold it (see `dice-ffi`).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[repr(C)]
 pub struct SoftStats {
     /// `I = Σ pᵢ·gᵢ`.
     pub intersection: f64,

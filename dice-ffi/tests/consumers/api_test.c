@@ -1,0 +1,255 @@
+/*
+ * A C consumer of dice.h. Prints results as "name v1 v2 ..." lines for the Rust test
+ * (tests/consumers.rs) to compare with dice-core's own results on the same data, and checks
+ * that bad input gets a status, never a crash. Exit status: the number of failed checks.
+ * Built with -std=c11 -Wall -Wextra -Werror -pedantic under ASan and UBSan.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dice.h"
+
+#define N 2
+#define C 3
+#define S 50
+#define LEN (N * C * S)
+#define VOX (N * S)
+
+static int failures = 0;
+
+static void expect(DiceStatus got, DiceStatus want, const char *what) {
+  if (got != want) {
+    fprintf(stderr, "FAIL %s: got %d (%s), want %d; last error: %s\n", what, (int)got,
+            dice_status_str((int32_t)got), (int)want, dice_last_error_message());
+    failures++;
+  } else if (want != DICE_STATUS_OK && strlen(dice_last_error_message()) == 0) {
+    fprintf(stderr, "FAIL %s: no error message\n", what);
+    failures++;
+  }
+}
+
+/* The same data generators as tests/consumers.rs. */
+static float pred_at(size_t i) { return (float)((i * 7919u) % 1000u) / 1000.0f; }
+static uint8_t label_at(size_t i) { return (uint8_t)((i * 31u) % 3u); }
+static uint8_t pred_label_at(size_t i) { return (uint8_t)((i * 13u) % 3u); }
+
+static void print_conf(const char *name, const DiceConfusion *c, size_t n) {
+  printf("%s", name);
+  for (size_t i = 0; i < n; i++) {
+    printf(" %llu %llu %llu %llu", (unsigned long long)c[i].tp, (unsigned long long)c[i].fp,
+           (unsigned long long)c[i].fn_, (unsigned long long)c[i].tn);
+  }
+  printf("\n");
+}
+
+int main(void) {
+  static float pred[LEN], target[LEN], grad[LEN], logits[LEN];
+  static double pred64[LEN], target64[LEN], grad64[LEN];
+  static uint8_t labels[VOX], labels_ignore[VOX], pred_labels[VOX];
+  static uint16_t labels16[VOX], pred16[VOX];
+  static int32_t labels32[VOX], pred32[VOX];
+  static int64_t labels64[VOX], pred64l[VOX];
+  DiceStats stats[N * C];
+  DiceLossValue v;
+  DiceSoftParams params;
+  DiceShape shape = {N, C, S};
+
+  for (size_t i = 0; i < LEN; i++) {
+    pred[i] = pred_at(i);
+    pred64[i] = (double)pred[i];
+    logits[i] = pred[i] * 4.0f - 2.0f;
+  }
+  for (size_t v_ = 0; v_ < VOX; v_++) {
+    labels[v_] = label_at(v_);
+    labels_ignore[v_] = (v_ % 17 == 0) ? 255 : labels[v_];
+    pred_labels[v_] = pred_label_at(v_);
+    labels16[v_] = labels[v_];
+    pred16[v_] = pred_labels[v_];
+    labels32[v_] = labels[v_];
+    pred32[v_] = pred_labels[v_];
+    labels64[v_] = labels[v_];
+    pred64l[v_] = pred_labels[v_];
+  }
+  for (size_t n = 0; n < N; n++)
+    for (size_t c = 0; c < C; c++)
+      for (size_t s = 0; s < S; s++) {
+        size_t i = (n * C + c) * S + s;
+        target[i] = labels[n * S + s] == c ? 1.0f : 0.0f;
+        target64[i] = target[i];
+      }
+
+  printf("version %s\n", dice_version());
+
+  /* Soft Dice, dense target, with gradient. */
+  expect(dice_soft_params_default(&params), DICE_STATUS_OK, "params default");
+  DiceTarget dense = {DICE_TARGET_KIND_DENSE, target, LEN, 0, 0};
+  expect(dice_soft_loss_f32(&params, shape, pred, &dense, NULL, stats, N * C, grad, LEN, &v), DICE_STATUS_OK, "soft dense");
+  printf("soft_dense %.17g %zu %zu %.9g %.9g %.9g\n", v.value, v.groups, v.defined, grad[0], grad[7], grad[299]);
+
+  /* Label map with an ignore label, no background, generalized Dice. */
+  DiceSoftParams gd = params;
+  gd.score = DICE_SCORE_GENERALIZED;
+  gd.include_background = 0;
+  DiceTarget lab = {DICE_TARGET_KIND_LABELS_U8, labels_ignore, VOX, 1, 255};
+  expect(dice_soft_loss_f32(&gd, shape, pred, &lab, NULL, stats, N * C, grad, LEN, &v), DICE_STATUS_OK, "soft labels");
+  printf("soft_labels %.17g %zu %zu %.9g\n", v.value, v.groups, v.defined, grad[55]);
+
+  /* Logits through softmax, batch Tversky. */
+  DiceSoftParams sm = params;
+  sm.activation = DICE_ACTIVATION_SOFTMAX;
+  sm.score = DICE_SCORE_TVERSKY;
+  sm.alpha = 0.3;
+  sm.beta = 0.7;
+  sm.batch = 1;
+  DiceTarget lab_plain = {DICE_TARGET_KIND_LABELS_U8, labels, VOX, 0, 0};
+  expect(dice_soft_loss_f32(&sm, shape, logits, &lab_plain, NULL, stats, N * C, grad, LEN, &v), DICE_STATUS_OK, "softmax");
+  printf("soft_softmax %.17g %.9g %.9g\n", v.value, grad[3], grad[151]);
+
+  /* Double precision, value only, then per-group values from the statistics. */
+  DiceSoftParams none = params;
+  none.reduction = DICE_REDUCTION_NONE;
+  DiceTarget dense64 = {DICE_TARGET_KIND_DENSE, target64, LEN, 0, 0};
+  expect(dice_soft_loss_f64(&none, shape, pred64, &dense64, NULL, stats, N * C, NULL, 0, &v), DICE_STATUS_OK, "soft f64");
+  double groups[N * C];
+  uint8_t defined[N * C];
+  expect(dice_soft_loss_from_stats(&none, shape, stats, N * C, groups, defined, N * C, &v), DICE_STATUS_OK, "from stats");
+  printf("soft_none %.17g", v.value);
+  for (size_t g = 0; g < N * C; g++) printf(" %.17g", groups[g]);
+  printf("\n");
+  double up = 2.0;
+  expect(dice_soft_loss_f64(&params, shape, pred64, &dense64, NULL, stats, N * C, NULL, 0, &v), DICE_STATUS_OK, "stats f64");
+  expect(dice_soft_gradient_f64(&params, shape, pred64, &dense64, NULL, stats, N * C, &up, 1, grad64, LEN), DICE_STATUS_OK,
+         "gradient f64");
+  printf("soft_gradient_f64 %.17g %.17g\n", grad64[0], grad64[299]);
+
+  /* Hard metrics. */
+  DiceConfusion conf, per_label[C];
+  expect(dice_confusion_from_probabilities_f32(pred, target, LEN, 0.5, &conf), DICE_STATUS_OK, "confusion prob");
+  print_conf("confusion_prob", &conf, 1);
+  expect(dice_confusion_from_masks_u8(pred_labels, labels, VOX, &conf), DICE_STATUS_OK, "confusion masks");
+  print_conf("confusion_masks", &conf, 1);
+  uint64_t counted = 0;
+  expect(dice_label_confusion(DICE_LABEL_TYPE_U8, pred_labels, labels_ignore, VOX, 1, 255, per_label, C, &counted),
+         DICE_STATUS_OK, "labels u8");
+  print_conf("labels_u8_ignore", per_label, C);
+  printf("labels_counted %llu\n", (unsigned long long)counted);
+  const void *pairs[4][2] = {{pred16, labels16}, {pred32, labels32}, {pred64l, labels64}, {pred_labels, labels}};
+  const int32_t types[4] = {DICE_LABEL_TYPE_U16, DICE_LABEL_TYPE_I32, DICE_LABEL_TYPE_I64, DICE_LABEL_TYPE_U8};
+  for (int t = 0; t < 4; t++) {
+    expect(dice_label_confusion(types[t], pairs[t][0], pairs[t][1], VOX, 0, 0, per_label, C, NULL), DICE_STATUS_OK, "labels");
+    print_conf("labels", per_label, C);
+  }
+  DiceEmptyPolicy policy;
+  expect(dice_empty_policy_default(&policy), DICE_STATUS_OK, "policy");
+  double values[C];
+  for (int32_t m = DICE_METRIC_DICE; m <= DICE_METRIC_VOLUME_SIMILARITY; m++) {
+    expect(dice_metrics(per_label, C, m, policy, values, defined), DICE_STATUS_OK, "metrics");
+    printf("metric%d %.17g %.17g %.17g\n", (int)m, values[0], values[1], values[2]);
+  }
+
+  /* Streaming: two accumulators see alternate chunks of a [C, 100] volume, then merge. */
+  DiceAccumulator *a = NULL, *b = NULL;
+  expect(dice_accumulator_new(C, 0.5, 0, 0, &a), DICE_STATUS_OK, "acc new");
+  expect(dice_accumulator_new(C, 0.5, 0, 0, &b), DICE_STATUS_OK, "acc new");
+  float chunk_p[C * 30], chunk_g[C * 30];
+  for (size_t start = 0, k = 0; start < 100; start += 30, k++) {
+    size_t len = start + 30 <= 100 ? 30 : 100 - start;
+    for (size_t c = 0; c < C; c++)
+      for (size_t s = 0; s < len; s++) {
+        chunk_p[c * len + s] = pred[c * 100 + start + s];
+        chunk_g[c * len + s] = target[c * 100 + start + s];
+      }
+    expect(dice_accumulator_update_probabilities_f32(k % 2 ? a : b, chunk_p, chunk_g, len), DICE_STATUS_OK, "acc update");
+  }
+  expect(dice_accumulator_merge(a, b), DICE_STATUS_OK, "acc merge");
+  DiceStats acc_stats[C];
+  expect(dice_accumulator_finish(a, per_label, acc_stats, C), DICE_STATUS_OK, "acc finish");
+  print_conf("accumulator_counts", per_label, C);
+  printf("accumulator_stats");
+  for (size_t c = 0; c < C; c++) printf(" %.17g %.17g %.17g", acc_stats[c].intersection, acc_stats[c].pred, acc_stats[c].target);
+  printf("\n");
+
+  /* ---- Bad input: a status, never a crash. ---- */
+  expect(dice_soft_loss_f32(NULL, shape, pred, &dense, NULL, stats, N * C, grad, LEN, &v), DICE_STATUS_NULL_POINTER, "NULL params");
+  expect(dice_soft_loss_f32(&params, shape, NULL, &dense, NULL, stats, N * C, grad, LEN, &v), DICE_STATUS_NULL_POINTER, "NULL pred");
+  expect(dice_soft_loss_f32(&params, shape, pred, NULL, NULL, stats, N * C, grad, LEN, &v), DICE_STATUS_NULL_POINTER, "NULL target");
+  expect(dice_soft_loss_f32(&params, shape, pred, &dense, NULL, stats, N * C, grad, LEN, NULL), DICE_STATUS_NULL_POINTER, "NULL out");
+  expect(dice_soft_loss_f32(&params, shape, pred, &dense, NULL, stats, N * C - 1, grad, LEN, &v), DICE_STATUS_LENGTH_MISMATCH, "stats len");
+  expect(dice_soft_loss_f32(&params, shape, pred, &dense, NULL, stats, N * C, grad, LEN - 1, &v), DICE_STATUS_LENGTH_MISMATCH, "grad len");
+  DiceTarget short_target = {DICE_TARGET_KIND_DENSE, target, LEN - 3, 0, 0};
+  expect(dice_soft_loss_f32(&params, shape, pred, &short_target, NULL, stats, N * C, grad, LEN, &v), DICE_STATUS_LENGTH_MISMATCH, "target len");
+  DiceShape huge = {SIZE_MAX / 2, 3, 5};
+  expect(dice_soft_loss_f32(&params, huge, pred, &dense, NULL, stats, N * C, grad, LEN, &v), DICE_STATUS_SHAPE_OVERFLOW, "N*C*S overflow");
+  DiceShape zero = {0, C, S};
+  expect(dice_soft_loss_f32(&params, zero, pred, &dense, NULL, stats, 0, grad, 0, &v), DICE_STATUS_EMPTY, "empty shape");
+  float saved = pred[100];
+  pred[100] = NAN;
+  expect(dice_soft_loss_f32(&params, shape, pred, &dense, NULL, stats, N * C, grad, LEN, &v), DICE_STATUS_NON_FINITE, "NaN");
+  pred[100] = 1.5f;
+  expect(dice_soft_loss_f32(&params, shape, pred, &dense, NULL, stats, N * C, grad, LEN, &v), DICE_STATUS_OUT_OF_RANGE, "p > 1");
+  pred[100] = saved;
+  DiceSoftParams bad = params;
+  bad.score = 99;
+  expect(dice_soft_loss_f32(&bad, shape, pred, &dense, NULL, stats, N * C, grad, LEN, &v), DICE_STATUS_INVALID_ENUM, "score enum");
+  bad = params;
+  bad.reduction = -1;
+  expect(dice_soft_loss_f32(&bad, shape, pred, &dense, NULL, stats, N * C, grad, LEN, &v), DICE_STATUS_INVALID_ENUM, "reduction enum");
+  bad = params;
+  bad.smooth_nr = -1.0;
+  expect(dice_soft_loss_f32(&bad, shape, pred, &dense, NULL, stats, N * C, grad, LEN, &v), DICE_STATUS_INVALID_PARAMETER, "smooth < 0");
+  bad = params;
+  bad.score = DICE_SCORE_TVERSKY;
+  bad.alpha = 0.0;
+  bad.beta = 0.0;
+  expect(dice_soft_loss_f32(&bad, shape, pred, &dense, NULL, stats, N * C, grad, LEN, &v), DICE_STATUS_INVALID_PARAMETER, "alpha+beta=0");
+  bad = params;
+  bad.class_weights = NULL;
+  bad.class_weights_len = 3;
+  expect(dice_soft_loss_f32(&bad, shape, pred, &dense, NULL, stats, N * C, grad, LEN, &v), DICE_STATUS_NULL_POINTER, "NULL weights");
+  bad = params;
+  bad.activation = DICE_ACTIVATION_SIGMOID;
+  expect(dice_soft_loss_f32(&bad, shape, logits, &dense, NULL, stats, N * C, NULL, 0, &v), DICE_STATUS_NULL_POINTER, "logits need grad");
+  DiceTarget bad_kind = {42, target, LEN, 0, 0};
+  expect(dice_soft_loss_f32(&params, shape, pred, &bad_kind, NULL, stats, N * C, grad, LEN, &v), DICE_STATUS_INVALID_ENUM, "target kind");
+  uint8_t bad_labels[VOX];
+  memcpy(bad_labels, labels, VOX);
+  bad_labels[33] = 7;
+  DiceTarget lab_bad = {DICE_TARGET_KIND_LABELS_U8, bad_labels, VOX, 0, 0};
+  expect(dice_soft_loss_f32(&params, shape, pred, &lab_bad, NULL, stats, N * C, grad, LEN, &v), DICE_STATUS_LABEL_OUT_OF_RANGE, "label 7");
+  expect(dice_label_confusion(77, pred_labels, labels, VOX, 0, 0, per_label, C, NULL), DICE_STATUS_INVALID_ENUM, "label type");
+  expect(dice_label_confusion(DICE_LABEL_TYPE_U8, pred_labels, bad_labels, VOX, 0, 0, per_label, C, NULL), DICE_STATUS_LABEL_OUT_OF_RANGE, "label out of range");
+  expect(dice_label_confusion(DICE_LABEL_TYPE_U8, NULL, labels, VOX, 0, 0, per_label, C, NULL), DICE_STATUS_NULL_POINTER, "NULL labels");
+  expect(dice_metrics(per_label, C, -1, policy, values, defined), DICE_STATUS_INVALID_ENUM, "metric enum");
+  DiceEmptyPolicy bad_policy = {9, 0};
+  expect(dice_metrics(per_label, C, DICE_METRIC_DICE, bad_policy, values, defined), DICE_STATUS_INVALID_ENUM, "policy enum");
+  expect(dice_confusion_from_probabilities_f32(pred, target, 0, 0.5, &conf), DICE_STATUS_EMPTY, "zero length");
+  expect(dice_confusion_from_probabilities_f32(pred, target, LEN, 2.0, &conf), DICE_STATUS_INVALID_PARAMETER, "threshold");
+  expect(dice_confusion_from_probabilities_f32(pred, target, LEN, NAN, &conf), DICE_STATUS_INVALID_PARAMETER, "threshold NaN");
+  /* A misaligned float pointer: reported, never dereferenced. */
+  static unsigned char raw[64];
+  const float *misaligned = (const float *)(const void *)(raw + 1);
+  expect(dice_confusion_from_probabilities_f32(misaligned, target, 4, 0.5, &conf), DICE_STATUS_INVALID_PARAMETER, "misaligned");
+  DiceAccumulator *z = NULL;
+  expect(dice_accumulator_new(0, 0.5, 0, 0, &z), DICE_STATUS_EMPTY, "zero classes");
+  expect(dice_accumulator_new(C, 0.5, 0, 0, NULL), DICE_STATUS_NULL_POINTER, "NULL handle out");
+  expect(dice_accumulator_update_probabilities_f32(NULL, chunk_p, chunk_g, 30), DICE_STATUS_NULL_POINTER, "NULL acc");
+  expect(dice_accumulator_update_probabilities_f32(a, chunk_p, chunk_g, SIZE_MAX / 2), DICE_STATUS_SHAPE_OVERFLOW, "acc overflow");
+  expect(dice_accumulator_update_labels(a, DICE_LABEL_TYPE_U8, pred_labels, bad_labels, VOX), DICE_STATUS_LABEL_OUT_OF_RANGE, "acc bad label");
+  expect(dice_accumulator_merge(a, a), DICE_STATUS_INVALID_PARAMETER, "merge into itself");
+  expect(dice_accumulator_finish(a, per_label, acc_stats, C + 1), DICE_STATUS_LENGTH_MISMATCH, "finish len");
+  /* The failed updates left the totals unchanged. */
+  DiceConfusion after[C];
+  expect(dice_accumulator_finish(a, after, NULL, C), DICE_STATUS_OK, "finish again");
+  expect(dice_accumulator_update_labels(a, DICE_LABEL_TYPE_U8, pred_labels, labels, VOX), DICE_STATUS_OK, "acc labels");
+  dice_accumulator_free(a);
+  dice_accumulator_free(b);
+  dice_accumulator_free(NULL);
+  if (strcmp(dice_status_str(12345), "unknown status") != 0) failures++;
+  if (strcmp(dice_status_str(DICE_STATUS_OK), "ok") != 0) failures++;
+
+  printf("failures %d\n", failures);
+  return failures;
+}
