@@ -712,7 +712,47 @@ impl<'w> SoftLoss<'w> {
             self.statistics(&input, stats)?;
             self.loss(shape, stats)?
         };
-        let upstream = Upstream::Scalar(1.0);
+        self.chain_logits(
+            logits,
+            activation,
+            stats,
+            &value,
+            Upstream::Scalar(1.0),
+            grad,
+        )?;
+        Ok(value)
+    }
+
+    /// `∂loss/∂z` for logits `z`, given the statistics of `p = activation(z)` (or their
+    /// all-reduced sum) and an upstream gradient (one value, or one per group with
+    /// [`Reduction::None`]): the backward pass of [`SoftLoss::loss_and_gradient_logits`] when
+    /// the forward ran elsewhere. `grad` first receives `p`, then the gradient.
+    pub fn gradient_logits<T: Float>(
+        &self,
+        logits: &SoftInput<'_, T>,
+        activation: Activation,
+        stats: &[SoftStats],
+        upstream: Upstream<'_>,
+        grad: &mut [T],
+    ) -> Result<()> {
+        let shape = logits.shape();
+        let total = self.evaluate(shape, stats, |_, _| {})?;
+        self.check_upstream(upstream, total.groups)?;
+        probabilities(shape, logits.pred(), activation, grad)?;
+        self.chain_logits(logits, activation, stats, &total, upstream, grad)
+    }
+
+    /// In place over `grad`, which holds `p`: `∂loss/∂p` through the activation's chain rule.
+    fn chain_logits<T: Float>(
+        &self,
+        logits: &SoftInput<'_, T>,
+        activation: Activation,
+        stats: &[SoftStats],
+        value: &LossValue,
+        upstream: Upstream<'_>,
+        grad: &mut [T],
+    ) -> Result<()> {
+        let shape = logits.shape();
         let target = logits.target();
         let mask = logits.mask();
         let s_n = shape.spatial;
@@ -720,8 +760,7 @@ impl<'w> SoftLoss<'w> {
             Activation::Sigmoid => {
                 for (pair, out) in grad.chunks_exact_mut(s_n).enumerate() {
                     let (n, c) = (pair / shape.channels, pair % shape.channels);
-                    let (k_i, k_p) =
-                        self.pair_coefficients(shape, stats, &value, upstream, n, c)?;
+                    let (k_i, k_p) = self.pair_coefficients(shape, stats, value, upstream, n, c)?;
                     let (a, b, cc) = self.affine_of(k_i, k_p);
                     let (a, b, cc) = (T::from_f64(a), T::from_f64(b), T::from_f64(cc));
                     let voxels = VoxelTarget {
@@ -748,7 +787,7 @@ impl<'w> SoftLoss<'w> {
                     if cached {
                         for (c, slot) in cache.iter_mut().enumerate().take(c_n) {
                             let (k_i, k_p) =
-                                self.pair_coefficients(shape, stats, &value, upstream, n, c)?;
+                                self.pair_coefficients(shape, stats, value, upstream, n, c)?;
                             let (a, b, cc) = self.affine_of(k_i, k_p);
                             *slot = (T::from_f64(a), T::from_f64(b), T::from_f64(cc));
                         }
@@ -758,7 +797,7 @@ impl<'w> SoftLoss<'w> {
                             return Ok(cache[c]);
                         }
                         let (k_i, k_p) =
-                            self.pair_coefficients(shape, stats, &value, upstream, n, c)?;
+                            self.pair_coefficients(shape, stats, value, upstream, n, c)?;
                         let (a, b, cc) = self.affine_of(k_i, k_p);
                         Ok((T::from_f64(a), T::from_f64(b), T::from_f64(cc)))
                     };
@@ -766,7 +805,7 @@ impl<'w> SoftLoss<'w> {
                 }
             }
         }
-        Ok(value)
+        Ok(())
     }
 }
 

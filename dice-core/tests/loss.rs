@@ -659,6 +659,45 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// `gradient_logits` with one upstream value per group (the backward of reduction None):
+    /// ∂(Σ_g u_g·L_g)/∂z against central finite differences.
+    #[test]
+    fn logits_gradient_with_per_group_upstream(case in case_strategy(), softmax in any::<bool>()) {
+        let act = if softmax && case.shape.channels >= 2 { Activation::Softmax } else { Activation::Sigmoid };
+        let loss = case.loss().reduction(Reduction::None);
+        let groups = loss.group_count(case.shape);
+        let up: Vec<f64> = (0..groups).map(|g| 1.5 - 0.4 * g as f64).collect();
+        let z: Vec<f64> = case.p.iter().map(|&p| (p - 0.5) * 6.0).collect();
+        let objective = |z: &[f64]| -> Option<f64> {
+            let mut p = vec![0.0; z.len()];
+            dice_core::loss::probabilities(case.shape, z, act, &mut p).ok()?;
+            objective(&loss, &case.input(&p, &case.labels), Some(&up))
+        };
+        let mut p = vec![0.0; z.len()];
+        dice_core::loss::probabilities(case.shape, &z, act, &mut p).unwrap();
+        let mut st = stats_ws(case.shape);
+        if loss.statistics(&case.input(&p, &case.labels), &mut st).is_err() || loss.loss(case.shape, &st).is_err() {
+            return Ok(());
+        }
+        let mut grad = vec![0.0; z.len()];
+        loss.gradient_logits(&case.input(&z, &case.labels), act, &st, Upstream::PerGroup(&up), &mut grad).unwrap();
+        let h = 1e-6;
+        for i in 0..z.len() {
+            let mut zz = z.clone();
+            zz[i] += h;
+            let plus = objective(&zz);
+            zz[i] -= 2.0 * h;
+            let minus = objective(&zz);
+            let (Some(plus), Some(minus)) = (plus, minus) else { continue };
+            let fd = (plus - minus) / (2.0 * h);
+            prop_assert!((grad[i] - fd).abs() <= 1e-5 * (1.0 + fd.abs()), "{i}: {} vs {fd} ({act:?})", grad[i]);
+        }
+    }
+}
+
 #[test]
 fn softmax_probabilities_are_stable_and_sum_to_one() {
     let shape = Shape::new(1, 3, 2);

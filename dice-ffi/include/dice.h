@@ -584,9 +584,11 @@ enum DiceStatus dice_soft_loss_from_stats(const struct DiceSoftParams *params,
                                           struct DiceLossValue *out);
 
 /**
- * ∂loss/∂pred of probabilities `pred` given statistics `stats` (`N·C`, e.g. all-reduced
- * across processes) and the upstream gradient: one value (`upstream_len = 1`) scaling the
- * reduced loss, or one per group with a `NONE` reduction. Writes `grad_len = N·C·S` floats.
+ * ∂loss/∂pred given statistics `stats` (`N·C`, of the probabilities, e.g. all-reduced across
+ * processes) and the upstream gradient: one value (`upstream_len = 1`) scaling the reduced
+ * loss (or every group's loss with a `NONE` reduction), or one per group with a `NONE`
+ * reduction. `pred` holds probabilities, or logits when `params->activation` says so (then
+ * the gradient is with respect to the logits). Writes `grad_len = N·C·S` floats.
  *
  * # Safety
  * Every non-NULL pointer must be valid for the number of elements stated; `grad` writable

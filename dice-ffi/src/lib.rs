@@ -1063,12 +1063,6 @@ unsafe fn soft_gradient<T: dice_core::Float>(
 ) -> FfiResult {
     // SAFETY: every pointer carries the caller's promise and is checked before use.
     let (loss, activation) = unsafe { reference(params, "params")?.core()? };
-    if activation.is_some() {
-        return Err(err(
-            DiceStatus::InvalidParameter,
-            "dice_soft_gradient_* takes probabilities: use dice_soft_loss_* for logits",
-        ));
-    }
     let target = unsafe { reference(target, "target")? };
     let input = unsafe { soft_input(shape, pred, target, mask)? };
     check_pairs(shape, stats_len)?;
@@ -1081,12 +1075,17 @@ unsafe fn soft_gradient<T: dice_core::Float>(
         _ => Upstream::PerGroup(up),
     };
     let g = unsafe { slice_mut(grad, grad_len, "grad")? };
-    Ok(loss.gradient(&input, st, upstream, g)?)
+    match activation {
+        None => Ok(loss.gradient(&input, st, upstream, g)?),
+        Some(act) => Ok(loss.gradient_logits(&input, act, st, upstream, g)?),
+    }
 }
 
-/// ∂loss/∂pred of probabilities `pred` given statistics `stats` (`N·C`, e.g. all-reduced
-/// across processes) and the upstream gradient: one value (`upstream_len = 1`) scaling the
-/// reduced loss, or one per group with a `NONE` reduction. Writes `grad_len = N·C·S` floats.
+/// ∂loss/∂pred given statistics `stats` (`N·C`, of the probabilities, e.g. all-reduced across
+/// processes) and the upstream gradient: one value (`upstream_len = 1`) scaling the reduced
+/// loss (or every group's loss with a `NONE` reduction), or one per group with a `NONE`
+/// reduction. `pred` holds probabilities, or logits when `params->activation` says so (then
+/// the gradient is with respect to the logits). Writes `grad_len = N·C·S` floats.
 ///
 /// # Safety
 /// Every non-NULL pointer must be valid for the number of elements stated; `grad` writable
