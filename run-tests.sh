@@ -29,4 +29,9 @@ for level in avx2 portable; do
 done
 cargo test -p dice-core
 
+echo "== dice-tch: LibTorch from PyPI (provisioned once), lints, tests, examples build"
+scripts/with-torch.sh cargo clippy -p dice-tch --all-targets -- -D warnings
+scripts/with-torch.sh cargo test -p dice-tch
+scripts/with-torch.sh cargo clippy --all-targets --features tch -- -D warnings
+
 echo "== all tests passed"

@@ -324,6 +324,33 @@ Tensor once_differentiable(const Tensor& g) {
   return (*node)({leaf})[0];
 }
 
+/// The gradient of a scalar reduction again, for a second backward through a retained graph.
+Tensor recompute_gradient(const variable_list& saved, const std::string& packed) {
+  const Tensor &input = saved[0], &target = saved[1], &mask = saved[2], &weights = saved[3];
+  const Options o = unpack(packed, weights);
+  const int64_t n = input.size(0), c = input.size(1);
+  DiceShape shape{static_cast<size_t>(n), static_cast<size_t>(c), static_cast<size_t>(input.numel() / (n * c))};
+  int32_t kind = DICE_TARGET_KIND_DENSE;
+  if (!at::isFloatingType(target.scalar_type())) {
+    kind = target.scalar_type() == at::kByte  ? DICE_TARGET_KIND_LABELS_U8
+           : target.scalar_type() == at::kInt ? DICE_TARGET_KIND_LABELS_I32
+                                              : DICE_TARGET_KIND_LABELS_I64;
+  }
+  DiceTarget t{kind, target.data_ptr(), static_cast<size_t>(target.numel()), static_cast<uint8_t>(o.has_ignore),
+               o.ignore_index};
+  const size_t pairs = static_cast<size_t>(n * c), len = static_cast<size_t>(input.numel());
+  Tensor stats = at::empty({static_cast<int64_t>(pairs * sizeof(DiceStats))}, at::kByte);
+  auto* st = reinterpret_cast<DiceStats*>(stats.data_ptr());
+  Tensor grad = at::empty_like(input);
+  DiceLossValue value{};
+  check(input.scalar_type() == at::kDouble
+            ? dice_soft_loss_f64(&o.params, shape, input.data_ptr<double>(), &t, mask_ptr(mask), st, pairs,
+                                 grad.data_ptr<double>(), len, &value)
+            : dice_soft_loss_f32(&o.params, shape, input.data_ptr<float>(), &t, mask_ptr(mask), st, pairs,
+                                 grad.data_ptr<float>(), len, &value));
+  return grad;
+}
+
 struct DiceFunction : public torch::autograd::Function<DiceFunction> {
   // `mask` and `weights` are optional and never differentiated: passed as std::optional so that
   // autograd does not track them (it cannot track an undefined tensor).
@@ -333,6 +360,7 @@ struct DiceFunction : public torch::autograd::Function<DiceFunction> {
     const Options o = unpack(packed, weights);
     ctx->saved_data["options"] = packed;
     ctx->saved_data["input_dtype"] = static_cast<int64_t>(input.scalar_type());
+    ctx->saved_data["input_sizes"] = input.sizes().vec();
     const Layout l = layout(input);
     if (o.force_aten || !input.is_cpu()) {
       AtenStats st = aten_stats(input, target, mask, o);
@@ -356,7 +384,11 @@ struct DiceFunction : public torch::autograd::Function<DiceFunction> {
                 : dice_soft_loss_f32(&o.params, v.shape, v.input.data_ptr<float>(), &v.t, mask_ptr(v.mask), st, pairs,
                                      grad.data_ptr<float>(), len, &value));
       ctx->saved_data["mode"] = static_cast<int64_t>(kScalarGrad);
-      ctx->save_for_backward({grad.view(input.sizes())});
+      // The gradient is moved out by the first backward, so that autograd can take it as the
+      // input's .grad without a copy. The (prepared) inputs are kept by reference, no copy, for
+      // a second backward through a retained graph, which recomputes.
+      ctx->saved_data["grad"] = grad.view(input.sizes());
+      ctx->save_for_backward({v.input, v.target, v.mask, weights});
       return at::scalar_tensor(value.value, input.options());
     }
     // Reduction NONE: one loss per group; backward needs the upstream of each group, so keep the
@@ -387,11 +419,18 @@ struct DiceFunction : public torch::autograd::Function<DiceFunction> {
     Tensor go = grad_outputs[0];
     Tensor result;
     if (mode == kScalarGrad) {
-      const Tensor& g = saved[0];
-      // The common case, loss.backward(): grad_output is exactly 1 and the saved gradient is
-      // returned as it is, without a second tensor.
+      Tensor g;
+      auto it = ctx->saved_data.find("grad");
+      if (it != ctx->saved_data.end() && it->second.isTensor()) {
+        g = std::move(it->second).toTensor();
+        it->second = c10::IValue();
+      } else {
+        g = recompute_gradient(saved, packed);
+      }
+      // The common case, loss.backward(): grad_output is exactly 1 and the gradient is returned
+      // as it is; being its only owner, autograd stores it as .grad without copying it.
       const bool unit = go.numel() == 1 && go.is_cpu() && go.item<double>() == 1.0;
-      result = unit ? g : g * go.to(g.scalar_type());
+      result = unit ? std::move(g) : g * go.to(g.scalar_type());
     } else if (mode == kCpuNone) {
       const Tensor &input = saved[0], &target = saved[1], &mask = saved[2], &stats = saved[3], &weights = saved[4];
       const Options o = unpack(packed, weights);
@@ -421,6 +460,8 @@ struct DiceFunction : public torch::autograd::Function<DiceFunction> {
       result = aten_gradient(input, target, mask, o, weights, go);
     }
     if (result.scalar_type() != input_dtype) result = result.to(input_dtype);
+    const auto sizes = ctx->saved_data["input_sizes"].toIntVector();
+    if (result.sizes() != c10::IntArrayRef(sizes)) result = result.view(sizes);
     if (at::GradMode::is_enabled()) result = once_differentiable(result);
     return {result, Tensor(), Tensor(), Tensor(), Tensor()};
   }

@@ -17,10 +17,41 @@ fn cuda_matches_cpu() {
     let mask = Tensor::rand([2, 16, 16, 8], (Kind::Float, Device::Cpu)).gt(0.1);
     type Run = Box<dyn Fn(&Tensor, &Tensor, &Tensor) -> Tensor>;
     let runs: Vec<(&str, Run)> = vec![
-        ("dice softmax", Box::new(|x, l, _| DiceLoss::new().softmax(true).forward(x, l).unwrap())),
-        ("dice sigmoid batch none", Box::new(|x, l, _| DiceLoss::new().sigmoid(true).batch(true).reduction(Reduction::None).forward(x, l).unwrap().sum(Kind::Float))),
-        ("tversky masked", Box::new(|x, l, m| TverskyLoss::new(0.3, 0.7).softmax(true).include_background(false).forward_masked(x, l, m).unwrap())),
-        ("generalized", Box::new(|x, l, _| GeneralizedDiceLoss::new().softmax(true).forward(x, l).unwrap())),
+        (
+            "dice softmax",
+            Box::new(|x, l, _| DiceLoss::new().softmax(true).forward(x, l).unwrap()),
+        ),
+        (
+            "dice sigmoid batch none",
+            Box::new(|x, l, _| {
+                DiceLoss::new()
+                    .sigmoid(true)
+                    .batch(true)
+                    .reduction(Reduction::None)
+                    .forward(x, l)
+                    .unwrap()
+                    .sum(Kind::Float)
+            }),
+        ),
+        (
+            "tversky masked",
+            Box::new(|x, l, m| {
+                TverskyLoss::new(0.3, 0.7)
+                    .softmax(true)
+                    .include_background(false)
+                    .forward_masked(x, l, m)
+                    .unwrap()
+            }),
+        ),
+        (
+            "generalized",
+            Box::new(|x, l, _| {
+                GeneralizedDiceLoss::new()
+                    .softmax(true)
+                    .forward(x, l)
+                    .unwrap()
+            }),
+        ),
     ];
     for (name, run) in runs {
         let xc = logits.detach().set_requires_grad(true);
@@ -31,11 +62,16 @@ fn cuda_matches_cpu() {
         assert_eq!(lg.device(), dev, "{name}: the loss stays on the device");
         lg.backward();
         let dv = (lg.to_device(Device::Cpu).double_value(&[]) - lc.double_value(&[])).abs();
-        let dg = (xg.grad().to_device(Device::Cpu) - xc.grad()).abs().max().double_value(&[]);
+        let dg = (xg.grad().to_device(Device::Cpu) - xc.grad())
+            .abs()
+            .max()
+            .double_value(&[]);
         println!("{name}: |Δloss| = {dv:.2e}, max |Δgrad| = {dg:.2e}");
         assert!(dv < 1e-5 && dg < 1e-6, "{name}");
     }
     // Devices must match.
-    let e = DiceLoss::new().forward(&logits.to_device(dev).sigmoid(), &labels).unwrap_err();
+    let e = DiceLoss::new()
+        .forward(&logits.to_device(dev).sigmoid(), &labels)
+        .unwrap_err();
     assert!(e.to_string().contains("target is on"));
 }

@@ -16,10 +16,20 @@ fn bad_inputs_are_errors() {
     let x = Tensor::rand([2, 3, 4, 4], (Kind::Float, Device::Cpu));
     let labels = Tensor::randint(3, [2, 4, 4], (Kind::Int64, Device::Cpu));
     let l = DiceLoss::new();
-    assert!(err(l.forward(&Tensor::rand([5], (Kind::Float, Device::Cpu)), &labels)).contains("[N, C, ...]"));
-    assert!(err(l.forward(&Tensor::zeros([0, 3, 4], (Kind::Float, Device::Cpu)), &labels)).contains("empty"));
+    assert!(
+        err(l.forward(&Tensor::rand([5], (Kind::Float, Device::Cpu)), &labels))
+            .contains("[N, C, ...]")
+    );
+    assert!(err(l.forward(
+        &Tensor::zeros([0, 3, 4], (Kind::Float, Device::Cpu)),
+        &labels
+    ))
+    .contains("empty"));
     assert!(err(l.forward(&x.to_kind(Kind::Int64), &labels)).contains("floating point"));
-    assert!(err(l.forward(&x, &Tensor::rand([2, 3, 4, 5], (Kind::Float, Device::Cpu)))).contains("dense target"));
+    assert!(
+        err(l.forward(&x, &Tensor::rand([2, 3, 4, 5], (Kind::Float, Device::Cpu))))
+            .contains("dense target")
+    );
     assert!(err(l.forward(&x, &labels.narrow(2, 0, 3))).contains("label map"));
     let bad_labels = labels.copy();
     let _ = bad_labels.get(0).get(0).get(0).fill_(7);
@@ -28,22 +38,40 @@ fn bad_inputs_are_errors() {
     let _ = nan.get(1).get(2).get(3).get(3).fill_(f64::NAN);
     assert!(err(l.forward(&nan, &labels)).contains("NaN"));
     assert!(err(l.forward(&(&x * 3.0), &labels)).contains("outside [0, 1]"));
-    assert!(err(l.forward_masked(&x, &labels, &Tensor::ones([2, 3], (Kind::Uint8, Device::Cpu)))).contains("mask"));
+    assert!(err(l.forward_masked(
+        &x,
+        &labels,
+        &Tensor::ones([2, 3], (Kind::Uint8, Device::Cpu))
+    ))
+    .contains("mask"));
     assert!(err(DiceLoss::new().smooth_nr(-1.0).forward(&x, &labels)).contains("smooth_nr"));
     assert!(err(TverskyLoss::new(0.0, 0.0).forward(&x, &labels)).contains("alpha + beta"));
-    assert!(err(DiceLoss::new().weight(&[1.0, 2.0]).forward(&x, &labels)).contains("class weights"));
-    assert!(err(DiceLoss::new().include_background(false).forward(&x.narrow(1, 0, 1), &labels.clamp_max(0))).contains("include_background"));
+    assert!(
+        err(DiceLoss::new().weight(&[1.0, 2.0]).forward(&x, &labels)).contains("class weights")
+    );
+    assert!(err(DiceLoss::new()
+        .include_background(false)
+        .forward(&x.narrow(1, 0, 1), &labels.clamp_max(0)))
+    .contains("include_background"));
     // The ATen formulation checks the same things.
     assert!(err(DiceLoss::new().force_aten(true).forward(&x, &bad_labels)).contains("label"));
     // Metrics.
-    assert!(DiceMetric::new().compute(&labels, &labels).is_err(), "label maps need num_classes");
-    assert!(DiceMetric::new().num_classes(3).compute(&labels, &labels.narrow(1, 0, 2)).is_err());
+    assert!(
+        DiceMetric::new().compute(&labels, &labels).is_err(),
+        "label maps need num_classes"
+    );
+    assert!(DiceMetric::new()
+        .num_classes(3)
+        .compute(&labels, &labels.narrow(1, 0, 2))
+        .is_err());
 }
 
 #[test]
 fn double_backward_is_an_error() {
     let x = Tensor::rand([1, 2, 8], (Kind::Double, Device::Cpu)).set_requires_grad(true);
-    let g = Tensor::rand([1, 2, 8], (Kind::Double, Device::Cpu)).lt(0.5).to_kind(Kind::Double);
+    let g = Tensor::rand([1, 2, 8], (Kind::Double, Device::Cpu))
+        .lt(0.5)
+        .to_kind(Kind::Double);
     for aten in [false, true] {
         let loss = DiceLoss::new().force_aten(aten).forward(&x, &g).unwrap();
         let grads = Tensor::run_backward(&[&loss], &[&x], true, true);
@@ -54,7 +82,12 @@ fn double_backward_is_an_error() {
         };
         assert!(msg.contains("double backward is not supported"), "{msg}");
         // A single backward with create_graph does not fail by itself.
-        let _ = Tensor::run_backward(&[&DiceLoss::new().forward(&x, &g).unwrap()], &[&x], false, true);
+        let _ = Tensor::run_backward(
+            &[&DiceLoss::new().forward(&x, &g).unwrap()],
+            &[&x],
+            false,
+            true,
+        );
     }
 }
 

@@ -31,32 +31,73 @@ struct Case {
 
 fn case() -> impl Strategy<Value = Case> {
     (
-        (1i64..3, 1i64..5, proptest::collection::vec(1i64..6, 1..4), any::<i64>()),
-        (0u8..6, any::<bool>(), prop_oneof![Just((0.0, 0.0)), Just((1e-5, 1e-5)), Just((1.0, 1.0)), Just((0.0, 0.5))]),
-        (any::<bool>(), prop_oneof![Just(1.0), Just(2.0), Just(0.75)], any::<bool>(), any::<bool>(), 0u8..3),
-        (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>(), 0u8..3),
+        (
+            1i64..3,
+            1i64..5,
+            proptest::collection::vec(1i64..6, 1..4),
+            any::<i64>(),
+        ),
+        (
+            0u8..6,
+            any::<bool>(),
+            prop_oneof![
+                Just((0.0, 0.0)),
+                Just((1e-5, 1e-5)),
+                Just((1.0, 1.0)),
+                Just((0.0, 0.5))
+            ],
+        ),
+        (
+            any::<bool>(),
+            prop_oneof![Just(1.0), Just(2.0), Just(0.75)],
+            any::<bool>(),
+            any::<bool>(),
+            0u8..3,
+        ),
+        (
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            0u8..3,
+        ),
     )
-        .prop_map(|((n, c, spatial, seed), (kind, squared, smooth), (log, gamma, background, batch, reduction), (weighted, labels, ignore, masked, activation))| Case {
-            n,
-            c,
-            spatial,
-            seed,
-            kind,
-            squared: squared && kind < 2,
-            // −ln(score) needs s_nr > 0 (a class absent from the target scores 0 otherwise,
-            // which dice reports as an error).
-            smooth: if log && smooth.0 == 0.0 { (1e-5, 1e-5) } else { smooth },
-            log,
-            gamma,
-            background: background || c < 2,
-            batch,
-            reduction,
-            weighted: weighted && kind < 3,
-            labels,
-            ignore: ignore && labels,
-            masked,
-            activation: if activation == 2 && c < 2 { 1 } else { activation },
-        })
+        .prop_map(
+            |(
+                (n, c, spatial, seed),
+                (kind, squared, smooth),
+                (log, gamma, background, batch, reduction),
+                (weighted, labels, ignore, masked, activation),
+            )| Case {
+                n,
+                c,
+                spatial,
+                seed,
+                kind,
+                squared: squared && kind < 2,
+                // −ln(score) needs s_nr > 0 (a class absent from the target scores 0 otherwise,
+                // which dice reports as an error).
+                smooth: if log && smooth.0 == 0.0 {
+                    (1e-5, 1e-5)
+                } else {
+                    smooth
+                },
+                log,
+                gamma,
+                background: background || c < 2,
+                batch,
+                reduction,
+                weighted: weighted && kind < 3,
+                labels,
+                ignore: ignore && labels,
+                masked,
+                activation: if activation == 2 && c < 2 {
+                    1
+                } else {
+                    activation
+                },
+            },
+        )
 }
 
 struct Data {
@@ -86,7 +127,13 @@ fn data(k: &Case) -> Data {
     let dense = Tensor::rand(&shape[..], F64).lt(0.4).to_kind(Kind::Double);
     let mask = Tensor::rand(&lshape[..], F64).gt(0.25).to_kind(Kind::Uint8);
     let weights = (0..k.c).map(|i| 0.5 + 0.25 * i as f64).collect();
-    Data { input, dense, labels, mask, weights }
+    Data {
+        input,
+        dense,
+        labels,
+        mask,
+        weights,
+    }
 }
 
 /// The same loss, written with tch tensor ops and differentiated by autograd.
@@ -102,14 +149,15 @@ fn reference(k: &Case, d: &Data, x: &Tensor) -> Tensor {
     let g = if k.labels {
         let l = d.labels.view([n, 1, -1]);
         if k.ignore {
-            valid = valid * l.ne(255).to_kind(Kind::Double);
+            valid *= l.ne(255).to_kind(Kind::Double);
         }
-        l.eq_tensor(&Tensor::arange(c, (Kind::Int64, Device::Cpu)).view([1, c, 1])).to_kind(Kind::Double)
+        l.eq_tensor(&Tensor::arange(c, (Kind::Int64, Device::Cpu)).view([1, c, 1]))
+            .to_kind(Kind::Double)
     } else {
         d.dense.view([n, c, -1])
     };
     if k.masked {
-        valid = valid * d.mask.view([n, 1, -1]).to_kind(Kind::Double);
+        valid *= d.mask.view([n, 1, -1]).to_kind(Kind::Double);
     }
     let sum2 = |t: &Tensor| t.sum_dim_intlist([2i64].as_slice(), false, Kind::Double);
     let i = sum2(&(&p * &g * &valid));
@@ -119,7 +167,11 @@ fn reference(k: &Case, d: &Data, x: &Tensor) -> Tensor {
         (sum2(&(&p * &valid)), sum2(&(&g * &valid)))
     };
     let first = if k.background { 0 } else { 1 };
-    let (mut i, mut pp, mut gg) = (i.narrow(1, first, c - first), pp.narrow(1, first, c - first), gg.narrow(1, first, c - first));
+    let (mut i, mut pp, mut gg) = (
+        i.narrow(1, first, c - first),
+        pp.narrow(1, first, c - first),
+        gg.narrow(1, first, c - first),
+    );
     if k.batch {
         i = i.sum_dim_intlist([0i64].as_slice(), true, Kind::Double);
         pp = pp.sum_dim_intlist([0i64].as_slice(), true, Kind::Double);
@@ -153,11 +205,14 @@ fn reference(k: &Case, d: &Data, x: &Tensor) -> Tensor {
             } else {
                 let raw = w.where_self(&present, &Tensor::from(0.0f64));
                 let any = present.any_dim(1, true);
-                let fill = raw.amax([1i64].as_slice(), true).where_self(&any, &Tensor::from(1.0f64));
+                let fill = raw
+                    .amax([1i64].as_slice(), true)
+                    .where_self(&any, &Tensor::from(1.0f64));
                 w.where_self(&present, &fill.expand_as(&w))
             };
             let num = (&w * &i * 2.0).sum_dim_intlist([1i64].as_slice(), true, Kind::Double) + snr;
-            let den = (&w * (&pp + &gg)).sum_dim_intlist([1i64].as_slice(), true, Kind::Double) + sdr;
+            let den =
+                (&w * (&pp + &gg)).sum_dim_intlist([1i64].as_slice(), true, Kind::Double) + sdr;
             ratio(num, den)
         }
     };
@@ -166,11 +221,15 @@ fn reference(k: &Case, d: &Data, x: &Tensor) -> Tensor {
         // max(ℓ, 0)^γ with the subgradient 0 at ℓ ≤ 0 (where γ < 1 has no derivative).
         let pos = loss.gt(0.0);
         let base = loss.where_self(&pos, &Tensor::from(1.0f64));
-        loss = base.pow_tensor_scalar(k.gamma).where_self(&pos, &Tensor::from(0.0f64));
+        loss = base
+            .pow_tensor_scalar(k.gamma)
+            .where_self(&pos, &Tensor::from(0.0f64));
     }
     if k.weighted {
-        let w = Tensor::from_slice(&d.weights).narrow(0, first, c - first).view([1, c - first]);
-        loss = loss * w;
+        let w = Tensor::from_slice(&d.weights)
+            .narrow(0, first, c - first)
+            .view([1, c - first]);
+        loss *= w;
     }
     match k.reduction {
         0 => loss.mean(Kind::Double),
@@ -207,7 +266,11 @@ macro_rules! configure {
 }
 
 fn ours(k: &Case, d: &Data, x: &Tensor, aten: bool) -> Result<Tensor, tch::TchError> {
-    let target = if k.labels { d.labels.shallow_clone() } else { d.dense.shallow_clone() };
+    let target = if k.labels {
+        d.labels.shallow_clone()
+    } else {
+        d.dense.shallow_clone()
+    };
     let run = |r: Result<Tensor, tch::TchError>| r;
     macro_rules! go {
         ($l:expr) => {{
@@ -221,7 +284,11 @@ fn ours(k: &Case, d: &Data, x: &Tensor, aten: bool) -> Result<Tensor, tch::TchEr
     }
     match k.kind {
         0 | 1 => {
-            let mut l = configure!(DiceLoss::new().squared_pred(k.squared).jaccard(k.kind == 1), k, d);
+            let mut l = configure!(
+                DiceLoss::new().squared_pred(k.squared).jaccard(k.kind == 1),
+                k,
+                d
+            );
             if k.weighted {
                 l = l.weight(&d.weights);
             }
@@ -252,16 +319,33 @@ fn check(k: &Case, aten: bool) -> Result<(), TestCaseError> {
     let x = d.input.detach().set_requires_grad(true);
     let want = reference(k, &d, &x);
     let upstream = Tensor::rand(want.size(), F64) + 0.5;
-    let objective = if want.dim() == 0 { &want * &upstream } else { (&want * &upstream).sum(Kind::Double) };
+    let objective = if want.dim() == 0 {
+        &want * &upstream
+    } else {
+        (&want * &upstream).sum(Kind::Double)
+    };
     objective.backward();
     let want_grad = x.grad().copy();
     let xx = d.input.detach().set_requires_grad(true);
     let got = ours(k, &d, &xx, aten).map_err(|e| TestCaseError::fail(format!("{e}")))?;
     prop_assert_eq!(got.size(), want.size());
-    let got_objective = if got.dim() == 0 { &got * &upstream } else { (&got * &upstream).sum(Kind::Double) };
+    let got_objective = if got.dim() == 0 {
+        &got * &upstream
+    } else {
+        (&got * &upstream).sum(Kind::Double)
+    };
     got_objective.backward();
-    prop_assert!(close(&got.detach(), &want.detach(), 1e-10), "value {:?} vs {:?}", got, want);
-    prop_assert!(close(&xx.grad(), &want_grad, 1e-10), "gradient differs ({:?})", k);
+    prop_assert!(
+        close(&got.detach(), &want.detach(), 1e-10),
+        "value {:?} vs {:?}",
+        got,
+        want
+    );
+    prop_assert!(
+        close(&xx.grad(), &want_grad, 1e-10),
+        "gradient differs ({:?})",
+        k
+    );
     Ok(())
 }
 
@@ -289,14 +373,24 @@ fn lower_precision_inputs() {
     let a = x64.detach().set_requires_grad(true);
     let la = loss.forward(&a, &labels).unwrap();
     la.backward();
-    for (kind, tol) in [(Kind::Float, 1e-6), (Kind::Half, 2e-3), (Kind::BFloat16, 1e-2)] {
+    for (kind, tol) in [
+        (Kind::Float, 1e-6),
+        (Kind::Half, 2e-3),
+        (Kind::BFloat16, 1e-2),
+    ] {
         let b = x64.to_kind(kind).detach().set_requires_grad(true);
         let lb = loss.forward(&b, &labels).unwrap();
         assert_eq!(lb.kind(), kind);
         lb.backward();
         assert_eq!(b.grad().kind(), kind);
-        assert!((lb.double_value(&[]) - la.double_value(&[])).abs() < tol * 10.0, "{kind:?}");
-        assert!(close(&b.grad().to_kind(Kind::Double), &a.grad(), tol * 10.0), "{kind:?}");
+        assert!(
+            (lb.double_value(&[]) - la.double_value(&[])).abs() < tol * 10.0,
+            "{kind:?}"
+        );
+        assert!(
+            close(&b.grad().to_kind(Kind::Double), &a.grad(), tol * 10.0),
+            "{kind:?}"
+        );
     }
 }
 
@@ -308,7 +402,12 @@ fn label_layouts_and_dtypes() {
     let labels = Tensor::randint(4, [2, 5, 6], (Kind::Int64, Device::Cpu));
     let loss = DiceLoss::new();
     let want = loss.forward(&x, &labels).unwrap().double_value(&[]);
-    for l in [labels.unsqueeze(1), labels.to_kind(Kind::Int), labels.to_kind(Kind::Uint8), labels.to_kind(Kind::Int16)] {
+    for l in [
+        labels.unsqueeze(1),
+        labels.to_kind(Kind::Int),
+        labels.to_kind(Kind::Uint8),
+        labels.to_kind(Kind::Int16),
+    ] {
         assert_eq!(loss.forward(&x, &l).unwrap().double_value(&[]), want);
     }
     // A non-contiguous input gives the same result.

@@ -14,7 +14,18 @@ fn a_small_model_learns_to_segment() {
     let mut rng = 0x5EED_u64;
     let vs = nn::VarStore::new(Device::Cpu);
     let root = vs.root();
-    let conv = |i, o, k, name: &str| nn::conv2d(&root / name, i, o, k, nn::ConvConfig { padding: k / 2, ..Default::default() });
+    let conv = |i, o, k, name: &str| {
+        nn::conv2d(
+            &root / name,
+            i,
+            o,
+            k,
+            nn::ConvConfig {
+                padding: k / 2,
+                ..Default::default()
+            },
+        )
+    };
     let model = nn::seq()
         .add(conv(1, 16, 3, "c1"))
         .add_fn(|x| x.relu())
@@ -40,7 +51,12 @@ fn a_small_model_learns_to_segment() {
     let hard_after = hard(&model);
     let first: f64 = losses[..5].iter().sum::<f64>() / 5.0;
     let last: f64 = losses[losses.len() - 5..].iter().sum::<f64>() / 5.0;
-    println!("soft loss {first:.3} -> {last:.3}; held-out hard Dice {hard_before:.3} -> {hard_after:.3}");
+    println!(
+        "soft loss {first:.3} -> {last:.3}; held-out hard Dice {hard_before:.3} -> {hard_after:.3}"
+    );
     assert!(last < first - 0.3, "soft loss {first} -> {last}");
-    assert!(hard_after > 0.8 && hard_after > hard_before + 0.3, "hard Dice {hard_before} -> {hard_after}");
+    assert!(
+        hard_after > 0.8 && hard_after > hard_before + 0.3,
+        "hard Dice {hard_before} -> {hard_after}"
+    );
 }

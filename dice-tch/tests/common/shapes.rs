@@ -14,8 +14,16 @@ pub fn batch(n: i64, size: i64, rng: &mut u64) -> (Tensor, Tensor) {
     let s = size as f64;
     let mut labels = vec![0i64; (n * size * size) as usize];
     for b in 0..n as usize {
-        let (cx, cy, r) = (s * (0.25 + 0.5 * next()), s * (0.25 + 0.5 * next()), s * (0.08 + 0.12 * next()));
-        let (qx, qy, h) = (s * (0.2 + 0.6 * next()), s * (0.2 + 0.6 * next()), s * (0.06 + 0.1 * next()));
+        let (cx, cy, r) = (
+            s * (0.25 + 0.5 * next()),
+            s * (0.25 + 0.5 * next()),
+            s * (0.08 + 0.12 * next()),
+        );
+        let (qx, qy, h) = (
+            s * (0.2 + 0.6 * next()),
+            s * (0.2 + 0.6 * next()),
+            s * (0.06 + 0.1 * next()),
+        );
         for y in 0..size as usize {
             for x in 0..size as usize {
                 let (fx, fy) = (x as f64 + 0.5, y as f64 + 0.5);
@@ -31,7 +39,9 @@ pub fn batch(n: i64, size: i64, rng: &mut u64) -> (Tensor, Tensor) {
     }
     let labels = Tensor::from_slice(&labels).view([n, size, size]);
     let intensity = Tensor::from_slice(&[0.0f32, 1.0, 0.5]);
-    let clean = intensity.index_select(0, &labels.view([-1])).view([n, 1, size, size]);
-    let noise = Tensor::randn([n, 1, size, size], (Kind::Float, Device::Cpu)) * 0.35;
+    let clean = intensity
+        .index_select(0, &labels.view([-1]))
+        .view([n, 1, size, size]);
+    let noise = Tensor::randn([n, 1, size, size], (Kind::Float, Device::Cpu)) * 0.25;
     (clean + noise, labels)
 }
