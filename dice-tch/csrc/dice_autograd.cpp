@@ -324,20 +324,34 @@ Tensor once_differentiable(const Tensor& g) {
   return (*node)({leaf})[0];
 }
 
-/// The gradient of a scalar reduction again, for a second backward through a retained graph.
-Tensor recompute_gradient(const variable_list& saved, const std::string& packed) {
-  const Tensor &input = saved[0], &target = saved[1], &mask = saved[2], &weights = saved[3];
-  const Options o = unpack(packed, weights);
+/// The C view of tensors saved by forward (already contiguous, in the compute dtype).
+struct SavedView {
+  DiceShape shape;
+  DiceTarget t;
+};
+
+SavedView saved_view(const Tensor& input, const Tensor& target, const Options& o) {
   const int64_t n = input.size(0), c = input.size(1);
-  DiceShape shape{static_cast<size_t>(n), static_cast<size_t>(c), static_cast<size_t>(input.numel() / (n * c))};
   int32_t kind = DICE_TARGET_KIND_DENSE;
   if (!at::isFloatingType(target.scalar_type())) {
     kind = target.scalar_type() == at::kByte  ? DICE_TARGET_KIND_LABELS_U8
            : target.scalar_type() == at::kInt ? DICE_TARGET_KIND_LABELS_I32
                                               : DICE_TARGET_KIND_LABELS_I64;
   }
-  DiceTarget t{kind, target.data_ptr(), static_cast<size_t>(target.numel()), static_cast<uint8_t>(o.has_ignore),
-               o.ignore_index};
+  return SavedView{
+      DiceShape{static_cast<size_t>(n), static_cast<size_t>(c), static_cast<size_t>(input.numel() / (n * c))},
+      DiceTarget{kind, target.data_ptr(), static_cast<size_t>(target.numel()), static_cast<uint8_t>(o.has_ignore),
+                 o.ignore_index}};
+}
+
+/// The gradient of a scalar reduction again, for a second backward through a retained graph.
+Tensor recompute_gradient(const variable_list& saved, const std::string& packed) {
+  const Tensor &input = saved[0], &target = saved[1], &mask = saved[2], &weights = saved[3];
+  const Options o = unpack(packed, weights);
+  const SavedView sv = saved_view(input, target, o);
+  const DiceShape& shape = sv.shape;
+  const DiceTarget& t = sv.t;
+  const int64_t n = input.size(0), c = input.size(1);
   const size_t pairs = static_cast<size_t>(n * c), len = static_cast<size_t>(input.numel());
   Tensor stats = at::empty({static_cast<int64_t>(pairs * sizeof(DiceStats))}, at::kByte);
   auto* st = reinterpret_cast<DiceStats*>(stats.data_ptr());
@@ -434,16 +448,10 @@ struct DiceFunction : public torch::autograd::Function<DiceFunction> {
     } else if (mode == kCpuNone) {
       const Tensor &input = saved[0], &target = saved[1], &mask = saved[2], &stats = saved[3], &weights = saved[4];
       const Options o = unpack(packed, weights);
+      const SavedView sv = saved_view(input, target, o);
+      const DiceShape& shape = sv.shape;
+      const DiceTarget& t = sv.t;
       const int64_t n = input.size(0), c = input.size(1);
-      DiceShape shape{static_cast<size_t>(n), static_cast<size_t>(c), static_cast<size_t>(input.numel() / (n * c))};
-      int32_t kind = DICE_TARGET_KIND_DENSE;
-      if (!at::isFloatingType(target.scalar_type())) {
-        kind = target.scalar_type() == at::kByte ? DICE_TARGET_KIND_LABELS_U8
-               : target.scalar_type() == at::kInt ? DICE_TARGET_KIND_LABELS_I32
-                                                  : DICE_TARGET_KIND_LABELS_I64;
-      }
-      DiceTarget t{kind, target.data_ptr(), static_cast<size_t>(target.numel()), static_cast<uint8_t>(o.has_ignore),
-                   o.ignore_index};
       Tensor up = go.to(at::kDouble).contiguous().cpu();
       Tensor grad = at::empty_like(input);
       const auto* st = reinterpret_cast<const DiceStats*>(stats.data_ptr());

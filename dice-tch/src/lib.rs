@@ -34,7 +34,7 @@ use dice_core::Shape;
 use tch::{Device, Kind, TchError, Tensor};
 use torch_sys::C_tensor;
 
-pub use dice_core::{EmptyValue, Weighting};
+pub use dice_core::{EmptyValue, Reduction, Weighting};
 
 extern "C" {
     fn dice_tch_loss(
@@ -50,18 +50,6 @@ extern "C" {
         err: *mut c_char,
         err_len: usize,
     ) -> i32;
-}
-
-/// How group losses are combined (MONAI's `reduction`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Reduction {
-    /// Mean over the groups whose score is defined.
-    #[default]
-    Mean,
-    /// Sum over the groups.
-    Sum,
-    /// One loss per group: `[N, C']`, `[C']` with `batch`, `[N]` (or `[1]`) for generalized Dice.
-    None,
 }
 
 /// The configuration shared by every loss of this crate.
@@ -174,7 +162,8 @@ macro_rules! common_methods {
                 self.0.params.smooth_dr = v;
                 self
             }
-            /// How group losses are combined.
+            /// How group losses are combined. With [`Reduction::None`] the result has one loss
+            /// per group: `[N, C']`, `[C']` with `batch`, `[N]` (or `[1]`) for generalized Dice.
             pub fn reduction(mut self, r: Reduction) -> Self {
                 self.0.params.reduction = match r {
                     Reduction::Mean => dice::DiceReduction::Mean,
