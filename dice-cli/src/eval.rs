@@ -196,55 +196,44 @@ fn widen(d: &Data) -> Vec<i64> {
 
 /// The largest label (the ignore label aside); negative labels are errors.
 fn max_label(d: &Data, ignore: Option<i64>) -> Result<i64, String> {
-    let check = |v: i64, i: usize| {
-        if v < 0 && Some(v) != ignore {
-            Err(format!("negative label {v} at voxel {i}"))
-        } else {
-            Ok(if Some(v) == ignore { -1 } else { v })
+    fn max_of<L: Label>(v: &[L], ignore: Option<i64>) -> Result<i64, String> {
+        // Branch-free (vectorised) over the voxels; the slow scan only runs to name a
+        // negative label.
+        let (min, max) = v.iter().fold((0i64, 0i64), |(lo, hi), &x| {
+            let x = x.to_i64();
+            let x = if Some(x) == ignore { 0 } else { x };
+            (lo.min(x), hi.max(x))
+        });
+        if min < 0 {
+            let (i, x) = v
+                .iter()
+                .map(|x| x.to_i64())
+                .enumerate()
+                .find(|&(_, x)| x < 0 && Some(x) != ignore)
+                .unwrap_or((0, min));
+            return Err(format!("negative label {x} at voxel {i}"));
         }
-    };
-    let mut max = 0i64;
-    match d {
-        Data::U8(v) => {
-            max = max.max(
-                v.iter()
-                    .copied()
-                    .filter(|&x| Some(x as i64) != ignore)
-                    .max()
-                    .unwrap_or(0) as i64,
-            )
-        }
-        Data::U16(v) => {
-            max = max.max(
-                v.iter()
-                    .copied()
-                    .filter(|&x| Some(x as i64) != ignore)
-                    .max()
-                    .unwrap_or(0) as i64,
-            )
-        }
-        Data::U32(v) => {
-            max = max.max(
-                v.iter()
-                    .copied()
-                    .filter(|&x| Some(x as i64) != ignore)
-                    .max()
-                    .unwrap_or(0) as i64,
-            )
-        }
-        Data::I32(v) => {
-            for (i, &x) in v.iter().enumerate() {
-                max = max.max(check(x as i64, i)?);
-            }
-        }
-        Data::I64(v) => {
-            for (i, &x) in v.iter().enumerate() {
-                max = max.max(check(x, i)?);
-            }
-        }
-        Data::F32(_) | Data::F64(_) => return Err("a label map must hold integers".into()),
+        Ok(max)
     }
-    Ok(max)
+    /// Unsigned labels cannot be negative: the max in the native type (vectorised bytes).
+    fn max_unsigned<T: Copy + Ord + Into<i64>>(
+        v: &[T],
+        ignore: Option<i64>,
+    ) -> Result<i64, String> {
+        Ok(v.iter()
+            .copied()
+            .filter(|&x| Some(x.into()) != ignore)
+            .max()
+            .map_or(0, Into::into))
+    }
+    match d {
+        Data::U8(v) => max_unsigned(v, ignore),
+        Data::U16(v) => max_unsigned(v, ignore),
+        Data::U32(v) => max_unsigned(v, ignore),
+        Data::I32(v) => max_of(v, ignore),
+        Data::I64(v) => max_of(v, ignore),
+        Data::F32(_) | Data::F64(_) => Err("a label map must hold integers".into()),
+    }
 }
 
 /// A probability map against a binary reference (float mask thresholded alike, or non-zero

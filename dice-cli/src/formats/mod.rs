@@ -10,7 +10,7 @@ pub mod tiff;
 use std::io::{self, Read};
 use std::path::Path;
 
-use crate::volume::Volume;
+use crate::volume::{Data, Volume};
 
 /// The formats `dice` reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,6 +98,61 @@ pub(crate) fn read_exact<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<(), Strin
     r.read_exact(buf).map_err(|e| match e.kind() {
         io::ErrorKind::UnexpectedEof => "truncated: the file ends before its data does".to_string(),
         _ => format!("cannot read: {e}"),
+    })
+}
+
+/// A stored element type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Elem {
+    U8,
+    I8,
+    I16,
+    U16,
+    I32,
+    U32,
+    I64,
+    U64,
+    F32,
+    F64,
+}
+
+/// `n` voxels of type `elem` in the given byte order, into the matching [`Data`] (`u8` read
+/// straight into its buffer; narrow signed types widened to `i32`; `u64` checked to fit `i64`).
+pub(crate) fn read_data<R: Read>(
+    r: &mut R,
+    n: usize,
+    elem: Elem,
+    le: bool,
+) -> Result<Data, String> {
+    macro_rules! elems {
+        ($t:ty, $size:expr) => {
+            read_elems(r, n, $size, |b| {
+                let a: [u8; $size] = b.try_into().unwrap_or([0; $size]);
+                if le {
+                    <$t>::from_le_bytes(a)
+                } else {
+                    <$t>::from_be_bytes(a)
+                }
+            })?
+        };
+    }
+    Ok(match elem {
+        Elem::U8 => Data::U8(read_bytes(r, n)?),
+        Elem::I8 => Data::I32(elems!(i8, 1).into_iter().map(i32::from).collect()),
+        Elem::I16 => Data::I32(elems!(i16, 2).into_iter().map(i32::from).collect()),
+        Elem::U16 => Data::U16(elems!(u16, 2)),
+        Elem::I32 => Data::I32(elems!(i32, 4)),
+        Elem::U32 => Data::U32(elems!(u32, 4)),
+        Elem::I64 => Data::I64(elems!(i64, 8)),
+        Elem::U64 => {
+            let v = elems!(u64, 8);
+            if let Some(big) = v.iter().find(|&&x| x > i64::MAX as u64) {
+                return Err(format!("uint64 voxel value {big} is too large for a label"));
+            }
+            Data::I64(v.into_iter().map(|x| x as i64).collect())
+        }
+        Elem::F32 => Data::F32(elems!(f32, 4)),
+        Elem::F64 => Data::F64(elems!(f64, 8)),
     })
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
 
-use super::{product, read_bytes, read_elems, read_exact};
+use super::{product, read_data, read_exact, Elem};
 use crate::volume::{Data, Volume};
 
 const HEADER: usize = 348;
@@ -84,41 +84,24 @@ pub fn read_from<R: Read>(r: &mut R) -> Result<Volume, String> {
     std::io::copy(&mut r.take(skip), &mut std::io::sink())
         .map_err(|e| format!("cannot read: {e}"))?;
     let (slope, inter) = (f32_at(112), f32_at(116));
-    macro_rules! elems {
-        ($t:ty, $size:expr) => {
-            read_elems(r, n, $size, |b| {
-                let a: [u8; $size] = b.try_into().unwrap_or([0; $size]);
-                if le {
-                    <$t>::from_le_bytes(a)
-                } else {
-                    <$t>::from_be_bytes(a)
-                }
-            })?
-        };
-    }
-    let mut data = match datatype {
-        2 => Data::U8(read_bytes(r, n)?),
-        256 => Data::I32(elems!(i8, 1).into_iter().map(i32::from).collect()),
-        4 => Data::I32(elems!(i16, 2).into_iter().map(i32::from).collect()),
-        512 => Data::U16(elems!(u16, 2)),
-        8 => Data::I32(elems!(i32, 4)),
-        768 => Data::U32(elems!(u32, 4)),
-        1024 => Data::I64(elems!(i64, 8)),
-        1280 => {
-            let v = elems!(u64, 8);
-            if let Some(big) = v.iter().find(|&&x| x > i64::MAX as u64) {
-                return Err(format!("uint64 voxel value {big} is too large for a label"));
-            }
-            Data::I64(v.into_iter().map(|x| x as i64).collect())
-        }
-        16 => Data::F32(elems!(f32, 4)),
-        64 => Data::F64(elems!(f64, 8)),
+    let elem = match datatype {
+        2 => Elem::U8,
+        256 => Elem::I8,
+        4 => Elem::I16,
+        512 => Elem::U16,
+        8 => Elem::I32,
+        768 => Elem::U32,
+        1024 => Elem::I64,
+        1280 => Elem::U64,
+        16 => Elem::F32,
+        64 => Elem::F64,
         other => {
             return Err(format!(
                 "NIfTI datatype {other} is not supported (integer or float voxels only)"
             ))
         }
     };
+    let mut data = read_data(r, n, elem, le)?;
     // A scaling other than the identity turns the stored values into floats.
     if slope != 0.0 && (slope != 1.0 || inter != 0.0) && slope.is_finite() && inter.is_finite() {
         let (s, i) = (slope as f64, inter as f64);

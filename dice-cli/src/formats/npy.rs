@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{BufReader, Read, Write};
 use std::path::Path;
 
-use super::{product, read_bytes, read_elems, read_exact};
+use super::{product, read_data, read_exact, Elem};
 use crate::volume::{Data, Volume};
 
 /// Reads an `.npy` file.
@@ -82,41 +82,24 @@ pub fn read_from<R: Read>(r: &mut R) -> Result<Volume, String> {
         ">" => false,
         _ => return Err(format!("unsupported dtype {descr}")),
     };
-    macro_rules! elems {
-        ($t:ty, $size:expr) => {
-            read_elems(r, n, $size, |b| {
-                let a: [u8; $size] = b.try_into().unwrap_or([0; $size]);
-                if le {
-                    <$t>::from_le_bytes(a)
-                } else {
-                    <$t>::from_be_bytes(a)
-                }
-            })?
-        };
-    }
-    let data = match kind {
-        "u1" | "b1" => Data::U8(read_bytes(r, n)?),
-        "i1" => Data::I32(elems!(i8, 1).into_iter().map(i32::from).collect()),
-        "i2" => Data::I32(elems!(i16, 2).into_iter().map(i32::from).collect()),
-        "u2" => Data::U16(elems!(u16, 2)),
-        "i4" => Data::I32(elems!(i32, 4)),
-        "u4" => Data::U32(elems!(u32, 4)),
-        "i8" => Data::I64(elems!(i64, 8)),
-        "u8" => {
-            let v = elems!(u64, 8);
-            if let Some(big) = v.iter().find(|&&x| x > i64::MAX as u64) {
-                return Err(format!("uint64 value {big} is too large for a label"));
-            }
-            Data::I64(v.into_iter().map(|x| x as i64).collect())
-        }
-        "f4" => Data::F32(elems!(f32, 4)),
-        "f8" => Data::F64(elems!(f64, 8)),
+    let elem = match kind {
+        "u1" | "b1" => Elem::U8,
+        "i1" => Elem::I8,
+        "i2" => Elem::I16,
+        "u2" => Elem::U16,
+        "i4" => Elem::I32,
+        "u4" => Elem::U32,
+        "i8" => Elem::I64,
+        "u8" => Elem::U64,
+        "f4" => Elem::F32,
+        "f8" => Elem::F64,
         _ => {
             return Err(format!(
                 "dtype {descr} is not supported (integer, bool or float)"
             ))
         }
     };
+    let data = read_data(r, n, elem, le)?;
     Ok(Volume {
         shape,
         spacing: None,

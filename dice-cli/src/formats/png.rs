@@ -24,9 +24,11 @@ pub fn read(path: &Path) -> Result<Volume, String> {
     match (color, depth) {
         (png::ColorType::Grayscale, png::BitDepth::Eight | png::BitDepth::Sixteen)
         | (png::ColorType::Indexed, png::BitDepth::Eight) => {}
-        _ => return Err(format!(
+        _ => {
+            return Err(format!(
             "{color:?} {depth:?}-bit PNG: masks must be 8/16-bit grayscale or 8-bit palette images"
-        )),
+        ))
+        }
     }
     let size = reader.output_buffer_size().ok_or("PNG too large")?;
     let mut buf = Vec::new();
