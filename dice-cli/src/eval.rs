@@ -242,7 +242,12 @@ fn probabilities(pred: &Data, gt: &Data, opts: &Options) -> Result<Vec<Row>, Str
     let p: std::borrow::Cow<[f64]> = match pred {
         Data::F64(v) => v.into(),
         Data::F32(v) => v.iter().map(|&x| x as f64).collect::<Vec<_>>().into(),
-        _ => unreachable_float(),
+        d => {
+            return Err(format!(
+                "a probability map must hold floats, not {}",
+                d.type_name()
+            ))
+        }
     };
     let g: Vec<f64> = match gt {
         Data::F64(v) => v.clone(),
@@ -264,9 +269,4 @@ fn probabilities(pred: &Data, gt: &Data, opts: &Options) -> Result<Vec<Row>, Str
         None => None,
     };
     Ok(vec![row(1, counts, opts.policy, soft)])
-}
-
-#[cold]
-fn unreachable_float() -> std::borrow::Cow<'static, [f64]> {
-    std::borrow::Cow::Borrowed(&[])
 }
