@@ -8,7 +8,7 @@
 //! ## Empty masks
 //! Two cases have no natural value, and each gets an [`EmptyValue`] in [`EmptyPolicy`]:
 //! * *reference empty, prediction not* (`TP + FN = 0 < FP`): Dice is `0` by its formula, recall
-//!   is `0/0`. MONAI's `ignore_empty = true` makes it NaN, which silently forgives the false
+//!   is `0/0`; precision `0/FP = 0` is defined and ignores this policy. MONAI's `ignore_empty = true` makes it NaN, which silently forgives the false
 //!   positives; this crate's default scores it `Zero`.
 //! * *both empty* (`TP + FP + FN = 0`): every overlap score is `0/0`. The default is `Skip`:
 //!   no value, left out of means, and counted as undefined.
@@ -241,36 +241,63 @@ impl Confusion {
         }
     }
 
-    /// Dice `2TP / (2TP + FP + FN)`. Empty cases follow `policy`.
+    /// Checks that the counts can describe one set of voxels: their total `TP + FP + FN + TN`
+    /// (and so every sum a metric divides by, e.g. `2TP + FP + FN`) fits in `u64`. Counts made
+    /// by this crate always do; counts from elsewhere (a C caller, a file) may not, and then no
+    /// metric of them means anything.
+    ///
+    /// Errors: [`DiceError::InvalidParameter`] naming `counts`.
+    pub fn validate(&self) -> Result<()> {
+        let total = [self.tp, self.fp, self.fn_, self.tn]
+            .iter()
+            .try_fold(self.tp, |a, &b| a.checked_add(b));
+        if total.is_none() {
+            return Err(invalid(
+                "counts",
+                self.tp as f64 + self.fp as f64 + self.fn_ as f64 + self.tn as f64,
+                "2·TP + FP + FN + TN overflows u64: not the counts of one set of voxels",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Dice `2TP / (2TP + FP + FN)`. Empty cases follow `policy`. (Sums in `f64`, so even counts
+    /// that fail [`Confusion::validate`] give a value in `[0, 1]`.)
     pub fn dice(&self, policy: EmptyPolicy) -> Option<f64> {
         self.with_policy(policy, || {
-            2.0 * self.tp as f64 / (2 * self.tp + self.fp + self.fn_) as f64
+            let tp = self.tp as f64;
+            2.0 * tp / (2.0 * tp + self.fp as f64 + self.fn_ as f64)
         })
     }
 
     /// Jaccard index (IoU) `TP / (TP + FP + FN)`. Empty cases follow `policy`.
     pub fn iou(&self, policy: EmptyPolicy) -> Option<f64> {
         self.with_policy(policy, || {
-            self.tp as f64 / (self.tp + self.fp + self.fn_) as f64
+            let tp = self.tp as f64;
+            tp / (tp + self.fp as f64 + self.fn_ as f64)
         })
     }
 
-    /// Precision (positive predictive value) `TP / (TP + FP)`. Empty cases follow `policy`;
-    /// an empty prediction with a non-empty reference scores 0 (nothing correct was found).
+    /// Precision (positive predictive value) `TP / (TP + FP)`. Defined whenever something was
+    /// predicted, so an empty reference does not make it undefined: `FP > 0 = TP` scores `0`
+    /// whatever `policy.reference_empty` says (the policy is for the metrics that divide by the
+    /// reference). Both empty follows `policy.both_empty`; an empty prediction with a
+    /// non-empty reference scores 0 (nothing correct was found).
     pub fn precision(&self, policy: EmptyPolicy) -> Option<f64> {
-        self.with_policy(policy, || {
-            let d = self.tp + self.fp;
-            if d == 0 {
-                0.0
-            } else {
-                self.tp as f64 / d as f64
+        match self.case() {
+            Case::BothEmpty => policy.both_empty.get(),
+            _ => {
+                let d = self.tp as f64 + self.fp as f64;
+                Some(if d == 0.0 { 0.0 } else { self.tp as f64 / d })
             }
-        })
+        }
     }
 
     /// Recall (sensitivity, true positive rate) `TP / (TP + FN)`. Empty cases follow `policy`.
     pub fn recall(&self, policy: EmptyPolicy) -> Option<f64> {
-        self.with_policy(policy, || self.tp as f64 / (self.tp + self.fn_) as f64)
+        self.with_policy(policy, || {
+            self.tp as f64 / (self.tp as f64 + self.fn_ as f64)
+        })
     }
 
     /// Specificity (true negative rate) `TN / (TN + FP)`, the recall of the background. Its
@@ -278,10 +305,10 @@ impl Confusion {
     /// `policy.reference_empty`, or `policy.both_empty` when the prediction has no negatives
     /// either.
     pub fn specificity(&self, policy: EmptyPolicy) -> Option<f64> {
-        match (self.tn + self.fp, self.tn + self.fn_) {
-            (0, 0) => policy.both_empty.get(),
-            (0, _) => policy.reference_empty.get(),
-            (d, _) => Some(self.tn as f64 / d as f64),
+        match (self.tn == 0 && self.fp == 0, self.tn == 0 && self.fn_ == 0) {
+            (true, true) => policy.both_empty.get(),
+            (true, false) => policy.reference_empty.get(),
+            _ => Some(self.tn as f64 / (self.tn as f64 + self.fp as f64)),
         }
     }
 
@@ -289,7 +316,8 @@ impl Confusion {
     /// the volumes agree, whatever the overlap. Empty cases follow `policy`.
     pub fn volume_similarity(&self, policy: EmptyPolicy) -> Option<f64> {
         self.with_policy(policy, || {
-            1.0 - self.fp.abs_diff(self.fn_) as f64 / (2 * self.tp + self.fp + self.fn_) as f64
+            1.0 - self.fp.abs_diff(self.fn_) as f64
+                / (2.0 * self.tp as f64 + self.fp as f64 + self.fn_ as f64)
         })
     }
 
@@ -401,9 +429,11 @@ pub fn confusion_from_masks<M: Binary>(pred: &[M], target: &[M]) -> Result<Confu
 }
 
 /// Per-label confusion counts of two label maps in one pass: `out[l]` receives the counts of
-/// label `l` against everything else, for `l` in `0..out.len()`. Voxels whose *reference* is
-/// `ignore_index` are left out of every count (nnU-Net's ignore label); every other label of
-/// either map must be in `0..out.len()`. Returns the number of voxels counted.
+/// label `l` against everything else, for `l` in `0..out.len()`. Voxels where *either* map holds
+/// `ignore_index` are left out of every count: the reference's is nnU-Net's ignore label, and a
+/// prediction may use the same value for "unlabelled" (two annotators both marking 255), which
+/// is no claim about any label; every other label of either map must be in `0..out.len()`.
+/// Returns the number of voxels counted.
 ///
 /// Errors: lengths differ, empty maps or `out`, a label out of range (naming the map, voxel
 /// and label).

@@ -13,7 +13,7 @@ fn naive_labels(
 ) -> Vec<Confusion> {
     let mut out = vec![Confusion::default(); labels];
     for (&p, &t) in pred.iter().zip(target) {
-        if Some(t) == ignore {
+        if Some(t) == ignore || Some(p) == ignore {
             continue;
         }
         for (l, o) in out.iter_mut().enumerate() {
@@ -86,6 +86,16 @@ fn empty_policies() {
     assert_eq!(ref_empty.dice(d), Some(0.0));
     assert_eq!(pred_empty.dice(d), Some(0.0));
     assert_eq!(pred_empty.precision(d), Some(0.0));
+    // Precision is defined when something was predicted: no policy makes 0/FP anything but 0.
+    for p in [
+        d,
+        EmptyPolicy::monai(true),
+        EmptyPolicy::uniform(EmptyValue::One),
+    ] {
+        assert_eq!(ref_empty.precision(p), Some(0.0));
+        let (got, want) = (ref_empty.recall(p), p.reference_empty.get());
+        assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits));
+    }
     assert_eq!(pred_empty.recall(d), Some(0.0));
     // MONAI ignore_empty=True: NaN whenever the reference is empty.
     let m = EmptyPolicy::monai(true);
@@ -370,13 +380,15 @@ proptest! {
                 b = if next() % 3 == 0 { a } else { (next() % labels as u64) as i64 };
                 if let Some(ig) = ignore {
                     if next() % 10 == 0 { b = ig; }
+                    // The prediction may hold the ignore label too ("unlabelled").
+                    if next() % 13 == 0 { a = ig; }
                 }
             }
             pred.push(a);
             target.push(b);
         }
         // Labels ≥ `labels` only appear as the ignore label in the target.
-        let ok = pred.iter().all(|&p| (p as usize) < labels)
+        let ok = pred.iter().all(|&p| (p as usize) < labels || Some(p) == ignore)
             && target.iter().all(|&t| (t as usize) < labels || Some(t) == ignore);
         prop_assume!(ok);
         prop_assume!(n > 0);
@@ -514,4 +526,48 @@ fn batch_functions() {
             classes: 3
         }
     );
+}
+
+#[test]
+fn counts_that_overflow_are_invalid_and_metrics_stay_in_range() {
+    let c = Confusion {
+        tp: u64::MAX / 2 + 1,
+        fp: 3,
+        fn_: 0,
+        tn: 0,
+    };
+    assert!(matches!(
+        c.validate(),
+        Err(DiceError::InvalidParameter { name: "counts", .. })
+    ));
+    let d = c.dice(EmptyPolicy::DEFAULT).unwrap();
+    assert!((0.0..=1.0).contains(&d), "{d}");
+    assert!(Confusion {
+        tp: 1,
+        fp: 2,
+        fn_: 3,
+        tn: 4
+    }
+    .validate()
+    .is_ok());
+}
+
+/// The ignore label in the prediction leaves the voxel out, on the SIMD path (long `u8` maps)
+/// and the portable one alike.
+#[test]
+fn ignore_label_in_the_prediction_is_left_out() {
+    for n in [7usize, 200, 4099] {
+        let pred: Vec<u8> = (0..n).map(|i| [0, 1, 255, 2][i % 4]).collect();
+        let target: Vec<u8> = (0..n).map(|i| [0, 1, 1, 255][(i / 3) % 4]).collect();
+        let mut out = [Confusion::default(); 3];
+        let counted = hard::label_confusion(&pred, &target, Some(255), &mut out).unwrap();
+        let p64: Vec<i64> = pred.iter().map(|&v| v as i64).collect();
+        let t64: Vec<i64> = target.iter().map(|&v| v as i64).collect();
+        let want = naive_labels(&p64, &t64, 3, Some(255));
+        assert_eq!(out.to_vec(), want, "n = {n}");
+        assert_eq!(counted, want[0].total());
+        let mut wide = [Confusion::default(); 3];
+        hard::label_confusion(&p64, &t64, Some(255), &mut wide).unwrap();
+        assert_eq!(wide, out);
+    }
 }

@@ -271,7 +271,7 @@ impl Kernels for f64 {
 
 /// Per-label counts over a pair of label maps, one pass: adds to `out[l]` the true positives
 /// (both maps say `l`), false positives (the prediction says `l`, the target another label) and
-/// false negatives of every label `l`; voxels whose target is `ignore` are skipped, and `tn` is
+/// false negatives of every label `l`; voxels where either map is `ignore` are skipped, and `tn` is
 /// left to the caller. Returns the number of voxels counted, or the first voxel holding a label
 /// outside `0..out.len()` (and not `ignore`).
 pub fn label_counts<L: crate::Label>(

@@ -235,7 +235,7 @@ pub fn label_counts<L: Label>(
     };
     for (i, (&pv, &tv)) in pred.iter().zip(target).enumerate() {
         let t = tv.to_i64();
-        if Some(t) == ignore {
+        if Some(t) == ignore || Some(pv.to_i64()) == ignore {
             continue;
         }
         if t as u64 >= nl {

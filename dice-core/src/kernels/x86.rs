@@ -823,7 +823,7 @@ unsafe fn label_counts_512(
         let vp = _mm512_loadu_si512(pp.add(i) as *const _);
         let vt = _mm512_loadu_si512(tp.add(i) as *const _);
         let valid: u64 = if ignore.is_some() {
-            _mm512_cmpneq_epi8_mask(vt, ign)
+            _mm512_cmpneq_epi8_mask(vt, ign) & _mm512_cmpneq_epi8_mask(vp, ign)
         } else {
             !0
         };
