@@ -574,10 +574,10 @@ impl<'w> SoftLoss<'w> {
         match upstream {
             Upstream::Scalar(v) if !v.is_finite() => Err(invalid("upstream", v, "must be finite")),
             Upstream::Scalar(_) => Ok(()),
-            Upstream::PerGroup(_) if self.reduction != Reduction::None => Err(invalid(
+            Upstream::PerGroup(u) if self.reduction != Reduction::None => Err(invalid(
                 "upstream",
-                f64::NAN,
-                "one upstream value per group needs reduction None",
+                u.len() as f64,
+                "values per group (the number shown) need reduction None; a reduced loss takes one scalar",
             )),
             Upstream::PerGroup(u) => {
                 check_len(Operand::Upstream, groups, u.len())?;

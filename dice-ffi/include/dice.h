@@ -74,6 +74,10 @@ typedef enum DiceStatus {
    * A bug in dice (a Rust panic, caught at the boundary). Please report it.
    */
   DICE_STATUS_PANIC = 12,
+  /**
+   * Memory for what was asked could not be allocated (nothing was changed).
+   */
+  DICE_STATUS_OUT_OF_MEMORY = 13,
 } DiceStatus;
 
 /**
@@ -143,7 +147,8 @@ typedef enum DiceReduction {
    */
   DICE_REDUCTION_SUM = 1,
   /**
-   * One value per group (see dice_soft_group_losses()); the scalar is their sum.
+   * One value per group (their number is dice_soft_group_count(); read them with the
+   * `values` output of dice_soft_loss_from_stats()); the scalar is their sum.
    */
   DICE_REDUCTION_NONE = 2,
 } DiceReduction;
@@ -706,7 +711,8 @@ enum DiceStatus dice_metrics(const struct DiceConfusion *counts,
 /**
  * Creates an accumulator for `classes` classes. `threshold` binarises probability chunks for
  * the hard counts; voxels whose reference label equals `ignore_index` (when
- * `has_ignore_index`) are left out of label chunks. The only function that allocates.
+ * `has_ignore_index`) are left out of label chunks. The only function that allocates; memory
+ * it cannot get is DICE_STATUS_OUT_OF_MEMORY, never an abort of the host.
  *
  * # Safety
  * `out` must be NULL or valid for writing a pointer.
@@ -767,7 +773,8 @@ enum DiceStatus dice_accumulator_finish(const struct DiceAccumulator *acc,
                                         size_t classes);
 
 /**
- * Frees an accumulator (NULL is a no-op).
+ * Frees an accumulator (NULL is a no-op). A pointer that is not a live accumulator (freed
+ * already, or foreign) is not freed: the error is kept for dice_last_error_message().
  *
  * # Safety
  * `acc` NULL or a live accumulator from dice_accumulator_new(), not used afterwards.

@@ -57,6 +57,8 @@ pub enum DiceStatus {
     LogOfNonPositive = 11,
     /// A bug in dice (a Rust panic, caught at the boundary). Please report it.
     Panic = 12,
+    /// Memory for what was asked could not be allocated (nothing was changed).
+    OutOfMemory = 13,
 }
 
 struct FfiError {
@@ -282,7 +284,8 @@ pub enum DiceReduction {
     Mean = 0,
     /// Sum over groups.
     Sum = 1,
-    /// One value per group (see dice_soft_group_losses()); the scalar is their sum.
+    /// One value per group (their number is dice_soft_group_count(); read them with the
+    /// `values` output of dice_soft_loss_from_stats()); the scalar is their sum.
     None = 2,
 }
 
@@ -707,6 +710,7 @@ pub extern "C" fn dice_status_str(status: i32) -> *const c_char {
         10 => "moment mismatch\0",
         11 => "logarithm of a non-positive score\0",
         12 => "internal error (panic)\0",
+        13 => "out of memory\0",
         _ => "unknown status\0",
     };
     s.as_ptr().cast()
@@ -842,8 +846,51 @@ fn stats_in(s: &[DiceStats]) -> FfiResult<&[SoftStats]> {
             format!("stats[{i}].squared = {} is not 0 or 1", s[i].squared),
         ));
     }
+    for (i, x) in s.iter().enumerate() {
+        possible_stats(i, x)?;
+    }
     // SAFETY: identical layout (checked above) and every `squared` byte is a valid `Moment`.
     Ok(unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<SoftStats>(), s.len()) })
+}
+
+/// Rejects statistics that no probabilities and targets in [0, 1] can have: a sum that is
+/// NaN, infinite or negative, or an intersection `Σp·g` above `Σp` or `Σg` (beyond rounding).
+/// With squared moments `Σp·g ≤ √(Σp²·Σg²)` (Cauchy–Schwarz) is the bound.
+fn possible_stats(i: usize, x: &DiceStats) -> FfiResult {
+    let sums = [
+        ("intersection", x.intersection),
+        ("pred", x.pred),
+        ("target", x.target),
+    ];
+    if let Some((name, v)) = sums.iter().find(|(_, v)| !(v.is_finite() && *v >= 0.0)) {
+        return Err(err(
+            DiceStatus::InvalidParameter,
+            format!("stats[{i}].{name} = {v} is not a finite sum of values in [0, 1]"),
+        ));
+    }
+    let bound = if x.squared == 1 {
+        (x.pred * x.target).sqrt()
+    } else {
+        x.pred.min(x.target)
+    };
+    // Sums of f32 products carry a relative error of about 1e-6; allow that, no more.
+    if x.intersection > bound * (1.0 + 1e-6) + 1e-9 {
+        return Err(err(
+            DiceStatus::InvalidParameter,
+            format!(
+                "stats[{i}] is impossible: intersection {} exceeds {} (pred {}, target {})",
+                x.intersection,
+                if x.squared == 1 {
+                    "sqrt(pred * target)"
+                } else {
+                    "min(pred, target)"
+                },
+                x.pred,
+                x.target
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The caller's statistics buffer as core statistics to write into: reset first, so that
@@ -1068,6 +1115,16 @@ unsafe fn soft_gradient<T: dice_core::Float>(
     check_pairs(shape, stats_len)?;
     let st = stats_in(unsafe { slice(stats, stats_len, "stats")? })?;
     let up = unsafe { slice(upstream, upstream_len, "upstream")? };
+    if loss.reduction != Reduction::None && up.len() != 1 {
+        return Err(err(
+            DiceStatus::LengthMismatch,
+            format!(
+                "upstream has {} values: a reduced loss (MEAN or SUM) takes exactly 1; one per \
+                 group needs reduction NONE",
+                up.len()
+            ),
+        ));
+    }
     let upstream = match up.len() {
         1 if loss.reduction != Reduction::None || loss.group_count(shape.core()) == 1 => {
             Upstream::Scalar(up[0])
@@ -1372,6 +1429,17 @@ pub unsafe extern "C" fn dice_metrics(
                 slice_mut(defined, n, "defined")?,
             )
         };
+        if let Some(i) = c.iter().position(|k| k.core().validate().is_err()) {
+            let k = c[i];
+            return Err(err(
+                DiceStatus::InvalidParameter,
+                format!(
+                    "counts[{i}] = (tp {}, fp {}, fn {}, tn {}) overflow u64 when summed: not the \
+                     counts of one set of voxels",
+                    k.tp, k.fp, k.fn_, k.tn
+                ),
+            ));
+        }
         for i in 0..n {
             let m = c[i].core().metric(metric, policy);
             v[i] = m.unwrap_or(f64::NAN);
@@ -1389,6 +1457,9 @@ pub unsafe extern "C" fn dice_metrics(
 /// chunk (slice by slice on a small device). Opaque: create with dice_accumulator_new(), free
 /// with dice_accumulator_free().
 pub struct DiceAccumulator {
+    /// [`ACCUMULATOR_MAGIC`] while live; cleared when freed, so that a freed or foreign pointer
+    /// is reported (as long as its memory was not reused) instead of read as counts.
+    magic: u64,
     threshold: f64,
     ignore: Option<i64>,
     stats: Vec<SoftStats>,
@@ -1399,9 +1470,29 @@ pub struct DiceAccumulator {
     chunk_counts: Vec<hard::Confusion>,
 }
 
+/// "diceacc1" in ASCII: marks a live accumulator.
+const ACCUMULATOR_MAGIC: u64 = u64::from_le_bytes(*b"diceacc1");
+
+/// `n` copies of `value` in a vector allocated fallibly (a C caller's count can be anything).
+fn try_vec<T: Clone>(n: usize, value: T, what: &str) -> FfiResult<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| {
+        err(
+            DiceStatus::OutOfMemory,
+            format!(
+                "cannot allocate {what} for {n} classes ({} bytes)",
+                n.saturating_mul(std::mem::size_of::<T>())
+            ),
+        )
+    })?;
+    v.resize(n, value);
+    Ok(v)
+}
+
 /// Creates an accumulator for `classes` classes. `threshold` binarises probability chunks for
 /// the hard counts; voxels whose reference label equals `ignore_index` (when
-/// `has_ignore_index`) are left out of label chunks. The only function that allocates.
+/// `has_ignore_index`) are left out of label chunks. The only function that allocates; memory
+/// it cannot get is DICE_STATUS_OUT_OF_MEMORY, never an abort of the host.
 ///
 /// # Safety
 /// `out` must be NULL or valid for writing a pointer.
@@ -1438,13 +1529,15 @@ pub unsafe extern "C" fn dice_accumulator_new(
                 format!("{classes} classes overflow the address space"),
             ));
         }
+        let zero = SoftStats::zero(Moment::Linear);
         let acc = Box::new(DiceAccumulator {
+            magic: ACCUMULATOR_MAGIC,
             threshold,
             ignore: flag(has_ignore_index).then_some(ignore_index),
-            stats: vec![SoftStats::zero(Moment::Linear); classes],
-            counts: vec![hard::Confusion::default(); classes],
-            chunk_stats: vec![SoftStats::zero(Moment::Linear); classes],
-            chunk_counts: vec![hard::Confusion::default(); classes],
+            stats: try_vec(classes, zero, "statistics")?,
+            counts: try_vec(classes, hard::Confusion::default(), "counts")?,
+            chunk_stats: try_vec(classes, zero, "statistics")?,
+            chunk_counts: try_vec(classes, hard::Confusion::default(), "counts")?,
         });
         // SAFETY: checked non-null and aligned above; writability is the caller's promise.
         unsafe { out.write(Box::into_raw(acc)) };
@@ -1455,9 +1548,34 @@ pub unsafe extern "C" fn dice_accumulator_new(
 /// # Safety
 /// `acc` NULL or a live accumulator from dice_accumulator_new(), not used by another thread.
 unsafe fn accumulator<'a>(acc: *mut DiceAccumulator) -> FfiResult<&'a mut DiceAccumulator> {
-    check_ptr(acc, 1, "accumulator")?;
+    // SAFETY: forwarded promise; the shared reference ends before the exclusive one.
+    unsafe { live_accumulator(acc, "accumulator")? };
     // SAFETY: the caller's promise that it is live and exclusive.
     Ok(unsafe { &mut *acc })
+}
+
+/// A shared reference to an accumulator after checking the pointer and its magic value.
+///
+/// # Safety
+/// `acc` NULL or pointing to readable memory of an accumulator's size.
+unsafe fn live_accumulator<'a>(
+    acc: *const DiceAccumulator,
+    what: &str,
+) -> FfiResult<&'a DiceAccumulator> {
+    check_ptr(acc, 1, what)?;
+    // Read the magic value alone first: a foreign pointer's bytes are not an accumulator.
+    // SAFETY: non-null and aligned (checked); readable is the caller's promise.
+    let magic = unsafe { std::ptr::addr_of!((*acc).magic).read() };
+    if magic != ACCUMULATOR_MAGIC {
+        return Err(err(
+            DiceStatus::InvalidParameter,
+            format!(
+                "{what} is not a live accumulator (freed, or not made by dice_accumulator_new)"
+            ),
+        ));
+    }
+    // SAFETY: the caller's promise that it is live.
+    Ok(unsafe { &*acc })
 }
 
 /// Adds a chunk of probabilities: `pred` and `target` are `[C, voxels]` (channel-major, `C`
@@ -1557,6 +1675,8 @@ pub unsafe extern "C" fn dice_accumulator_merge(
     src: *const DiceAccumulator,
 ) -> DiceStatus {
     boundary(|| {
+        check_ptr(dst, 1, "dst")?;
+        check_ptr(src, 1, "src")?;
         if std::ptr::eq(dst, src) {
             return Err(err(
                 DiceStatus::InvalidParameter,
@@ -1564,7 +1684,7 @@ pub unsafe extern "C" fn dice_accumulator_merge(
             ));
         }
         // SAFETY: the caller's promises, checked before use; distinct (checked just above).
-        let (d, s) = unsafe { (accumulator(dst)?, reference(src, "src")?) };
+        let (d, s) = unsafe { (accumulator(dst)?, live_accumulator(src, "src")?) };
         if d.stats.len() != s.stats.len() {
             return Err(DiceError::LengthMismatch {
                 operand: dice_core::Operand::Statistics,
@@ -1593,7 +1713,7 @@ pub unsafe extern "C" fn dice_accumulator_finish(
 ) -> DiceStatus {
     boundary(|| {
         // SAFETY: the caller's promises, checked before use.
-        let a = unsafe { reference(acc, "accumulator")? };
+        let a = unsafe { live_accumulator(acc, "accumulator")? };
         if classes != a.stats.len() {
             return Err(DiceError::LengthMismatch {
                 operand: dice_core::Operand::Output,
@@ -1618,7 +1738,8 @@ pub unsafe extern "C" fn dice_accumulator_finish(
     })
 }
 
-/// Frees an accumulator (NULL is a no-op).
+/// Frees an accumulator (NULL is a no-op). A pointer that is not a live accumulator (freed
+/// already, or foreign) is not freed: the error is kept for dice_last_error_message().
 ///
 /// # Safety
 /// `acc` NULL or a live accumulator from dice_accumulator_new(), not used afterwards.
@@ -1627,8 +1748,11 @@ pub unsafe extern "C" fn dice_accumulator_free(acc: *mut DiceAccumulator) {
     if !acc.is_null() {
         // A panic cannot occur in dropping plain vectors; the boundary still guards it.
         let _ = boundary(|| {
-            // SAFETY: the caller's promise that it came from dice_accumulator_new() and is
-            // not used afterwards.
+            // SAFETY: the caller's promise; the magic value is checked before anything else.
+            let a = unsafe { accumulator(acc)? };
+            a.magic = 0;
+            // SAFETY: it came from dice_accumulator_new() (magic checked) and the caller does
+            // not use it afterwards.
             drop(unsafe { Box::from_raw(acc) });
             Ok(())
         });

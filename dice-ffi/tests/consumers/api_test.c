@@ -244,6 +244,33 @@ int main(void) {
   DiceConfusion after[C];
   expect(dice_accumulator_finish(a, after, NULL, C), DICE_STATUS_OK, "finish again");
   expect(dice_accumulator_update_labels(a, DICE_LABEL_TYPE_U8, pred_labels, labels, VOX), DICE_STATUS_OK, "acc labels");
+  /* Item by item, what used to abort, panic or mislead. */
+  expect(dice_accumulator_new((size_t)1 << 40, 0.5, 0, 0, &z), DICE_STATUS_OUT_OF_MEMORY, "2^40 classes");
+  if (z != NULL) failures++;
+  expect(dice_accumulator_merge(NULL, NULL), DICE_STATUS_NULL_POINTER, "merge NULL NULL");
+  /* A foreign pointer (zeroed memory of an accumulator's size) is not taken for one. */
+  static uint64_t foreign[64];
+  expect(dice_accumulator_update_labels((DiceAccumulator *)(void *)foreign, DICE_LABEL_TYPE_U8, pred_labels, labels, VOX), DICE_STATUS_INVALID_PARAMETER, "foreign accumulator");
+  expect(dice_accumulator_finish((const DiceAccumulator *)(const void *)foreign, per_label, NULL, C), DICE_STATUS_INVALID_PARAMETER, "foreign finish");
+  dice_accumulator_free((DiceAccumulator *)(void *)foreign);
+  if (strstr(dice_last_error_message(), "not a live accumulator") == NULL) failures++;
+  DiceConfusion overflow[1] = {{UINT64_MAX / 2 + 1, 5, 0, 0}};
+  expect(dice_metrics(overflow, 1, DICE_METRIC_DICE, policy, values, defined), DICE_STATUS_INVALID_PARAMETER, "counts overflow");
+  DiceStats impossible[N * C];
+  memcpy(impossible, stats, sizeof impossible);
+  impossible[1].intersection = impossible[1].pred + 10.0;
+  expect(dice_soft_loss_from_stats(&params, shape, impossible, N * C, NULL, NULL, 0, &v), DICE_STATUS_INVALID_PARAMETER, "intersection > pred");
+  if (strstr(dice_last_error_message(), "stats[1]") == NULL) failures++;
+  impossible[1] = stats[1];
+  impossible[2].target = -1.0;
+  expect(dice_soft_loss_from_stats(&params, shape, impossible, N * C, NULL, NULL, 0, &v), DICE_STATUS_INVALID_PARAMETER, "negative sum");
+  double ups[2] = {1.0, 1.0};
+  expect(dice_soft_gradient_f32(&params, shape, pred, &dense, NULL, stats, N * C, ups, 2, grad, LEN), DICE_STATUS_LENGTH_MISMATCH, "upstream length");
+  if (strstr(dice_last_error_message(), "NaN") != NULL || strstr(dice_last_error_message(), "2 values") == NULL) {
+    fprintf(stderr, "FAIL upstream message: %s\n", dice_last_error_message());
+    failures++;
+  }
+  if (strcmp(dice_status_str(DICE_STATUS_OUT_OF_MEMORY), "out of memory") != 0) failures++;
   dice_accumulator_free(a);
   dice_accumulator_free(b);
   dice_accumulator_free(NULL);
