@@ -11,6 +11,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dice_cli::eval::{self, Options};
 use dice_cli::formats::{self, nifti};
+use dice_cli::geometry::Geometry;
 use dice_cli::{Data, Volume};
 use dice_suite::label_volumes;
 
@@ -19,11 +20,10 @@ fn files() -> (PathBuf, usize) {
     std::fs::create_dir_all(&dir).unwrap();
     let d = 256;
     let (p, g) = label_volumes(d, 8, 11);
-    let vol = |v| Volume {
-        shape: vec![d, d, d],
-        spacing: Some(vec![1.0; 3]),
-        data: Data::U8(v),
-        fastest_first: true,
+    let vol = |v| {
+        let mut vol = Volume::new(vec![d, d, d], Data::U8(v));
+        vol.geometry = Some(Geometry::diagonal([1.0; 3], "pixdim"));
+        vol
     };
     let (p, g) = (vol(p), vol(g));
     for ext in ["nii", "nii.gz"] {
@@ -49,10 +49,11 @@ fn bench(c: &mut Criterion) {
     let p = formats::read(&dir.join("p.nii")).unwrap();
     let g = formats::read(&dir.join("g.nii")).unwrap();
     let opts = Options::default();
+    // Geometry check, value interpretation, label scan and every label's counts.
     grp.bench_function("evaluate_pair", |b| {
         b.iter(|| {
-            eval::check_pair(&p, &g, "p", "g").unwrap();
-            black_box(eval::evaluate(&p, &g, &opts).unwrap())
+            let pair = eval::align_and_interpret(p.clone(), g.clone(), "p", "g", &opts).unwrap();
+            black_box(eval::evaluate(&pair, &opts, "p", "g").unwrap())
         })
     });
     grp.finish();

@@ -1,125 +1,202 @@
 //! Directory mode: pair files by name, evaluate in parallel, keep results in name order so
-//! that they are identical whatever the thread count.
+//! that they are identical whatever the thread count. Nothing is dropped silently: every file
+//! that is not evaluated (no namesake, a subfolder, not an image, a name clash) is listed with
+//! its reason, and a failing case is reported without stopping the others.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::eval::{self, Options};
 use crate::formats;
-use crate::report::Case;
+use crate::report::{Case, Skipped};
 
-/// Files of a directory by name without extension.
-fn listing(dir: &Path) -> Result<BTreeMap<String, PathBuf>, String> {
-    let mut out = BTreeMap::new();
+/// The image files of a directory by name without extension, and what was skipped.
+fn listing(dir: &Path, skipped: &mut Vec<Skipped>) -> Result<BTreeMap<String, PathBuf>, String> {
+    let mut out: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut clashes: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
     let entries =
         std::fs::read_dir(dir).map_err(|e| format!("{}: cannot list: {e}", dir.display()))?;
+    let mut paths: Vec<PathBuf> = Vec::new();
     for entry in entries {
-        let path = entry.map_err(|e| format!("{}: {e}", dir.display()))?.path();
-        if path.is_file() {
-            if let Some((_, stem)) = formats::classify(&path) {
-                if let Some(previous) = out.insert(stem.clone(), path.clone()) {
-                    return Err(format!(
-                        "{} and {} have the same name {stem}",
-                        previous.display(),
-                        path.display()
-                    ));
+        paths.push(entry.map_err(|e| format!("{}: {e}", dir.display()))?.path());
+    }
+    paths.sort();
+    let skip = |skipped: &mut Vec<Skipped>, p: &Path, reason: &str| {
+        skipped.push(Skipped {
+            path: p.display().to_string(),
+            reason: reason.into(),
+        })
+    };
+    for path in &paths {
+        if path.is_dir() {
+            skip(
+                skipped,
+                path,
+                "a subfolder (directories are not searched recursively)",
+            );
+            continue;
+        }
+        let lower = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default();
+        match formats::classify(path) {
+            Some((formats::Format::PairImage, _)) => {
+                if formats::companion(path, &[".hdr", ".hdr.gz"]).is_none() {
+                    skip(skipped, path, "an .img file without its .hdr header");
                 }
             }
+            Some((_, stem)) => {
+                if let Some(previous) = out.remove(&stem) {
+                    clashes.entry(stem.clone()).or_default().push(previous);
+                }
+                if let Some(c) = clashes.get_mut(&stem) {
+                    c.push(path.clone());
+                } else {
+                    out.insert(stem, path.clone());
+                }
+            }
+            None if formats::DATA_ENDINGS.iter().any(|e| lower.ends_with(e)) => {
+                // The data file of a header beside it (.raw of .mhd/.nhdr) is read through it.
+                if formats::companion(path, &[".mhd", ".nhdr"]).is_none() {
+                    skip(skipped, path, "a raw data file without a header");
+                }
+            }
+            None => skip(
+                skipped,
+                path,
+                &format!("not an image file (known: {})", formats::KNOWN),
+            ),
+        }
+    }
+    for (stem, files) in clashes {
+        for f in files {
+            skip(
+                skipped,
+                &f,
+                &format!("name clash: several files are named {stem}"),
+            );
         }
     }
     Ok(out)
 }
 
-/// The pairs, and the names present on one side only.
+/// The pairs, and what was skipped.
 pub struct Pairing {
     /// (name, prediction, reference), sorted by name.
     pub pairs: Vec<(String, PathBuf, PathBuf)>,
-    /// Names with a prediction only.
-    pub only_pred: Vec<String>,
-    /// Names with a reference only.
-    pub only_gt: Vec<String>,
+    /// Files not evaluated, with the reason.
+    pub skipped: Vec<Skipped>,
 }
 
 /// Pairs the files of two directories by name.
 pub fn pair(pred_dir: &Path, gt_dir: &Path) -> Result<Pairing, String> {
-    let preds = listing(pred_dir)?;
-    let gts = listing(gt_dir)?;
+    let mut skipped = Vec::new();
+    let preds = listing(pred_dir, &mut skipped)?;
+    let gts = listing(gt_dir, &mut skipped)?;
     let pairs = preds
         .iter()
         .filter_map(|(k, p)| gts.get(k).map(|g| (k.clone(), p.clone(), g.clone())))
         .collect();
-    let only_pred = preds
-        .keys()
-        .filter(|k| !gts.contains_key(*k))
-        .cloned()
-        .collect();
-    let only_gt = gts
-        .keys()
-        .filter(|k| !preds.contains_key(*k))
-        .cloned()
-        .collect();
-    Ok(Pairing {
-        pairs,
-        only_pred,
-        only_gt,
-    })
+    for (k, p) in &preds {
+        if !gts.contains_key(k) {
+            skipped.push(Skipped {
+                path: p.display().to_string(),
+                reason: format!(
+                    "a prediction without a reference named {k} in {}",
+                    gt_dir.display()
+                ),
+            });
+        }
+    }
+    for (k, g) in &gts {
+        if !preds.contains_key(k) {
+            skipped.push(Skipped {
+                path: g.display().to_string(),
+                reason: format!(
+                    "a reference without a prediction named {k} in {}",
+                    pred_dir.display()
+                ),
+            });
+        }
+    }
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Pairing { pairs, skipped })
 }
 
 /// Reads and evaluates one pair.
-pub fn evaluate_files(pred: &Path, gt: &Path, opts: &Options) -> Result<Vec<eval::Row>, String> {
-    let p = formats::read(pred)?;
-    let g = formats::read(gt)?;
-    eval::check_pair(
-        &p,
-        &g,
-        &pred.display().to_string(),
-        &gt.display().to_string(),
-    )?;
-    eval::evaluate(&p, &g, opts).map_err(|e| format!("{} vs {}: {e}", pred.display(), gt.display()))
+pub fn evaluate_files(name: &str, pred: &Path, gt: &Path, opts: &Options) -> Case {
+    let (pn, gn) = (pred.display().to_string(), gt.display().to_string());
+    let result =
+        eval::prepare(pred, gt, opts).and_then(|pair| eval::evaluate(&pair, opts, &pn, &gn));
+    Case {
+        name: name.to_string(),
+        prediction: pn,
+        reference: gn,
+        result,
+    }
 }
 
-/// Evaluates every pair on `threads` threads, showing progress on a terminal.
+/// How many threads to use: at most the cores and the pairs (each thread holds one pair in
+/// memory, so this also bounds memory at threads × pair).
+pub fn thread_count(asked: Option<usize>, pairs: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    asked.unwrap_or(cores).min(cores).min(pairs).max(1)
+}
+
+/// Evaluates every pair on up to `threads` threads, with a progress bar on a terminal (rate,
+/// time left, the case just finished). A thread the system refuses to start is done without.
 pub fn evaluate_all(pairing: &Pairing, opts: &Options, threads: usize) -> Vec<Case> {
     let n = pairing.pairs.len();
     let results: Vec<Mutex<Option<Case>>> = (0..n).map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
-    let progress = std::io::stderr().is_terminal();
-    std::thread::scope(|s| {
-        for _ in 0..threads.max(1).min(n.max(1)) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    break;
-                }
-                let (name, p, g) = &pairing.pairs[i];
-                let result = evaluate_files(p, g, opts);
-                *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(Case {
-                    name: name.clone(),
-                    result,
-                });
-                let k = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if progress {
-                    let width = 30;
-                    let filled = k * width / n;
-                    let _ = write!(
-                        std::io::stderr(),
-                        "\r[{}{}] {k}/{n} {name:<30.30}",
-                        "#".repeat(filled),
-                        ".".repeat(width - filled)
-                    );
-                }
-            });
+    let bar = indicatif::ProgressBar::new(n as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} cases, {per_sec}, {eta} left  {wide_msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= n {
+            break;
         }
+        let (name, p, g) = &pairing.pairs[i];
+        let case = evaluate_files(name, p, g, opts);
+        *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(case);
+        bar.set_message(name.clone());
+        bar.inc(1);
+    };
+    std::thread::scope(|s| {
+        for _ in 1..threads {
+            // A thread that cannot be started (a memory or process limit) is not an error:
+            // the others, and this one, share its work.
+            if std::thread::Builder::new().spawn_scoped(s, work).is_err() {
+                break;
+            }
+        }
+        work();
     });
-    if progress && n > 0 {
-        let _ = writeln!(std::io::stderr());
-    }
+    bar.finish_and_clear();
     results
         .into_iter()
-        .filter_map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
+        .enumerate()
+        .map(|(i, m)| {
+            m.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_else(|| {
+                    let (name, p, g) = &pairing.pairs[i];
+                    Case {
+                        name: name.clone(),
+                        prediction: p.display().to_string(),
+                        reference: g.display().to_string(),
+                        result: Err("not evaluated (a worker thread failed)".into()),
+                    }
+                })
+        })
         .collect()
 }

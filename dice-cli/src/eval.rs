@@ -1,26 +1,43 @@
-//! Evaluation of one prediction against one reference: the checks that make the comparison
-//! meaningful, then dice-core's exact counts (and soft Dice on request). No math of its own.
+//! Evaluation of one prediction against one reference: read both, check they describe the
+//! same grid (reorienting the prediction when it is the same grid stored another way), decide
+//! what their values mean, then dice-core's exact counts (and soft Dice on request). The
+//! counting and the metrics are dice-core's; this module chooses voxels and labels.
+
+use std::collections::BTreeSet;
+use std::path::Path;
 
 use dice_core::hard::{self, Confusion, EmptyPolicy, Metric};
 use dice_core::{score, Label, Moment, SoftStats};
 
+use crate::geometry::{self, AxisMap};
+use crate::semantics::{self, Kind, Probs, Values};
 use crate::volume::{Data, Volume};
 
-/// What to evaluate and how empty cases score.
+/// What to evaluate and how.
 #[derive(Clone, Debug)]
 pub struct Options {
     /// Labels to report (default: every label present in either file).
     pub labels: Option<Vec<i64>>,
     /// Report label 0 too.
     pub include_background: bool,
-    /// Reference label whose voxels are left out of every count.
+    /// Label whose voxels (in either file) are left out of every count.
     pub ignore_label: Option<i64>,
     /// Values of the empty cases.
     pub policy: EmptyPolicy,
     /// Threshold for probability maps (positive iff `p ≥ threshold`).
     pub threshold: f64,
-    /// Also compute the soft Dice of a probability map.
+    /// Also compute the soft Dice `(2Σpg + s_nr)/(Σp + Σg + s_dr)` of a probability map.
     pub soft: Option<(f64, f64)>,
+    /// How to read the prediction's and the reference's values.
+    pub pred_as: Kind,
+    /// See `pred_as`.
+    pub ref_as: Kind,
+    /// A label map with more distinct labels than this is refused.
+    pub max_labels: usize,
+    /// Largest distance (mm) between the grids' corner voxel centres.
+    pub geometry_tolerance: f64,
+    /// Compare arrays as stored, whatever their geometry.
+    pub ignore_geometry: bool,
 }
 
 impl Default for Options {
@@ -32,6 +49,11 @@ impl Default for Options {
             policy: EmptyPolicy::DEFAULT,
             threshold: 0.5,
             soft: None,
+            pred_as: Kind::Auto,
+            ref_as: Kind::Auto,
+            max_labels: 1000,
+            geometry_tolerance: geometry::DEFAULT_TOLERANCE_MM,
+            ignore_geometry: false,
         }
     }
 }
@@ -39,11 +61,11 @@ impl Default for Options {
 /// One label's result.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
-    /// The label (1 for a probability map).
+    /// The label.
     pub label: i64,
     /// Exact counts.
     pub counts: Confusion,
-    /// Dice, IoU, precision, recall, volume similarity (None where the policy skips).
+    /// [`METRICS`] in order (`None` where the policy skips).
     pub metrics: [Option<f64>; 5],
     /// Soft Dice (with `--soft`).
     pub soft_dice: Option<f64>,
@@ -58,73 +80,157 @@ pub const METRICS: [Metric; 5] = [
     Metric::VolumeSimilarity,
 ];
 
-/// Squeezed shape (sizes of 1 dropped) with the matching spacing.
-fn squeeze(v: &Volume) -> (Vec<usize>, Option<Vec<f64>>) {
-    let keep: Vec<usize> = (0..v.shape.len()).filter(|&i| v.shape[i] > 1).collect();
-    let shape = keep.iter().map(|&i| v.shape[i]).collect();
-    let spacing = v
-        .spacing
-        .as_ref()
-        .map(|s| keep.iter().filter_map(|&i| s.get(i).copied()).collect());
-    (shape, spacing)
+/// The result of one pair: rows, and what the user should know about how they were made.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Outcome {
+    /// One row per label.
+    pub rows: Vec<Row>,
+    /// Notes (reorientation, value interpretation, format details), each naming its file.
+    pub notes: Vec<String>,
 }
 
-/// Checks that two files describe the same grid: same shape (sizes of 1 aside), same axis
-/// order, same voxel spacing where both store one. Errors name both files.
-pub fn check_pair(
-    pred: &Volume,
-    gt: &Volume,
-    pred_name: &str,
-    gt_name: &str,
-) -> Result<(), String> {
-    let (ps, pp) = squeeze(pred);
-    let (gs, gp) = squeeze(gt);
-    if ps != gs {
+/// A pair ready to count: values on the reference's grid.
+pub struct Pair {
+    /// The prediction's values.
+    pub pred: Values,
+    /// The reference's values.
+    pub gt: Values,
+    /// Sizes (the reference's).
+    pub dims: Vec<usize>,
+    /// The reference's volume (no data), for voxel positions.
+    pub gt_vol: Volume,
+    /// Notes so far.
+    pub notes: Vec<String>,
+}
+
+fn squeeze(dims: &[usize]) -> Vec<usize> {
+    dims.iter().copied().filter(|&d| d > 1).collect()
+}
+
+/// Reads both files and makes them comparable: the grid check (and reorientation), then the
+/// value interpretation. Errors name the files.
+pub fn prepare(pred_path: &Path, gt_path: &Path, opts: &Options) -> Result<Pair, String> {
+    let pred = crate::formats::read(pred_path)?;
+    let gt = crate::formats::read(gt_path)?;
+    align_and_interpret(
+        pred,
+        gt,
+        &pred_path.display().to_string(),
+        &gt_path.display().to_string(),
+        opts,
+    )
+}
+
+/// [`prepare`] on decoded volumes.
+pub fn align_and_interpret(
+    mut pred: Volume,
+    gt: Volume,
+    pn: &str,
+    gn: &str,
+    opts: &Options,
+) -> Result<Pair, String> {
+    let mut notes: Vec<String> = Vec::new();
+    notes.extend(pred.notes.drain(..).map(|n| format!("{pn}: {n}")));
+    notes.extend(gt.notes.iter().map(|n| format!("{gn}: {n}")));
+    // Axes past the third (time, channels) must agree exactly; their spacing does not matter.
+    let extra = |d: &[usize]| squeeze(d.get(3..).unwrap_or(&[]));
+    if extra(&pred.dims) != extra(&gt.dims) {
         return Err(format!(
-            "shapes differ: {pred_name} is {:?}, {gt_name} is {:?}",
-            pred.shape, gt.shape
+            "sizes differ: {pn} is {}, {gn} is {}",
+            pred.shape_text(),
+            gt.shape_text()
         ));
     }
-    if pred.fastest_first != gt.fastest_first && ps.len() > 1 {
-        return Err(format!(
-            "axis orders differ: {pred_name} and {gt_name} come from formats that store axes in opposite orders (NIfTI vs NumPy/PNG/TIFF)"
-        ));
-    }
-    if let (Some(a), Some(b)) = (&pp, &gp) {
-        if a.iter()
-            .zip(b)
-            .any(|(x, y)| (x - y).abs() > 1e-4 * x.abs().max(y.abs()).max(1e-6))
-        {
-            return Err(format!(
-                "voxel spacing differs: {pred_name} has {a:?}, {gt_name} has {b:?}"
-            ));
+    match (&pred.geometry, &gt.geometry, opts.ignore_geometry) {
+        (Some(pg), Some(gg), false) => {
+            let (pd, gd) = (geometry::spatial3(&pred.dims), geometry::spatial3(&gt.dims));
+            let map = geometry::axis_map(pg, pd, gg, gd, opts.geometry_tolerance)
+                .map_err(|e| format!("{pn} and {gn} are not on the same grid: {e}\n  (--ignore-geometry compares the arrays as stored)"))?;
+            if !map.is_identity() {
+                reorient(&mut pred, map)?;
+                notes.push(format!(
+                    "{pn} is stored in another axis order than {gn}: reoriented onto the \
+                     reference's grid (exact, no resampling; {})",
+                    map.text()
+                ));
+            }
+        }
+        (p, g, ignore) => {
+            if squeeze(&pred.dims) != squeeze(&gt.dims) {
+                return Err(format!(
+                    "sizes differ: {pn} is {}, {gn} is {}",
+                    pred.shape_text(),
+                    gt.shape_text()
+                ));
+            }
+            if ignore {
+                notes.push(
+                    "geometry not checked (--ignore-geometry): the arrays are compared as stored"
+                        .into(),
+                );
+            } else if p.is_some() != g.is_some() {
+                let without = if p.is_none() { pn } else { gn };
+                notes.push(format!(
+                    "{without} carries no geometry: the arrays are compared voxel by voxel as stored"
+                ));
+            }
         }
     }
-    if pred.data.len() != pred.voxels() || gt.data.len() != gt.voxels() {
-        return Err(format!(
-            "{pred_name} or {gt_name} holds fewer voxels than its shape"
-        ));
+    let want_probs = opts.soft.is_some();
+    let dims = gt.dims.clone();
+    let (p_values, mut p_vol) = semantics::interpret_volume(pred, opts.pred_as, want_probs)
+        .map_err(|e| format!("{pn}: {e}"))?;
+    notes.extend(p_vol.notes.drain(..).map(|n| format!("{pn}: {n}")));
+    let (g_values, mut gt_vol) =
+        semantics::interpret_volume(gt, opts.ref_as, false).map_err(|e| format!("{gn}: {e}"))?;
+    for n in gt_vol.notes.drain(..) {
+        let n = format!("{gn}: {n}");
+        if !notes.contains(&n) {
+            notes.push(n);
+        }
     }
+    Ok(Pair {
+        pred: p_values,
+        gt: g_values,
+        dims,
+        gt_vol,
+        notes,
+    })
+}
+
+fn reorient(pred: &mut Volume, map: AxisMap) -> Result<(), String> {
+    let data = geometry::reorient(&pred.data, &pred.dims, map)?;
+    pred.dims = geometry::reoriented_dims(&pred.dims, map);
+    pred.data = data;
     Ok(())
 }
 
-/// Evaluates `pred` against `gt` (already checked with [`check_pair`]).
-pub fn evaluate(pred: &Volume, gt: &Volume, opts: &Options) -> Result<Vec<Row>, String> {
+/// Evaluates a prepared pair.
+pub fn evaluate(pair: &Pair, opts: &Options, pn: &str, gn: &str) -> Result<Outcome, String> {
     if !(0.0..=1.0).contains(&opts.threshold) {
         return Err(format!("--threshold {} is not in [0, 1]", opts.threshold));
     }
-    match (pred.data.is_float(), gt.data.is_float()) {
-        (false, false) => {
+    let rows = match (&pair.pred, &pair.gt) {
+        (Values::Labels(p), Values::Labels(g)) => {
             if opts.soft.is_some() {
-                return Err("--soft needs a probability map (a floating-point prediction)".into());
+                return Err(format!(
+                    "--soft needs a probability map, and {pn} holds labels (integers)"
+                ));
             }
-            labels(&pred.data, &gt.data, opts)
+            labels(p, g, opts, pair, pn, gn)?
         }
-        (true, _) => probabilities(&pred.data, &gt.data, opts),
-        (false, true) => Err(
-            "the prediction is a label map but the reference holds floating-point values".into(),
-        ),
-    }
+        (Values::Probabilities(p), g) => probabilities(p, g, opts, pn, gn)?,
+        (Values::Labels(_), Values::Probabilities(_)) => {
+            return Err(format!(
+                "{pn} is a label map but {gn} is a probability map: give the reference as labels \
+                 (or --ref-as labels if its values are integers)"
+            ))
+        }
+    };
+    Ok(Outcome {
+        rows,
+        notes: pair.notes.clone(),
+    })
 }
 
 fn row(label: i64, counts: Confusion, policy: EmptyPolicy, soft_dice: Option<f64>) -> Row {
@@ -136,47 +242,111 @@ fn row(label: i64, counts: Confusion, policy: EmptyPolicy, soft_dice: Option<f64
     }
 }
 
-/// Label maps: every label's counts in one pass over both maps.
-fn labels(pred: &Data, gt: &Data, opts: &Options) -> Result<Vec<Row>, String> {
-    let ignore = opts.ignore_label;
-    let max = max_label(pred, ignore)?.max(max_label(gt, ignore)?);
-    let classes = (max + 1)
-        .max(
-            opts.labels
-                .as_ref()
-                .map_or(1, |l| l.iter().copied().max().unwrap_or(0) + 1),
-        )
-        .max(1);
-    if classes > 1 << 20 {
-        return Err(format!(
-            "label {max} is too large: labels are counted in a table of max + 1 entries"
-        ));
-    }
-    let mut counts = vec![Confusion::default(); classes as usize];
-    match (pred, gt) {
-        (Data::U8(p), Data::U8(g)) => count(p, g, ignore, &mut counts)?,
-        (Data::U16(p), Data::U16(g)) => count(p, g, ignore, &mut counts)?,
-        (Data::U32(p), Data::U32(g)) => count(p, g, ignore, &mut counts)?,
-        (Data::I32(p), Data::I32(g)) => count(p, g, ignore, &mut counts)?,
-        (Data::I64(p), Data::I64(g)) => count(p, g, ignore, &mut counts)?,
-        (p, g) => {
-            // Different integer types: widen both to i64.
-            let p = widen(p);
-            let g = widen(g);
-            count(&p, &g, ignore, &mut counts)?
+/// What a scan of a label map found.
+struct LabelScan {
+    min: i64,
+    max: i64,
+    /// Distinct labels (the ignore label aside), up to `limit + 1`.
+    distinct: BTreeSet<i64>,
+    /// First negative label that is not the ignore label.
+    negative: Option<usize>,
+    /// Whether the ignore label occurs.
+    has_ignore: bool,
+}
+
+fn scan_labels<L: Label>(v: &[L], ignore: Option<i64>, limit: usize) -> LabelScan {
+    let mut s = LabelScan {
+        min: i64::MAX,
+        max: i64::MIN,
+        distinct: BTreeSet::new(),
+        negative: None,
+        has_ignore: false,
+    };
+    // Runs of one label are the rule in segmentations: look at each run once.
+    let mut prev: Option<i64> = None;
+    for (i, &x) in v.iter().enumerate() {
+        let x = x.to_i64();
+        if prev == Some(x) {
+            continue;
+        }
+        prev = Some(x);
+        if Some(x) == ignore {
+            s.has_ignore = true;
+            continue;
+        }
+        if x < 0 && s.negative.is_none() {
+            s.negative = Some(i);
+        }
+        s.min = s.min.min(x);
+        s.max = s.max.max(x);
+        if s.distinct.len() <= limit {
+            s.distinct.insert(x);
         }
     }
-    let chosen: Vec<i64> = match &opts.labels {
-        Some(l) => l.clone(),
-        None => (0..classes)
-            .filter(|&l| (l != 0 || opts.include_background) && Some(l) != ignore)
-            .filter(|&l| counts[l as usize].reference() + counts[l as usize].prediction() > 0)
-            .collect(),
+    s
+}
+
+/// A small table of the distinct values of small types (u8, u16), exact and fast.
+fn scan_small(v: &[u16], ignore: Option<i64>) -> LabelScan {
+    let mut seen = vec![false; 1 << 16];
+    for &x in v {
+        seen[x as usize] = true;
+    }
+    let mut s = LabelScan {
+        min: i64::MAX,
+        max: i64::MIN,
+        distinct: BTreeSet::new(),
+        negative: None,
+        has_ignore: false,
     };
-    Ok(chosen
-        .into_iter()
-        .map(|l| row(l, counts[l as usize], opts.policy, None))
-        .collect())
+    for (x, _) in seen.iter().enumerate().filter(|(_, &b)| b) {
+        let x = x as i64;
+        if Some(x) == ignore {
+            s.has_ignore = true;
+            continue;
+        }
+        s.min = s.min.min(x);
+        s.max = s.max.max(x);
+        s.distinct.insert(x);
+    }
+    s
+}
+
+fn scan_data(d: &Data, ignore: Option<i64>, limit: usize) -> LabelScan {
+    match d {
+        Data::U8(v) => {
+            let mut seen = [false; 256];
+            for &x in v {
+                seen[x as usize] = true;
+            }
+            let present: Vec<u16> = (0..256u16).filter(|&x| seen[x as usize]).collect();
+            scan_small(&present, ignore)
+        }
+        Data::U16(v) => scan_small(v, ignore),
+        Data::U32(v) => scan_labels(v, ignore, limit),
+        Data::I32(v) => scan_labels(v, ignore, limit),
+        Data::I64(v) => scan_labels(v, ignore, limit),
+        Data::F32(_) | Data::F64(_) => LabelScan {
+            min: 0,
+            max: 0,
+            distinct: BTreeSet::new(),
+            negative: None,
+            has_ignore: false,
+        },
+    }
+}
+
+/// Converts labels to the type `T` (all values known to fit).
+fn convert<T: Copy>(d: &Data, f: impl Fn(i64) -> T, name: &str) -> Result<Vec<T>, String> {
+    let n = d.len();
+    match d {
+        Data::U8(v) => crate::formats::try_collect(n, v.iter().map(|&x| f(x as i64)), name),
+        Data::U16(v) => crate::formats::try_collect(n, v.iter().map(|&x| f(x as i64)), name),
+        Data::U32(v) => crate::formats::try_collect(n, v.iter().map(|&x| f(x as i64)), name),
+        Data::I32(v) => crate::formats::try_collect(n, v.iter().map(|&x| f(x as i64)), name),
+        Data::I64(v) => crate::formats::try_collect(n, v.iter().map(|&x| f(x)), name),
+        Data::F32(_) | Data::F64(_) => Err("internal: float data as labels".into()),
+    }
 }
 
 fn count<L: Label>(
@@ -184,89 +354,385 @@ fn count<L: Label>(
     g: &[L],
     ignore: Option<i64>,
     out: &mut [Confusion],
-) -> Result<(), String> {
-    hard::label_confusion(p, g, ignore, out)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+) -> Result<u64, String> {
+    hard::label_confusion(p, g, ignore, out).map_err(|e| e.to_string())
 }
 
-fn widen(d: &Data) -> Vec<i64> {
-    (0..d.len()).map(|i| d.get_f64(i) as i64).collect()
-}
-
-/// The largest label (the ignore label aside); negative labels are errors.
-fn max_label(d: &Data, ignore: Option<i64>) -> Result<i64, String> {
-    fn max_of<L: Label>(v: &[L], ignore: Option<i64>) -> Result<i64, String> {
-        // Branch-free (vectorised) over the voxels; the slow scan only runs to name a
-        // negative label.
-        let (min, max) = v.iter().fold((0i64, 0i64), |(lo, hi), &x| {
-            let x = x.to_i64();
-            let x = if Some(x) == ignore { 0 } else { x };
-            (lo.min(x), hi.max(x))
-        });
-        if min < 0 {
-            let (i, x) = v
-                .iter()
-                .map(|x| x.to_i64())
-                .enumerate()
-                .find(|&(_, x)| x < 0 && Some(x) != ignore)
-                .unwrap_or((0, min));
-            return Err(format!("negative label {x} at voxel {i}"));
+/// Both maps in one type (converted only where needed), counted into a table of `classes`.
+fn count_dense(
+    p: &Data,
+    g: &Data,
+    max: i64,
+    ignore: Option<i64>,
+    classes: usize,
+) -> Result<(Vec<Confusion>, u64), String> {
+    let mut out = vec![Confusion::default(); classes];
+    let n = match (p, g) {
+        (Data::U8(a), Data::U8(b)) => count(a, b, ignore, &mut out)?,
+        (Data::U16(a), Data::U16(b)) => count(a, b, ignore, &mut out)?,
+        (Data::U32(a), Data::U32(b)) => count(a, b, ignore, &mut out)?,
+        (Data::I32(a), Data::I32(b)) => count(a, b, ignore, &mut out)?,
+        (Data::I64(a), Data::I64(b)) => count(a, b, ignore, &mut out)?,
+        _ if max <= u8::MAX as i64 => {
+            // Every label (and the ignore label, where present) fits a byte: the SIMD path.
+            let f = |x: i64| x as u8;
+            count(
+                &convert(p, f, "uint8")?,
+                &convert(g, f, "uint8")?,
+                ignore,
+                &mut out,
+            )?
         }
-        Ok(max)
-    }
-    /// Unsigned labels cannot be negative: the max in the native type (vectorised bytes).
-    fn max_unsigned<T: Copy + Ord + Into<i64>>(
-        v: &[T],
-        ignore: Option<i64>,
-    ) -> Result<i64, String> {
-        Ok(v.iter()
-            .copied()
-            .filter(|&x| Some(x.into()) != ignore)
-            .max()
-            .map_or(0, Into::into))
-    }
-    match d {
-        Data::U8(v) => max_unsigned(v, ignore),
-        Data::U16(v) => max_unsigned(v, ignore),
-        Data::U32(v) => max_unsigned(v, ignore),
-        Data::I32(v) => max_of(v, ignore),
-        Data::I64(v) => max_of(v, ignore),
-        Data::F32(_) | Data::F64(_) => Err("a label map must hold integers".into()),
-    }
-}
-
-/// A probability map against a binary reference (float mask thresholded alike, or non-zero
-/// labels): one row, label 1.
-fn probabilities(pred: &Data, gt: &Data, opts: &Options) -> Result<Vec<Row>, String> {
-    let p: std::borrow::Cow<[f64]> = match pred {
-        Data::F64(v) => v.into(),
-        Data::F32(v) => v.iter().map(|&x| x as f64).collect::<Vec<_>>().into(),
-        d => {
-            return Err(format!(
-                "a probability map must hold floats, not {}",
-                d.type_name()
-            ))
+        _ if max <= u16::MAX as i64 => {
+            let f = |x: i64| x as u16;
+            count(
+                &convert(p, f, "uint16")?,
+                &convert(g, f, "uint16")?,
+                ignore,
+                &mut out,
+            )?
         }
+        _ => count(
+            &convert(p, |x| x, "int64")?,
+            &convert(g, |x| x, "int64")?,
+            ignore,
+            &mut out,
+        )?,
     };
-    let g: Vec<f64> = match gt {
-        Data::F64(v) => v.clone(),
-        Data::F32(v) => v.iter().map(|&x| x as f64).collect(),
-        d => (0..d.len())
-            .map(|i| f64::from(u8::from(d.get_f64(i) != 0.0)))
+    Ok((out, n))
+}
+
+/// Label maps: every label's counts in one pass over both maps.
+fn labels(
+    p: &Data,
+    g: &Data,
+    opts: &Options,
+    pair: &Pair,
+    pn: &str,
+    gn: &str,
+) -> Result<Vec<Row>, String> {
+    let ignore = opts.ignore_label;
+    let limit = opts.max_labels;
+    let ps = scan_data(p, ignore, limit);
+    let gs = scan_data(g, ignore, limit);
+    for (s, name, data) in [(&ps, pn, p), (&gs, gn, g)] {
+        if let Some(i) = s.negative {
+            let v = match data {
+                Data::I32(v) => v[i] as i64,
+                Data::I64(v) => v[i],
+                _ => s.min,
+            };
+            return Err(format!(
+                "{name}: negative label {v} at {}",
+                crate::volume::position(&pair.dims, pair.gt_vol.index_style, i)
+            ));
+        }
+        if s.distinct.len() > limit {
+            return Err(format!(
+                "{name} has more than {limit} distinct values (--max-labels {limit}): it looks \
+                 like an intensity image, not a segmentation (raise --max-labels if it really is a \
+                 label map)"
+            ));
+        }
+    }
+    let present: BTreeSet<i64> = ps.distinct.union(&gs.distinct).copied().collect();
+    // By default every label that occurs where neither map is ignored.
+    let chosen: Vec<i64> = match &opts.labels {
+        Some(l) => l.clone(),
+        None => present
+            .iter()
+            .copied()
+            .filter(|&l| l != 0 || opts.include_background)
             .collect(),
     };
-    let counts =
-        hard::confusion_from_probabilities(&p, &g, opts.threshold).map_err(|e| e.to_string())?;
-    let soft = match opts.soft {
-        Some((nr, dr)) => {
-            if !(nr.is_finite() && nr >= 0.0 && dr.is_finite() && dr >= 0.0) {
-                return Err("--smooth-nr and --smooth-dr must be finite and >= 0".into());
+    let counted_somewhere =
+        |c: &Confusion| opts.labels.is_some() || c.reference() + c.prediction() > 0;
+    let max_present = ps.max.max(gs.max).max(0);
+    let max_chosen = chosen.iter().copied().max().unwrap_or(0);
+    // The type both maps are counted in must hold the ignore label where it occurs.
+    let ignore_max = match ignore {
+        Some(i) if ps.has_ignore || gs.has_ignore => i.max(0),
+        _ => 0,
+    };
+    let (counts, counted): (Vec<Confusion>, u64) = if max_present.max(max_chosen) < 1 << 16 {
+        let classes = (max_present.max(max_chosen) + 1) as usize;
+        count_dense(p, g, max_present.max(ignore_max), ignore, classes)?
+    } else {
+        // Sparse large labels: count on compact indices (the distinct labels, sorted).
+        let table: Vec<i64> = present.iter().copied().collect();
+        let ign_index = table.len() as i64;
+        let index = |x: i64| -> u32 {
+            if Some(x) == ignore {
+                ign_index as u32
+            } else {
+                table.binary_search(&x).unwrap_or(0) as u32
             }
-            let s = SoftStats::of(&p, &g, Moment::Linear).map_err(|e| e.to_string())?;
-            score::dice(s.intersection, s.pred, s.target, nr, dr)
+        };
+        let (a, b) = (convert(p, index, "uint32")?, convert(g, index, "uint32")?);
+        let mut compact = vec![Confusion::default(); table.len().max(1)];
+        let n = count(&a, &b, Some(ign_index), &mut compact)?;
+        // Back to labels; chosen labels absent from both maps count nothing.
+        let mut full = Vec::new();
+        for &l in &chosen {
+            full.push(match table.binary_search(&l) {
+                Ok(k) => compact[k],
+                Err(_) => Confusion {
+                    tn: n,
+                    ..Confusion::default()
+                },
+            });
         }
+        return Ok(chosen
+            .iter()
+            .zip(full)
+            .filter(|(_, c)| counted_somewhere(c))
+            .map(|(&l, c)| row(l, c, opts.policy, None))
+            .collect());
+    };
+    Ok(chosen
+        .into_iter()
+        .map(|l| {
+            let c = counts.get(l as usize).copied().unwrap_or(Confusion {
+                tn: counted,
+                ..Confusion::default()
+            });
+            (l, c)
+        })
+        .filter(|(_, c)| counted_somewhere(c))
+        .map(|(l, c)| row(l, c, opts.policy, None))
+        .collect())
+}
+
+/// The reference's value at `i` as a binary decision for label `label`, or `None` when the
+/// voxel is ignored.
+fn reference_label<L: Label>(g: &[L], i: usize, label: i64, ignore: Option<i64>) -> Option<bool> {
+    let v = g[i].to_i64();
+    if Some(v) == ignore {
+        None
+    } else {
+        Some(v == label)
+    }
+}
+
+/// Counts (and soft statistics) of probabilities against a reference selection, chunk by
+/// chunk through the core: only the voxels kept, with the reference as 0/1. The chunk buffers
+/// start on a 64-byte boundary, as the kernels' blocks do, so that the `f32` sums (and so the
+/// soft Dice's last bits) do not depend on where the allocator put them.
+fn prob_counts<T: dice_core::Float>(
+    p: &[T],
+    keep: impl Fn(usize) -> Option<bool>,
+    threshold: f64,
+    soft: bool,
+) -> Result<(Confusion, Option<SoftStats>), String> {
+    const CHUNK: usize = 1 << 16;
+    let pad = 64 / std::mem::size_of::<T>();
+    let mut c = Confusion::default();
+    let mut s = soft.then(|| SoftStats::zero(Moment::Linear));
+    let zero = T::from_f64(0.0);
+    let (mut pc, mut gc) = (vec![zero; CHUNK + pad], vec![zero; CHUNK + pad]);
+    let (po, go) = (
+        pc.as_ptr().align_offset(64).min(pad),
+        gc.as_ptr().align_offset(64).min(pad),
+    );
+    for start in (0..p.len()).step_by(CHUNK) {
+        let mut k = 0;
+        let end = (start + CHUNK).min(p.len());
+        for (i, &pv) in p.iter().enumerate().take(end).skip(start) {
+            if let Some(g) = keep(i) {
+                pc[po + k] = pv;
+                gc[go + k] = T::from_f64(if g { 1.0 } else { 0.0 });
+                k += 1;
+            }
+        }
+        if k == 0 {
+            continue;
+        }
+        let (pk, gk) = (&pc[po..po + k], &gc[go..go + k]);
+        let counts =
+            hard::confusion_from_probabilities(pk, gk, threshold).map_err(|e| e.to_string())?;
+        c = c.merge(&counts);
+        if let Some(acc) = &mut s {
+            let chunk = SoftStats::of(pk, gk, Moment::Linear).map_err(|e| e.to_string())?;
+            *acc = acc.merge(&chunk).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok((c, s))
+}
+
+/// A probability map against a label map (each chosen reference label against the thresholded
+/// prediction) or against a probability reference (thresholded alike).
+fn probabilities(
+    p: &Probs,
+    g: &Values,
+    opts: &Options,
+    pn: &str,
+    gn: &str,
+) -> Result<Vec<Row>, String> {
+    let ignore = opts.ignore_label;
+    let chosen: Vec<i64> = match g {
+        Values::Probabilities(_) => {
+            if ignore.is_some() {
+                return Err(format!(
+                    "--ignore-label needs a reference label map, and {gn} is a probability map"
+                ));
+            }
+            match &opts.labels {
+                Some(l) if l.as_slice() != [1] => {
+                    return Err(format!(
+                        "--labels needs a reference label map, and {gn} is a probability map"
+                    ))
+                }
+                _ => vec![1],
+            }
+        }
+        Values::Labels(d) => {
+            let s = scan_data(d, ignore, opts.max_labels);
+            let nonzero: Vec<i64> = s.distinct.iter().copied().filter(|&l| l != 0).collect();
+            match (&opts.labels, nonzero.len()) {
+                (Some(l), _) => l.clone(),
+                (None, 0) => vec![1],
+                (None, 1) => nonzero,
+                (None, _) => {
+                    let list: Vec<String> = nonzero.iter().take(8).map(|l| l.to_string()).collect();
+                    return Err(format!(
+                        "{pn} is one probability map but {gn} has several labels ({}{}): pass \
+                         --labels L to compare each reference label L with the thresholded \
+                         prediction, or give one probability map per label",
+                        list.join(", "),
+                        if nonzero.len() > 8 { ", …" } else { "" }
+                    ));
+                }
+            }
+        }
+    };
+    let soft = opts.soft;
+    let mut rows = Vec::new();
+    for &label in &chosen {
+        let (c, s) = match (p, g) {
+            (Probs::F32(pv), Values::Probabilities(gp)) => against_probabilities(pv, gp, opts)?,
+            (Probs::F64(pv), Values::Probabilities(gp)) => against_probabilities(pv, gp, opts)?,
+            (Probs::F32(pv), Values::Labels(d)) => against_labels(pv, d, label, opts)?,
+            (Probs::F64(pv), Values::Labels(d)) => against_labels(pv, d, label, opts)?,
+        };
+        let soft_dice = match (soft, s) {
+            (Some((nr, dr)), Some(s)) => score::dice(s.intersection, s.pred, s.target, nr, dr),
+            _ => None,
+        };
+        rows.push(row(label, c, opts.policy, soft_dice));
+    }
+    Ok(rows)
+}
+
+/// Probabilities against a probability reference, thresholded alike by the core (the
+/// reference converted to the prediction's precision when they differ).
+fn against_probabilities<T: dice_core::Float>(
+    p: &[T],
+    g: &Probs,
+    opts: &Options,
+) -> Result<(Confusion, Option<SoftStats>), String> {
+    let gv: Vec<T> = crate::formats::try_collect(
+        g.len(),
+        (0..g.len()).map(|i| T::from_f64(g.get(i))),
+        "float",
+    )?;
+    let c =
+        hard::confusion_from_probabilities(p, &gv, opts.threshold).map_err(|e| e.to_string())?;
+    let s = match opts.soft {
+        Some(_) => Some(SoftStats::of(p, &gv, Moment::Linear).map_err(|e| e.to_string())?),
         None => None,
     };
-    Ok(vec![row(1, counts, opts.policy, soft)])
+    Ok((c, s))
+}
+
+/// Probabilities against one label of a label map (ignored voxels left out).
+fn against_labels<T: dice_core::Float>(
+    p: &[T],
+    d: &Data,
+    label: i64,
+    opts: &Options,
+) -> Result<(Confusion, Option<SoftStats>), String> {
+    let ignore = opts.ignore_label;
+    let soft = opts.soft.is_some();
+    match d {
+        Data::U8(v) => prob_counts(
+            p,
+            |i| reference_label(v, i, label, ignore),
+            opts.threshold,
+            soft,
+        ),
+        Data::U16(v) => prob_counts(
+            p,
+            |i| reference_label(v, i, label, ignore),
+            opts.threshold,
+            soft,
+        ),
+        Data::U32(v) => prob_counts(
+            p,
+            |i| reference_label(v, i, label, ignore),
+            opts.threshold,
+            soft,
+        ),
+        Data::I32(v) => prob_counts(
+            p,
+            |i| reference_label(v, i, label, ignore),
+            opts.threshold,
+            soft,
+        ),
+        Data::I64(v) => prob_counts(
+            p,
+            |i| reference_label(v, i, label, ignore),
+            opts.threshold,
+            soft,
+        ),
+        Data::F32(_) | Data::F64(_) => Err("internal: a float reference as labels".into()),
+    }
+}
+
+/// What an overlay shows of voxel `i`: `None` for an ignored voxel, else the predicted and the
+/// reference class among the chosen labels (`None` for background or unchosen labels).
+pub fn classes_at(
+    pair: &Pair,
+    rows: &[Row],
+    threshold: f64,
+    ignore: Option<i64>,
+    i: usize,
+) -> Option<(Option<i64>, Option<i64>)> {
+    let chosen = |l: i64| rows.iter().any(|r| r.label == l);
+    let label_at = |d: &Data| -> i64 {
+        match d {
+            Data::U8(v) => v[i] as i64,
+            Data::U16(v) => v[i] as i64,
+            Data::U32(v) => v[i] as i64,
+            Data::I32(v) => v[i] as i64,
+            Data::I64(v) => v[i],
+            Data::F32(_) | Data::F64(_) => 0,
+        }
+    };
+    let g = match &pair.gt {
+        Values::Labels(d) => {
+            let l = label_at(d);
+            if Some(l) == ignore {
+                return None;
+            }
+            chosen(l).then_some(l)
+        }
+        Values::Probabilities(p) => (p.get(i) >= threshold).then_some(1),
+    };
+    let p = match &pair.pred {
+        Values::Labels(d) => {
+            let l = label_at(d);
+            if Some(l) == ignore {
+                return None;
+            }
+            chosen(l).then_some(l)
+        }
+        Values::Probabilities(p) => {
+            if p.get(i) >= threshold {
+                Some(g.unwrap_or_else(|| rows.first().map_or(1, |r| r.label)))
+            } else {
+                None
+            }
+        }
+    };
+    Some((p, g))
 }

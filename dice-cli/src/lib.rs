@@ -1,12 +1,16 @@
-//! The library behind the `dice` command: file formats, evaluation, reports, directories and
-//! overlays. The math is dice-core's; this crate reads files and presents results.
+//! The library behind the `dice` command: file formats and their geometry, what values mean,
+//! evaluation, reports, directories and overlays. The math is dice-core's; this crate reads
+//! files, checks they can be compared, and presents results.
 
 pub mod dirs;
 pub mod eval;
 pub mod formats;
+pub mod geometry;
+pub mod output;
 pub mod overlay;
 pub mod report;
 pub mod sample;
+pub mod semantics;
 pub mod volume;
 
 pub use volume::{Data, Volume};

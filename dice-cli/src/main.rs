@@ -1,23 +1,28 @@
 //! `dice`: Dice and overlap metrics of segmentation files.
 //!
 //! `dice eval PRED GT` evaluates one pair of files, `dice eval PRED_DIR GT_DIR` every pair of
-//! files with the same name. Exit status: 0 on success, 1 when a file or case failed, 2 on a
-//! usage error.
+//! files with the same name. Exit status: 0 on success, 1 when a file or case failed to
+//! evaluate, 2 on a usage error (every option value is checked before any file is decoded).
+//! A closed standard output (`dice eval … | head -2`) ends the program quietly, as Unix tools do.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use dice_cli::eval::{self, Options};
-use dice_cli::report::{self, Case, Format};
-use dice_cli::{dirs, formats, overlay};
+use dice_cli::geometry::DEFAULT_TOLERANCE_MM;
+use dice_cli::report::{Case, Format, Report};
+use dice_cli::semantics::Kind;
+use dice_cli::{dirs, output, overlay};
 use dice_core::hard::{EmptyPolicy, EmptyValue};
 
 #[derive(Parser)]
 #[command(
     name = "dice",
     version,
-    about = "Exact Dice and overlap metrics of segmentation files (NIfTI, NumPy, PNG, TIFF)"
+    about = "Exact Dice and overlap metrics of segmentation files (NIfTI-1/2, Analyze, NRRD, \
+             MetaImage, NumPy, PNG, TIFF)"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -43,166 +48,301 @@ impl From<Empty> for EmptyValue {
     }
 }
 
+#[derive(clap::Args)]
+struct EvalArgs {
+    /// The prediction: a label map or a probability map (file or directory).
+    pred: PathBuf,
+    /// The reference: a label map or a binary mask (file or directory).
+    gt: PathBuf,
+    /// Labels to report, comma-separated (default: every label present in either file; with a
+    /// probability prediction, the reference labels to compare it with).
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    labels: Option<Vec<i64>>,
+    /// Report label 0 (the background) too.
+    #[arg(long)]
+    include_background: bool,
+    /// Label whose voxels are left out of every count, in the reference or the prediction.
+    #[arg(long, allow_hyphen_values = true)]
+    ignore_label: Option<i64>,
+    /// Value of a metric when reference and prediction are both empty.
+    #[arg(long, value_enum, default_value = "skip")]
+    empty: Empty,
+    /// Value of a metric that divides by the reference when it is empty but the prediction is
+    /// not (Dice, IoU, recall, volume similarity; precision is 0 by definition then).
+    #[arg(long, value_enum, default_value = "zero")]
+    empty_reference: Empty,
+    /// Threshold for probability maps: positive iff p ≥ threshold.
+    #[arg(long, default_value_t = 0.5, allow_hyphen_values = true)]
+    threshold: f64,
+    /// Also report the soft Dice (2Σpg + s_nr)/(Σp + Σg + s_dr) of a probability map.
+    #[arg(long)]
+    soft: bool,
+    /// Numerator smoothing of --soft.
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    smooth_nr: f64,
+    /// Denominator smoothing of --soft.
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    smooth_dr: f64,
+    /// How to read both files' values (default: from the values; see the README).
+    #[arg(long = "as", value_enum, conflicts_with_all = ["pred_as", "ref_as"])]
+    as_: Option<Kind>,
+    /// How to read the prediction's values.
+    #[arg(long, value_enum)]
+    pred_as: Option<Kind>,
+    /// How to read the reference's values.
+    #[arg(long, value_enum)]
+    ref_as: Option<Kind>,
+    /// Refuse label maps with more distinct labels than this (an intensity image is not a
+    /// segmentation).
+    #[arg(long, default_value_t = 1000)]
+    max_labels: usize,
+    /// Largest distance (mm) between where the two files put any corner voxel centre for them
+    /// to count as the same grid.
+    #[arg(long, default_value_t = DEFAULT_TOLERANCE_MM, allow_hyphen_values = true)]
+    geometry_tolerance: f64,
+    /// Compare the arrays as stored, whatever the files' geometry says (with a note).
+    #[arg(long)]
+    ignore_geometry: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+    /// Decimals of the table (CSV and JSON always carry full precision).
+    #[arg(long, default_value_t = 4)]
+    precision: usize,
+    /// Write the output to this file (atomically) instead of standard output.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Write a PNG of one slice: true positives green, false positives red, false negatives
+    /// blue (single pairs only; the file name must end in .png).
+    #[arg(long)]
+    overlay: Option<PathBuf>,
+    /// The slice of a 3-D pair for --overlay (along the slowest axis; default: the middle).
+    #[arg(long)]
+    slice: Option<usize>,
+    /// Threads for directories (default and maximum: the available cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print the process's peak resident memory to standard error at the end.
+    #[arg(long, hide = true)]
+    peak_memory: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Per-label Dice, IoU, precision, recall, volume similarity and voxel counts of a
     /// prediction against a reference (two files, or two directories paired by file name).
-    Eval {
-        /// The prediction: a label map or a probability map (file or directory).
-        pred: PathBuf,
-        /// The reference: a label map or a binary mask (file or directory).
-        gt: PathBuf,
-        /// Labels to report, comma-separated (default: every label present in either file).
-        #[arg(long, value_delimiter = ',')]
-        labels: Option<Vec<i64>>,
-        /// Report label 0 (the background) too.
-        #[arg(long)]
-        include_background: bool,
-        /// Reference label whose voxels are left out of every count.
-        #[arg(long)]
-        ignore_label: Option<i64>,
-        /// Value of a metric when reference and prediction are both empty.
-        #[arg(long, value_enum, default_value = "skip")]
-        empty: Empty,
-        /// Value of a metric when the reference is empty but the prediction is not.
-        #[arg(long, value_enum, default_value = "zero")]
-        empty_reference: Empty,
-        /// Threshold for probability maps: positive iff p ≥ threshold.
-        #[arg(long, default_value_t = 0.5)]
-        threshold: f64,
-        /// Also report the soft Dice (2Σpg + s_nr)/(Σp + Σg + s_dr) of a probability map.
-        #[arg(long)]
-        soft: bool,
-        /// Numerator smoothing of --soft.
-        #[arg(long, default_value_t = 0.0)]
-        smooth_nr: f64,
-        /// Denominator smoothing of --soft.
-        #[arg(long, default_value_t = 0.0)]
-        smooth_dr: f64,
-        /// Output format.
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
-        /// Write the output to this file instead of standard output.
-        #[arg(long)]
-        output: Option<PathBuf>,
-        /// Write a PNG of one slice: true positives green, false positives red, false negatives
-        /// blue over the reference (single pairs only).
-        #[arg(long)]
-        overlay: Option<PathBuf>,
-        /// The slice of a 3-D pair for --overlay (along the slowest axis; default: the middle).
-        #[arg(long)]
-        slice: Option<usize>,
-        /// Threads for directories (default: the available cores).
-        #[arg(long)]
-        threads: Option<usize>,
-        /// Print the process's peak resident memory to standard error at the end.
-        #[arg(long, hide = true)]
-        peak_memory: bool,
-    },
+    Eval(Box<EvalArgs>),
+}
+
+/// How a run ends.
+enum Failure {
+    /// A usage error: exit status 2.
+    Usage(String),
+    /// An evaluation error: exit status 1.
+    Eval(String),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli.command) {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    let Command::Eval(args) = cli.command;
+    let peak = args.peak_memory;
+    let result = run(*args);
+    if peak {
+        if let Some(bytes) = dice_cli::peak_memory() {
+            let _ = writeln!(std::io::stderr(), "peak memory: {bytes} bytes");
+        }
+    }
+    match result {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("dice: {e}");
+        Err(Failure::Usage(e)) => {
+            let _ = writeln!(std::io::stderr(), "dice: error: {e}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Eval(e)) => {
+            let _ = writeln!(std::io::stderr(), "dice: {e}");
             ExitCode::from(1)
         }
     }
 }
 
-fn run(command: Command) -> Result<ExitCode, String> {
-    let Command::Eval {
-        pred,
-        gt,
+/// Every option value, checked before anything is decoded.
+fn options(a: &EvalArgs) -> Result<Options, String> {
+    if let Some(l) = &a.labels {
+        if let Some(bad) = l.iter().find(|&&v| v < 0) {
+            return Err(format!("--labels {bad}: labels are non-negative integers"));
+        }
+        if l.is_empty() {
+            return Err("--labels needs at least one label".into());
+        }
+        if let (Some(i), true) = (a.ignore_label, l.contains(&a.ignore_label.unwrap_or(-1))) {
+            return Err(format!("--labels includes the --ignore-label {i}"));
+        }
+    }
+    if !(a.threshold.is_finite() && (0.0..=1.0).contains(&a.threshold)) {
+        return Err(format!("--threshold {} is not in [0, 1]", a.threshold));
+    }
+    for (flag, v) in [("--smooth-nr", a.smooth_nr), ("--smooth-dr", a.smooth_dr)] {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(format!("{flag} {v} must be a finite number >= 0"));
+        }
+        if v != 0.0 && !a.soft {
+            return Err(format!("{flag} only applies with --soft"));
+        }
+    }
+    if !(a.geometry_tolerance.is_finite() && a.geometry_tolerance >= 0.0) {
+        return Err(format!(
+            "--geometry-tolerance {} must be a finite number of mm >= 0",
+            a.geometry_tolerance
+        ));
+    }
+    if a.max_labels == 0 {
+        return Err("--max-labels must be at least 1".into());
+    }
+    if a.threads == Some(0) {
+        return Err("--threads must be at least 1".into());
+    }
+    if a.precision > 17 {
+        return Err(format!(
+            "--precision {} is more than the 17 digits an f64 has",
+            a.precision
+        ));
+    }
+    if a.slice.is_some() && a.overlay.is_none() {
+        return Err("--slice goes with --overlay".into());
+    }
+    if let Some(o) = &a.overlay {
+        let ok = o
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("png"));
+        if !ok {
+            return Err(format!(
+                "--overlay {}: overlays are PNG pictures; name the file *.png",
+                o.display()
+            ));
+        }
+    }
+    let mut labels = a.labels.clone();
+    if let Some(l) = &mut labels {
+        let mut seen = std::collections::BTreeSet::new();
+        l.retain(|v| seen.insert(*v));
+    }
+    Ok(Options {
         labels,
-        include_background,
-        ignore_label,
-        empty,
-        empty_reference,
-        threshold,
-        soft,
-        smooth_nr,
-        smooth_dr,
-        format,
-        output,
-        overlay: overlay_path,
-        slice,
-        threads,
-        peak_memory,
-    } = command;
-    let opts = Options {
-        labels,
-        include_background,
-        ignore_label,
+        include_background: a.include_background,
+        ignore_label: a.ignore_label,
         policy: EmptyPolicy {
-            reference_empty: empty_reference.into(),
-            both_empty: empty.into(),
+            reference_empty: a.empty_reference.into(),
+            both_empty: a.empty.into(),
         },
-        threshold,
-        soft: soft.then_some((smooth_nr, smooth_dr)),
-    };
-    let (text, failed) = if pred.is_dir() || gt.is_dir() {
-        if !(pred.is_dir() && gt.is_dir()) {
-            return Err(format!(
-                "{} and {} must both be files or both be directories",
-                pred.display(),
-                gt.display()
-            ));
-        }
-        if overlay_path.is_some() {
-            return Err("--overlay takes a single pair of files".into());
-        }
-        let pairing = dirs::pair(&pred, &gt)?;
-        if pairing.pairs.is_empty() {
-            return Err(format!(
-                "no file of {} has a namesake in {}",
-                pred.display(),
-                gt.display()
-            ));
-        }
-        let threads =
-            threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        threshold: a.threshold,
+        soft: a.soft.then_some((a.smooth_nr, a.smooth_dr)),
+        pred_as: a.as_.or(a.pred_as).unwrap_or_default(),
+        ref_as: a.as_.or(a.ref_as).unwrap_or_default(),
+        max_labels: a.max_labels,
+        geometry_tolerance: a.geometry_tolerance,
+        ignore_geometry: a.ignore_geometry,
+    })
+}
+
+/// Writes to standard output; a closed pipe ends the program quietly.
+fn print(text: &str) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => Err(Failure::Eval(format!(
+            "cannot write to standard output: {e}"
+        ))),
+    }
+}
+
+fn run(a: EvalArgs) -> Result<ExitCode, Failure> {
+    let opts = options(&a).map_err(Failure::Usage)?;
+    let directory = a.pred.is_dir() || a.gt.is_dir();
+    if directory && !(a.pred.is_dir() && a.gt.is_dir()) {
+        return Err(Failure::Usage(format!(
+            "{} and {} must both be files or both be directories",
+            a.pred.display(),
+            a.gt.display()
+        )));
+    }
+    if directory && a.overlay.is_some() {
+        return Err(Failure::Usage(
+            "--overlay takes a single pair of files".into(),
+        ));
+    }
+    let mut targets: Vec<(&str, &Path)> = Vec::new();
+    if let Some(o) = &a.output {
+        targets.push(("--output", o));
+    }
+    if let Some(o) = &a.overlay {
+        targets.push(("--overlay", o));
+    }
+    output::check_targets(&targets, &[&a.pred, &a.gt]).map_err(Failure::Usage)?;
+
+    let (text, failed) = if directory {
+        let pairing = dirs::pair(&a.pred, &a.gt).map_err(Failure::Eval)?;
+        let threads = dirs::thread_count(a.threads, pairing.pairs.len());
         let cases = dirs::evaluate_all(&pairing, &opts, threads);
         let failed = cases.iter().any(|c| c.result.is_err());
-        (
-            report::render(format, &cases, true, &pairing.only_pred, &pairing.only_gt),
-            failed,
-        )
+        let report = Report {
+            cases: &cases,
+            directory: true,
+            skipped: &pairing.skipped,
+            precision: a.precision,
+        };
+        let text = report.render(a.format).map_err(Failure::Eval)?;
+        if pairing.pairs.is_empty() {
+            let _ = writeln!(
+                std::io::stderr(),
+                "dice: no file of {} has a namesake in {}",
+                a.pred.display(),
+                a.gt.display()
+            );
+        }
+        (text, failed || pairing.pairs.is_empty())
     } else {
-        let p = formats::read(&pred)?;
-        let g = formats::read(&gt)?;
-        eval::check_pair(
-            &p,
-            &g,
-            &pred.display().to_string(),
-            &gt.display().to_string(),
-        )?;
-        let rows = eval::evaluate(&p, &g, &opts)?;
-        if let Some(path) = &overlay_path {
-            overlay::write(path, &p, &g, slice, threshold, ignore_label)?;
-            eprintln!(
+        let (pn, gn) = (a.pred.display().to_string(), a.gt.display().to_string());
+        let pair = eval::prepare(&a.pred, &a.gt, &opts).map_err(Failure::Eval)?;
+        let outcome = eval::evaluate(&pair, &opts, &pn, &gn).map_err(Failure::Eval)?;
+        if let Some(path) = &a.overlay {
+            let png =
+                overlay::render(&pair, &outcome.rows, &opts, a.slice).map_err(Failure::Eval)?;
+            output::write_atomic(path, &png).map_err(Failure::Eval)?;
+            let _ = writeln!(
+                std::io::stderr(),
                 "overlay written to {} ({})",
                 path.display(),
                 overlay::LEGEND
             );
         }
-        let cases = [Case {
-            name: pred.display().to_string(),
-            result: Ok(rows),
-        }];
-        (report::render(format, &cases, false, &[], &[]), false)
-    };
-    match output {
-        Some(path) => std::fs::write(&path, text)
-            .map_err(|e| format!("{}: cannot write: {e}", path.display()))?,
-        None => print!("{text}"),
-    }
-    if peak_memory {
-        if let Some(bytes) = dice_cli::peak_memory() {
-            eprintln!("peak memory: {bytes} bytes");
+        drop(pair);
+        if a.format == Format::Csv {
+            for n in &outcome.notes {
+                let _ = writeln!(std::io::stderr(), "note: {n}");
+            }
         }
+        let cases = [Case {
+            name: pn.clone(),
+            prediction: pn,
+            reference: gn,
+            result: Ok(outcome),
+        }];
+        let report = Report {
+            cases: &cases,
+            directory: false,
+            skipped: &[],
+            precision: a.precision,
+        };
+        (report.render(a.format).map_err(Failure::Eval)?, false)
+    };
+    match &a.output {
+        Some(path) => output::write_atomic(path, text.as_bytes()).map_err(Failure::Eval)?,
+        None => print(&text)?,
     }
     Ok(if failed {
         ExitCode::from(1)

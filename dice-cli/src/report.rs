@@ -1,8 +1,17 @@
-//! Output: table, CSV or JSON, for one pair or a directory with its per-label summary.
+//! Output: a table for people, CSV (the `csv` crate) and JSON (`serde_json`) for programs, for
+//! one pair or a directory with its per-label summary and its list of skipped files.
+//!
+//! Numbers in CSV and JSON carry full precision (the shortest text that reads back as the same
+//! `f64`); `--precision` rounds the table only. A metric that the empty policy skipped has no
+//! value: an empty CSV cell, JSON `null`. A metric that the policy makes NaN is `nan` in CSV
+//! and the string `"NaN"` in JSON (JSON has no NaN), so the two are never confused.
 
 use std::fmt::Write as _;
 
-use crate::eval::Row;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::eval::{Outcome, Row};
 
 /// Output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -15,45 +24,29 @@ pub enum Format {
     Json,
 }
 
-const NAMES: [&str; 5] = ["dice", "iou", "precision", "recall", "volume_similarity"];
+/// The metric columns' names, in [`crate::eval::METRICS`] order.
+pub const NAMES: [&str; 5] = ["dice", "iou", "precision", "recall", "volume_similarity"];
 
-fn num(v: Option<f64>) -> String {
-    match v {
-        None => String::new(),
-        Some(x) if x.is_nan() => "nan".into(),
-        Some(x) => format!("{x:.6}"),
-    }
-}
-
-fn json_num(v: Option<f64>) -> String {
-    match v {
-        Some(x) if x.is_finite() => format!("{x}"),
-        _ => "null".into(),
-    }
-}
-
-fn json_str(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// One case: a prediction, its reference and the per-label rows.
+/// One case: a prediction, its reference and the result.
+#[derive(Clone, Debug)]
 pub struct Case {
     /// Name (the file stem in directory mode, the prediction path otherwise).
     pub name: String,
-    /// The rows, or the error that stopped this case.
-    pub result: Result<Vec<Row>, String>,
+    /// The prediction's path.
+    pub prediction: String,
+    /// The reference's path.
+    pub reference: String,
+    /// The rows and notes, or the error that stopped this case.
+    pub result: Result<Outcome, String>,
+}
+
+/// A file of a directory run that was not evaluated, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// Its path.
+    pub path: String,
+    /// Why (no reference, a subfolder, not an image file, a name clash, …).
+    pub reason: String,
 }
 
 /// Statistics of one metric of one label over cases.
@@ -75,14 +68,13 @@ pub struct Summary {
     pub total: usize,
 }
 
+fn rows(c: &Case) -> &[Row] {
+    c.result.as_ref().map_or(&[], |o| o.rows.as_slice())
+}
+
 /// Per-label summaries of every metric over the cases, in label order.
 pub fn summarize(cases: &[Case]) -> Vec<Summary> {
-    let mut labels: Vec<i64> = cases
-        .iter()
-        .filter_map(|c| c.result.as_ref().ok())
-        .flatten()
-        .map(|r| r.label)
-        .collect();
+    let mut labels: Vec<i64> = cases.iter().flat_map(rows).map(|r| r.label).collect();
     labels.sort_unstable();
     labels.dedup();
     let mut out = Vec::new();
@@ -90,8 +82,7 @@ pub fn summarize(cases: &[Case]) -> Vec<Summary> {
         for (m, name) in NAMES.iter().enumerate() {
             let values: Vec<Option<f64>> = cases
                 .iter()
-                .filter_map(|c| c.result.as_ref().ok())
-                .filter_map(|rows| rows.iter().find(|r| r.label == label))
+                .filter_map(|c| rows(c).iter().find(|r| r.label == label))
                 .map(|r| r.metrics[m])
                 .collect();
             let mut defined: Vec<f64> = values
@@ -127,231 +118,276 @@ pub fn summarize(cases: &[Case]) -> Vec<Summary> {
     out
 }
 
-/// Renders cases (and, with more than one, the summary and the unpaired files).
-pub fn render(
-    format: Format,
-    cases: &[Case],
-    directory: bool,
-    only_pred: &[String],
-    only_gt: &[String],
-) -> String {
-    let soft = cases
-        .iter()
-        .filter_map(|c| c.result.as_ref().ok())
-        .flatten()
-        .any(|r| r.soft_dice.is_some());
-    let summary = if directory {
-        summarize(cases)
-    } else {
-        Vec::new()
-    };
-    let mut s = String::new();
-    match format {
-        Format::Table => {
-            let width = cases
-                .iter()
-                .map(|c| c.name.chars().count())
-                .max()
-                .unwrap_or(0)
-                .max(4);
-            let mut header = format!("{:<width$} {:>6}", "case", "label");
-            for n in ["dice", "iou", "precision", "recall", "vol_sim"] {
-                let _ = write!(header, " {n:>10}");
-            }
-            if soft {
-                let _ = write!(header, " {:>10}", "soft_dice");
-            }
-            let _ = write!(
-                header,
-                " {:>12} {:>12} {:>12} {:>12} {:>12}",
-                "ref_voxels", "pred_voxels", "tp", "fp", "fn"
-            );
-            let _ = writeln!(s, "{header}");
-            for c in cases {
-                match &c.result {
-                    Err(e) => {
-                        let _ = writeln!(s, "{:<width$} error: {e}", c.name);
-                    }
-                    Ok(rows) if rows.is_empty() => {
-                        let _ = writeln!(s, "{:<width$} (no label in either file)", c.name);
-                    }
-                    Ok(rows) => {
-                        for r in rows {
-                            let _ = write!(s, "{:<width$} {:>6}", c.name, r.label);
-                            for m in r.metrics {
-                                let _ = write!(
-                                    s,
-                                    " {:>10}",
-                                    if m.is_none() {
-                                        "skipped".into()
-                                    } else {
-                                        num(m)
-                                    }
-                                );
-                            }
-                            if soft {
-                                let _ = write!(s, " {:>10}", num(r.soft_dice));
-                            }
-                            let k = r.counts;
-                            let _ = writeln!(
-                                s,
-                                " {:>12} {:>12} {:>12} {:>12} {:>12}",
-                                k.reference(),
-                                k.prediction(),
-                                k.tp,
-                                k.fp,
-                                k.fn_
-                            );
-                        }
-                    }
-                }
-            }
-            if directory {
-                let _ = writeln!(
-                    s,
-                    "\nsummary over cases (defined values only; skipped and NaN are counted apart)"
-                );
-                let _ = writeln!(
-                    s,
-                    "{:>6} {:<18} {:>10} {:>10} {:>10} {:>12}",
-                    "label", "metric", "mean", "std", "median", "defined"
-                );
-                for m in &summary {
-                    let _ = writeln!(
-                        s,
-                        "{:>6} {:<18} {:>10} {:>10} {:>10} {:>12}",
-                        m.label,
-                        m.metric,
-                        num(m.mean),
-                        num(m.std),
-                        num(m.median),
-                        format!("{}/{}", m.defined, m.total)
-                    );
-                }
-                for p in only_pred {
-                    let _ = writeln!(s, "only a prediction, no reference: {p}");
-                }
-                for g in only_gt {
-                    let _ = writeln!(s, "only a reference, no prediction: {g}");
-                }
-            }
-        }
-        Format::Csv => {
-            let _ = write!(s, "case,label,{}", NAMES.join(","));
-            if soft {
-                s.push_str(",soft_dice");
-            }
-            s.push_str(",ref_voxels,pred_voxels,tp,fp,fn,tn,error\n");
-            let quote = |t: &str| {
-                if t.contains([',', '"', '\n']) {
-                    format!("\"{}\"", t.replace('"', "\"\""))
-                } else {
-                    t.to_string()
-                }
-            };
-            for c in cases {
-                match &c.result {
-                    Err(e) => {
-                        let empty = ",".repeat(NAMES.len() + usize::from(soft) + 6);
-                        let _ = writeln!(s, "{},{empty},{}", quote(&c.name), quote(e));
-                    }
-                    Ok(rows) => {
-                        for r in rows {
-                            let _ = write!(s, "{},{}", quote(&c.name), r.label);
-                            for m in r.metrics {
-                                let _ = write!(s, ",{}", num(m));
-                            }
-                            if soft {
-                                let _ = write!(s, ",{}", num(r.soft_dice));
-                            }
-                            let k = r.counts;
-                            let _ = writeln!(
-                                s,
-                                ",{},{},{},{},{},{},",
-                                k.reference(),
-                                k.prediction(),
-                                k.tp,
-                                k.fp,
-                                k.fn_,
-                                k.tn
-                            );
-                        }
-                    }
-                }
-            }
-        }
-        Format::Json => {
-            s.push_str("{\n  \"cases\": [");
-            for (i, c) in cases.iter().enumerate() {
-                let _ = write!(
-                    s,
-                    "{}\n    {{\"case\": {}, ",
-                    if i > 0 { "," } else { "" },
-                    json_str(&c.name)
-                );
-                match &c.result {
-                    Err(e) => {
-                        let _ = write!(s, "\"error\": {}}}", json_str(e));
-                    }
-                    Ok(rows) => {
-                        s.push_str("\"labels\": [");
-                        for (j, r) in rows.iter().enumerate() {
-                            let _ = write!(
-                                s,
-                                "{}{{\"label\": {}",
-                                if j > 0 { ", " } else { "" },
-                                r.label
-                            );
-                            for (n, m) in NAMES.iter().zip(r.metrics) {
-                                let _ = write!(s, ", \"{n}\": {}", json_num(m));
-                            }
-                            if soft {
-                                let _ = write!(s, ", \"soft_dice\": {}", json_num(r.soft_dice));
-                            }
-                            let k = r.counts;
-                            let _ = write!(
-                                s,
-                                ", \"ref_voxels\": {}, \"pred_voxels\": {}, \"tp\": {}, \"fp\": {}, \"fn\": {}, \"tn\": {}}}",
-                                k.reference(),
-                                k.prediction(),
-                                k.tp,
-                                k.fp,
-                                k.fn_,
-                                k.tn
-                            );
-                        }
-                        s.push_str("]}");
-                    }
-                }
-            }
-            s.push_str("\n  ]");
-            if directory {
-                s.push_str(",\n  \"summary\": [");
-                for (i, m) in summary.iter().enumerate() {
-                    let _ = write!(
-                        s,
-                        "{}\n    {{\"label\": {}, \"metric\": \"{}\", \"mean\": {}, \"std\": {}, \"median\": {}, \"defined\": {}, \"total\": {}}}",
-                        if i > 0 { "," } else { "" },
-                        m.label,
-                        m.metric,
-                        json_num(m.mean),
-                        json_num(m.std),
-                        json_num(m.median),
-                        m.defined,
-                        m.total
-                    );
-                }
-                let list =
-                    |v: &[String]| v.iter().map(|x| json_str(x)).collect::<Vec<_>>().join(", ");
-                let _ = write!(
-                    s,
-                    "\n  ],\n  \"only_prediction\": [{}],\n  \"only_reference\": [{}]",
-                    list(only_pred),
-                    list(only_gt)
-                );
-            }
-            s.push_str("\n}\n");
+/// A metric for JSON: a number, `null` when skipped, `"NaN"` when the policy says NaN.
+fn json_metric(v: Option<f64>) -> Value {
+    match v {
+        None => Value::Null,
+        Some(x) if x.is_nan() => Value::String("NaN".into()),
+        Some(x) => json!(x),
+    }
+}
+
+/// A metric for CSV: full precision, `nan`, or empty when skipped.
+fn csv_metric(v: Option<f64>) -> String {
+    match v {
+        None => String::new(),
+        Some(x) if x.is_nan() => "nan".into(),
+        Some(x) => format!("{x}"),
+    }
+}
+
+/// A metric for the table, rounded to `precision` decimals.
+fn table_metric(v: Option<f64>, precision: usize) -> String {
+    match v {
+        None => "skipped".into(),
+        Some(x) if x.is_nan() => "nan".into(),
+        Some(x) => format!("{x:.precision$}"),
+    }
+}
+
+/// What is rendered.
+pub struct Report<'a> {
+    /// The cases, in name order.
+    pub cases: &'a [Case],
+    /// Directory mode (adds the summary and the skipped list).
+    pub directory: bool,
+    /// Files not evaluated.
+    pub skipped: &'a [Skipped],
+    /// Decimals of the table.
+    pub precision: usize,
+}
+
+impl Report<'_> {
+    fn soft(&self) -> bool {
+        self.cases
+            .iter()
+            .flat_map(rows)
+            .any(|r| r.soft_dice.is_some())
+    }
+
+    /// Renders in `format`.
+    pub fn render(&self, format: Format) -> Result<String, String> {
+        match format {
+            Format::Table => Ok(self.table()),
+            Format::Csv => self.csv(),
+            Format::Json => self.json(),
         }
     }
-    s
+
+    fn json(&self) -> Result<String, String> {
+        let soft = self.soft();
+        let cases: Vec<Value> = self
+            .cases
+            .iter()
+            .map(|c| {
+                let mut m = Map::new();
+                m.insert("case".into(), json!(c.name));
+                m.insert("prediction".into(), json!(c.prediction));
+                m.insert("reference".into(), json!(c.reference));
+                match &c.result {
+                    Err(e) => {
+                        m.insert("error".into(), json!(e));
+                    }
+                    Ok(o) => {
+                        m.insert("notes".into(), json!(o.notes));
+                        let labels: Vec<Value> = o
+                            .rows
+                            .iter()
+                            .map(|r| {
+                                let mut l = Map::new();
+                                l.insert("label".into(), json!(r.label));
+                                for (n, v) in NAMES.iter().zip(r.metrics) {
+                                    l.insert((*n).into(), json_metric(v));
+                                }
+                                if soft {
+                                    l.insert("soft_dice".into(), json_metric(r.soft_dice));
+                                }
+                                let k = r.counts;
+                                l.insert("ref_voxels".into(), json!(k.reference()));
+                                l.insert("pred_voxels".into(), json!(k.prediction()));
+                                l.insert("tp".into(), json!(k.tp));
+                                l.insert("fp".into(), json!(k.fp));
+                                l.insert("fn".into(), json!(k.fn_));
+                                l.insert("tn".into(), json!(k.tn));
+                                Value::Object(l)
+                            })
+                            .collect();
+                        m.insert("labels".into(), Value::Array(labels));
+                    }
+                }
+                Value::Object(m)
+            })
+            .collect();
+        let mut top = Map::new();
+        top.insert(
+            "conventions".into(),
+            json!({
+                "null": "skipped by the empty policy: no value",
+                "NaN": "NaN by the empty policy"
+            }),
+        );
+        top.insert("cases".into(), Value::Array(cases));
+        if self.directory {
+            let summary: Vec<Value> = summarize(self.cases)
+                .into_iter()
+                .map(|s| {
+                    json!({
+                        "label": s.label,
+                        "metric": s.metric,
+                        "mean": s.mean,
+                        "std": s.std,
+                        "median": s.median,
+                        "defined": s.defined,
+                        "total": s.total,
+                    })
+                })
+                .collect();
+            top.insert("summary".into(), Value::Array(summary));
+            top.insert("skipped".into(), json!(self.skipped));
+        }
+        let mut s = serde_json::to_string_pretty(&Value::Object(top)).map_err(|e| e.to_string())?;
+        s.push('\n');
+        Ok(s)
+    }
+
+    fn csv(&self) -> Result<String, String> {
+        let soft = self.soft();
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let mut header: Vec<&str> = vec!["case", "label"];
+        header.extend(NAMES);
+        if soft {
+            header.push("soft_dice");
+        }
+        header.extend(["ref_voxels", "pred_voxels", "tp", "fp", "fn", "tn", "error"]);
+        let width = header.len();
+        let e = |e: csv::Error| e.to_string();
+        w.write_record(&header).map_err(e)?;
+        for c in self.cases {
+            match &c.result {
+                Err(err) => {
+                    let mut rec = vec![c.name.clone()];
+                    rec.resize(width - 1, String::new());
+                    rec.push(err.clone());
+                    w.write_record(&rec).map_err(e)?;
+                }
+                Ok(o) => {
+                    for r in &o.rows {
+                        let mut rec = vec![c.name.clone(), r.label.to_string()];
+                        rec.extend(r.metrics.iter().map(|&m| csv_metric(m)));
+                        if soft {
+                            rec.push(csv_metric(r.soft_dice));
+                        }
+                        let k = r.counts;
+                        rec.extend(
+                            [k.reference(), k.prediction(), k.tp, k.fp, k.fn_, k.tn]
+                                .map(|x| x.to_string()),
+                        );
+                        rec.push(String::new());
+                        w.write_record(&rec).map_err(e)?;
+                    }
+                }
+            }
+        }
+        for s in self.skipped {
+            let mut rec = vec![s.path.clone()];
+            rec.resize(width - 1, String::new());
+            rec.push(format!("skipped: {}", s.reason));
+            w.write_record(&rec).map_err(e)?;
+        }
+        let bytes = w.into_inner().map_err(|e| e.to_string())?;
+        String::from_utf8(bytes).map_err(|e| e.to_string())
+    }
+
+    fn table(&self) -> String {
+        let soft = self.soft();
+        let p = self.precision;
+        let cw = (p + 3).max(9);
+        let mut s = String::new();
+        let width = self
+            .cases
+            .iter()
+            .map(|c| c.name.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(4);
+        let mut header = format!("{:<width$} {:>6}", "case", "label");
+        for n in ["dice", "iou", "precision", "recall", "vol_sim"] {
+            let _ = write!(header, " {n:>cw$}");
+        }
+        if soft {
+            let _ = write!(header, " {:>cw$}", "soft_dice");
+        }
+        let _ = write!(
+            header,
+            " {:>12} {:>12} {:>12} {:>12} {:>12}",
+            "ref_voxels", "pred_voxels", "tp", "fp", "fn"
+        );
+        let _ = writeln!(s, "{header}");
+        for c in self.cases {
+            match &c.result {
+                Err(e) => {
+                    let _ = writeln!(s, "{:<width$} error: {e}", c.name);
+                }
+                Ok(o) if o.rows.is_empty() => {
+                    let _ = writeln!(s, "{:<width$} (no label in either file)", c.name);
+                }
+                Ok(o) => {
+                    for r in &o.rows {
+                        let _ = write!(s, "{:<width$} {:>6}", c.name, r.label);
+                        for m in r.metrics {
+                            let _ = write!(s, " {:>cw$}", table_metric(m, p));
+                        }
+                        if soft {
+                            let _ = write!(s, " {:>cw$}", table_metric(r.soft_dice, p));
+                        }
+                        let k = r.counts;
+                        let _ = writeln!(
+                            s,
+                            " {:>12} {:>12} {:>12} {:>12} {:>12}",
+                            k.reference(),
+                            k.prediction(),
+                            k.tp,
+                            k.fp,
+                            k.fn_
+                        );
+                    }
+                }
+            }
+        }
+        for c in self.cases {
+            if let Ok(o) = &c.result {
+                for n in &o.notes {
+                    let _ = writeln!(s, "note: {n}");
+                }
+            }
+        }
+        if self.directory {
+            let _ = writeln!(
+                s,
+                "\nsummary over cases (defined values only; skipped and NaN are counted apart)"
+            );
+            let _ = writeln!(
+                s,
+                "{:>6} {:<18} {:>cw$} {:>cw$} {:>cw$} {:>12}",
+                "label", "metric", "mean", "std", "median", "defined"
+            );
+            for m in summarize(self.cases) {
+                let f = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.p$}"));
+                let _ = writeln!(
+                    s,
+                    "{:>6} {:<18} {:>cw$} {:>cw$} {:>cw$} {:>12}",
+                    m.label,
+                    m.metric,
+                    f(m.mean),
+                    f(m.std),
+                    f(m.median),
+                    format!("{}/{}", m.defined, m.total)
+                );
+            }
+            for k in self.skipped {
+                let _ = writeln!(s, "skipped: {} ({})", k.path, k.reason);
+            }
+        }
+        s
+    }
 }

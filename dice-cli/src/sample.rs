@@ -4,6 +4,7 @@
 //! Regenerate with `cargo run -p dice-cli --example make_sample`; a test checks the committed
 //! files are what this code writes.
 
+use crate::geometry::Geometry;
 use crate::volume::{Data, Volume};
 
 /// (prediction, reference).
@@ -54,11 +55,10 @@ pub fn pair() -> (Volume, Volume) {
             }
         }
     }
-    let vol = |d| Volume {
-        shape: vec![nx, ny, nz],
-        spacing: Some(vec![1.0, 1.0, 2.0]),
-        data: Data::U8(d),
-        fastest_first: true,
+    let vol = |d| {
+        let mut v = Volume::new(vec![nx, ny, nz], Data::U8(d));
+        v.geometry = Some(Geometry::diagonal([1.0, 1.0, 2.0], "pixdim"));
+        v
     };
     (vol(pred), vol(gt))
 }

@@ -1,22 +1,47 @@
-//! Reading segmentation files by extension: NIfTI-1 (`.nii`, `.nii.gz`), NumPy (`.npy`),
-//! PNG and TIFF (2-D masks). A corrupt or truncated file is an error naming it, never a panic;
-//! sizes claimed by a header are checked before anything is allocated.
+//! Reading segmentation files by extension: NIfTI-1 and NIfTI-2 (`.nii`, `.nii.gz`), Analyze
+//! and NIfTI header/image pairs (`.hdr` + `.img`, either gzipped), NRRD (`.nrrd`, `.nhdr` with
+//! its data file), MetaImage (`.mha`, `.mhd` with its data file), NumPy (`.npy`), PNG and TIFF
+//! (multi-page TIFF is a 3-D stack).
+//!
+//! Every reader is built on three rules:
+//! * **Memory is bounded by what the file can hold.** A header's claim is compared with the
+//!   bytes the file really has before anything is allocated (raw data), or the buffer grows
+//!   as decompressed bytes arrive (compressed data), or a decoder's limit is set from the
+//!   file's size (PNG, TIFF). Allocation is fallible everywhere: a volume that does not fit is
+//!   an error that names its size and type.
+//! * **Files are decoded completely.** Compressed streams are read to their end, so a bad CRC,
+//!   a missing trailer or trailing garbage is an error; a truncated file is an error.
+//! * **Voxels go straight into their final buffer** (no intermediate copy), in their stored
+//!   type; the byte order is fixed in place.
 
+pub mod metaimage;
 pub mod nifti;
 pub mod npy;
+pub mod nrrd;
 pub mod png;
 pub mod tiff;
 
-use std::io::{self, Read};
-use std::path::Path;
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use bytemuck::Pod;
 
 use crate::volume::{Data, Volume};
 
 /// The formats `dice` reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
-    /// NIfTI-1, optionally gzip-compressed.
+    /// NIfTI-1 or NIfTI-2 single file, optionally gzip-compressed.
     Nifti,
+    /// Analyze 7.5 or NIfTI header of a `.hdr`/`.img` pair.
+    NiftiPair,
+    /// The image half of a `.hdr`/`.img` pair (read through its header).
+    PairImage,
+    /// NRRD, attached or detached header.
+    Nrrd,
+    /// MetaImage, attached or detached header.
+    MetaImage,
     /// NumPy `.npy`.
     Npy,
     /// PNG.
@@ -26,14 +51,26 @@ pub enum Format {
 }
 
 /// The known file name endings, longest first.
-pub const EXTENSIONS: [(&str, Format); 6] = [
+pub const EXTENSIONS: [(&str, Format); 14] = [
     (".nii.gz", Format::Nifti),
+    (".hdr.gz", Format::NiftiPair),
+    (".img.gz", Format::PairImage),
     (".nii", Format::Nifti),
+    (".hdr", Format::NiftiPair),
+    (".img", Format::PairImage),
+    (".nrrd", Format::Nrrd),
+    (".nhdr", Format::Nrrd),
+    (".mha", Format::MetaImage),
+    (".mhd", Format::MetaImage),
     (".npy", Format::Npy),
     (".png", Format::Png),
     (".tiff", Format::Tiff),
     (".tif", Format::Tiff),
 ];
+
+/// Endings of data files that belong to a header of the same name (`.img` of a `.hdr`, `.raw`
+/// of a `.mhd` or `.nhdr`): not images of their own in a directory.
+pub const DATA_ENDINGS: [&str; 5] = [".img", ".img.gz", ".raw", ".raw.gz", ".zraw"];
 
 /// The format of a path and its name without the extension (for pairing directories).
 pub fn classify(path: &Path) -> Option<(Format, String)> {
@@ -45,121 +82,357 @@ pub fn classify(path: &Path) -> Option<(Format, String)> {
         .map(|&(ext, f)| (f, name[..name.len() - ext.len()].to_string()))
 }
 
-/// Reads a file, choosing the decoder by its extension.
+/// The extensions in words, for messages.
+pub const KNOWN: &str =
+    ".nii, .nii.gz, .hdr/.img (also gzipped), .nrrd, .nhdr, .mha, .mhd, .npy, .png, .tif, .tiff";
+
+/// Reads a file, choosing the decoder by its extension. Errors start with the path.
 pub fn read(path: &Path) -> Result<Volume, String> {
-    let (format, _) = classify(path).ok_or_else(|| {
-        format!(
-            "{}: unknown file type (expected .nii, .nii.gz, .npy, .png, .tif or .tiff)",
-            path.display()
-        )
-    })?;
-    let result = match format {
+    let fail = |e: String| format!("{}: {e}", path.display());
+    let (format, _) =
+        classify(path).ok_or_else(|| fail(format!("unknown file type (expected {KNOWN})")))?;
+    let v = match format {
         Format::Nifti => nifti::read(path),
+        Format::NiftiPair => nifti::read_pair(path),
+        Format::PairImage => {
+            let header = companion(path, &[".hdr", ".hdr.gz"]).ok_or_else(|| {
+                fail("the image half of a .hdr/.img pair: its .hdr header is missing".into())
+            })?;
+            return read(&header).map_err(|e| format!("{e} (the header of {})", path.display()));
+        }
+        Format::Nrrd => nrrd::read(path),
+        Format::MetaImage => metaimage::read(path),
         Format::Npy => npy::read(path),
         Format::Png => png::read(path),
         Format::Tiff => tiff::read(path),
-    };
-    result.map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// `n` elements of `size` bytes each from `r`, converted by `conv`; the capacity is reserved
-/// fallibly (a header can claim any size) and a short file is "truncated".
-pub(crate) fn read_elems<R: Read, T>(
-    r: &mut R,
-    n: usize,
-    size: usize,
-    conv: impl Fn(&[u8]) -> T,
-) -> Result<Vec<T>, String> {
-    let mut out = Vec::new();
-    out.try_reserve_exact(n)
-        .map_err(|_| format!("the header claims {n} voxels: too many to hold in memory"))?;
-    let mut buf = vec![0u8; (1 << 16) / size * size];
-    let mut remaining = n;
-    while remaining > 0 {
-        let k = remaining.min(buf.len() / size);
-        read_exact(r, &mut buf[..k * size])?;
-        out.extend(buf[..k * size].chunks_exact(size).map(&conv));
-        remaining -= k;
     }
-    Ok(out)
+    .map_err(fail)?;
+    if v.data.len() != v.voxels() {
+        return Err(fail(format!(
+            "holds {} voxels for a size of {} voxels",
+            v.data.len(),
+            v.voxels()
+        )));
+    }
+    Ok(v)
 }
 
-/// `n` bytes read straight into their final buffer (no copy).
-pub(crate) fn read_bytes<R: Read>(r: &mut R, n: usize) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    out.try_reserve_exact(n)
-        .map_err(|_| format!("the header claims {n} voxels: too many to hold in memory"))?;
-    out.resize(n, 0);
-    read_exact(r, &mut out)?;
-    Ok(out)
-}
-
-pub(crate) fn read_exact<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<(), String> {
-    r.read_exact(buf).map_err(|e| match e.kind() {
-        io::ErrorKind::UnexpectedEof => "truncated: the file ends before its data does".to_string(),
-        _ => format!("cannot read: {e}"),
+/// The first existing file named like `path` with its data/header ending replaced by one of
+/// `endings`.
+pub(crate) fn companion(path: &Path, endings: &[&str]) -> Option<PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    let lower = name.to_ascii_lowercase();
+    let stem_len = EXTENSIONS
+        .iter()
+        .map(|(e, _)| *e)
+        .chain(DATA_ENDINGS)
+        .filter(|e| lower.ends_with(e))
+        .map(|e| name.len() - e.len())
+        .min()?;
+    let stem = &name[..stem_len];
+    endings.iter().find_map(|e| {
+        [e.to_string(), e.to_ascii_uppercase()]
+            .into_iter()
+            .map(|e| path.with_file_name(format!("{stem}{e}")))
+            .find(|p| p.is_file())
     })
+}
+
+/// `true` when the path's name ends in `.gz` (any case).
+pub(crate) fn is_gz(path: &Path) -> bool {
+    path.to_string_lossy().to_ascii_lowercase().ends_with(".gz")
+}
+
+/// A source of voxel bytes and how much of it there can be.
+pub(crate) struct Source {
+    /// The bytes.
+    pub reader: Box<dyn Read>,
+    /// Bytes left in the file when they are stored raw (so a claim can be checked before
+    /// allocating); `None` for compressed streams, whose buffers grow as bytes arrive.
+    pub remaining: Option<u64>,
+}
+
+impl Source {
+    /// A file, gzip-decoded when `gz` (every member, to the end: CRCs and sizes are checked).
+    pub fn open(path: &Path, gz: bool) -> Result<Source, String> {
+        let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let len = file
+            .metadata()
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+            .len();
+        Ok(if gz {
+            Source {
+                reader: Box::new(BufReader::with_capacity(
+                    1 << 16,
+                    flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 16, file)),
+                )),
+                remaining: None,
+            }
+        } else {
+            Source {
+                reader: Box::new(BufReader::with_capacity(1 << 16, file)),
+                remaining: Some(len),
+            }
+        })
+    }
+
+    /// Reads exactly `buf.len()` bytes (header fields).
+    pub fn exact(&mut self, buf: &mut [u8]) -> Result<(), String> {
+        read_exact(&mut self.reader, buf)?;
+        if let Some(r) = &mut self.remaining {
+            *r = r.saturating_sub(buf.len() as u64);
+        }
+        Ok(())
+    }
+
+    /// Skips `n` bytes (extensions, padding), which must be there.
+    pub fn skip(&mut self, n: u64) -> Result<(), String> {
+        let copied = io::copy(&mut (&mut self.reader).take(n), &mut io::sink())
+            .map_err(|e| read_error(&e))?;
+        if copied < n {
+            return Err(TRUNCATED.into());
+        }
+        if let Some(r) = &mut self.remaining {
+            *r = r.saturating_sub(n);
+        }
+        Ok(())
+    }
+
+    /// Reads to the end of the stream (verifying a compressed stream's checksum) and returns
+    /// how many bytes were left after the voxels.
+    pub fn finish(mut self) -> Result<u64, String> {
+        io::copy(&mut self.reader, &mut io::sink()).map_err(|e| read_error(&e))
+    }
+
+    /// `n` voxels of `elem` in the given byte order.
+    pub fn voxels(&mut self, n: usize, elem: Elem, little_endian: bool) -> Result<Data, String> {
+        read_data(&mut self.reader, n, elem, little_endian, self.remaining)
+    }
+}
+
+/// The message of a file that ends early.
+pub(crate) const TRUNCATED: &str = "truncated: the file ends before its data does";
+
+pub(crate) fn read_error(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => TRUNCATED.to_string(),
+        io::ErrorKind::InvalidInput | io::ErrorKind::InvalidData => {
+            format!("corrupt compressed data ({e})")
+        }
+        _ => format!("cannot read: {e}"),
+    }
+}
+
+pub(crate) fn read_exact<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> Result<(), String> {
+    r.read_exact(buf).map_err(|e| read_error(&e))
 }
 
 /// A stored element type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Elem {
+pub enum Elem {
+    /// uint8.
     U8,
+    /// int8.
     I8,
+    /// int16.
     I16,
+    /// uint16.
     U16,
+    /// int32.
     I32,
+    /// uint32.
     U32,
+    /// int64.
     I64,
+    /// uint64.
     U64,
+    /// float32.
     F32,
+    /// float64.
     F64,
 }
 
-/// `n` voxels of type `elem` in the given byte order, into the matching [`Data`] (`u8` read
-/// straight into its buffer; narrow signed types widened to `i32`; `u64` checked to fit `i64`).
-pub(crate) fn read_data<R: Read>(
-    r: &mut R,
+impl Elem {
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            Elem::U8 | Elem::I8 => 1,
+            Elem::I16 | Elem::U16 => 2,
+            Elem::I32 | Elem::U32 | Elem::F32 => 4,
+            Elem::I64 | Elem::U64 | Elem::F64 => 8,
+        }
+    }
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Elem::U8 => "uint8",
+            Elem::I8 => "int8",
+            Elem::I16 => "int16",
+            Elem::U16 => "uint16",
+            Elem::I32 => "int32",
+            Elem::U32 => "uint32",
+            Elem::I64 => "int64",
+            Elem::U64 => "uint64",
+            Elem::F32 => "float32",
+            Elem::F64 => "float64",
+        }
+    }
+}
+
+/// The message of a volume that does not fit in memory.
+pub(crate) fn no_memory(n: usize, elem: &str) -> String {
+    format!("not enough memory for {n} voxels of type {elem}")
+}
+
+/// Element types whose byte order can be swapped in place.
+trait Swap: Pod {
+    fn swap(self) -> Self;
+}
+
+macro_rules! swap_int {
+    ($($t:ty),*) => {$(impl Swap for $t { fn swap(self) -> Self { self.swap_bytes() } })*};
+}
+swap_int!(u8, i8, u16, i16, u32, i32, u64, i64);
+impl Swap for f32 {
+    fn swap(self) -> Self {
+        f32::from_bits(self.to_bits().swap_bytes())
+    }
+}
+impl Swap for f64 {
+    fn swap(self) -> Self {
+        f64::from_bits(self.to_bits().swap_bytes())
+    }
+}
+
+/// `n` elements of `T` read straight into their final buffer. With `remaining` (raw data) the
+/// claim is checked against the file before allocating; without (a compressed stream) the
+/// buffer grows as bytes arrive, so a small file claiming gigabytes fails after reading what
+/// it has.
+fn read_typed<T: Swap>(
+    r: &mut dyn Read,
+    n: usize,
+    elem: Elem,
+    little_endian: bool,
+    remaining: Option<u64>,
+) -> Result<Vec<T>, String> {
+    let size = std::mem::size_of::<T>();
+    let bytes = n
+        .checked_mul(size)
+        .ok_or_else(|| format!("{n} voxels of {} overflow the address space", elem.name()))?;
+    if let Some(avail) = remaining {
+        if bytes as u64 > avail {
+            return Err(format!(
+                "truncated: the header claims {n} voxels of {} ({bytes} bytes) but only {avail} \
+                 bytes follow it",
+                elem.name()
+            ));
+        }
+    }
+    const FIRST: usize = 1 << 20;
+    let mut v: Vec<T> = Vec::new();
+    let mut filled = 0usize; // bytes
+    while filled < bytes {
+        if filled == v.len() * size {
+            let target = if remaining.is_some() {
+                n
+            } else {
+                n.min((v.len() * 2).max(FIRST / size))
+            };
+            v.try_reserve_exact(target - v.len())
+                .map_err(|_| no_memory(n, elem.name()))?;
+            v.resize(target, T::zeroed());
+        }
+        let view: &mut [u8] = bytemuck::cast_slice_mut(&mut v[..]);
+        match r.read(&mut view[filled..]) {
+            Ok(0) => return Err(TRUNCATED.into()),
+            Ok(k) => filled += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(read_error(&e)),
+        }
+    }
+    if little_endian != cfg!(target_endian = "little") && size > 1 {
+        for x in v.iter_mut() {
+            *x = x.swap();
+        }
+    }
+    Ok(v)
+}
+
+/// A vector of `n` values made fallibly (conversions whose size a header decides).
+pub(crate) fn try_collect<T>(
+    n: usize,
+    it: impl Iterator<Item = T>,
+    what: &str,
+) -> Result<Vec<T>, String> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| no_memory(n, what))?;
+    v.extend(it);
+    Ok(v)
+}
+
+/// `n` voxels of type `elem` in the given byte order, into the matching [`Data`] (narrow signed
+/// types widened to `i32`, `uint64` checked to fit `i64`).
+pub(crate) fn read_data(
+    r: &mut dyn Read,
     n: usize,
     elem: Elem,
     le: bool,
+    remaining: Option<u64>,
 ) -> Result<Data, String> {
-    macro_rules! elems {
-        ($t:ty, $size:expr) => {
-            read_elems(r, n, $size, |b| {
-                let a: [u8; $size] = b.try_into().unwrap_or([0; $size]);
-                if le {
-                    <$t>::from_le_bytes(a)
-                } else {
-                    <$t>::from_be_bytes(a)
-                }
-            })?
-        };
-    }
     Ok(match elem {
-        Elem::U8 => Data::U8(read_bytes(r, n)?),
-        Elem::I8 => Data::I32(elems!(i8, 1).into_iter().map(i32::from).collect()),
-        Elem::I16 => Data::I32(elems!(i16, 2).into_iter().map(i32::from).collect()),
-        Elem::U16 => Data::U16(elems!(u16, 2)),
-        Elem::I32 => Data::I32(elems!(i32, 4)),
-        Elem::U32 => Data::U32(elems!(u32, 4)),
-        Elem::I64 => Data::I64(elems!(i64, 8)),
-        Elem::U64 => {
-            let v = elems!(u64, 8);
-            if let Some(big) = v.iter().find(|&&x| x > i64::MAX as u64) {
-                return Err(format!("uint64 voxel value {big} is too large for a label"));
-            }
-            Data::I64(v.into_iter().map(|x| x as i64).collect())
+        Elem::U8 => Data::U8(read_typed::<u8>(r, n, elem, le, remaining)?),
+        Elem::I8 => {
+            let v = read_typed::<i8>(r, n, elem, le, remaining)?;
+            Data::I32(try_collect(n, v.into_iter().map(i32::from), "int32")?)
         }
-        Elem::F32 => Data::F32(elems!(f32, 4)),
-        Elem::F64 => Data::F64(elems!(f64, 8)),
+        Elem::I16 => {
+            let v = read_typed::<i16>(r, n, elem, le, remaining)?;
+            Data::I32(try_collect(n, v.into_iter().map(i32::from), "int32")?)
+        }
+        Elem::U16 => Data::U16(read_typed(r, n, elem, le, remaining)?),
+        Elem::I32 => Data::I32(read_typed(r, n, elem, le, remaining)?),
+        Elem::U32 => Data::U32(read_typed(r, n, elem, le, remaining)?),
+        Elem::I64 => Data::I64(read_typed(r, n, elem, le, remaining)?),
+        Elem::U64 => {
+            let v = read_typed::<u64>(r, n, elem, le, remaining)?;
+            if let Some(i) = v.iter().position(|&x| x > i64::MAX as u64) {
+                return Err(format!(
+                    "uint64 voxel value {} (element {i}) is too large for a label",
+                    v[i]
+                ));
+            }
+            Data::I64(try_collect(n, v.into_iter().map(|x| x as i64), "int64")?)
+        }
+        Elem::F32 => Data::F32(read_typed(r, n, elem, le, remaining)?),
+        Elem::F64 => Data::F64(read_typed(r, n, elem, le, remaining)?),
     })
 }
 
 /// The product of sizes, or an error when it overflows.
-pub(crate) fn product(shape: &[usize]) -> Result<usize, String> {
-    shape
-        .iter()
+pub(crate) fn product(dims: &[usize]) -> Result<usize, String> {
+    dims.iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .ok_or_else(|| format!("shape {shape:?} overflows"))
+        .ok_or_else(|| format!("sizes {dims:?} overflow"))
+}
+
+/// A limit for decoders that cannot check sizes against the file (PNG, TIFF): what `file_len`
+/// bytes can decompress to (DEFLATE and LZW stay far below 4096:1), and at least 16 MiB.
+pub(crate) fn decode_limit(file_len: u64) -> usize {
+    usize::try_from(file_len.saturating_mul(4096))
+        .unwrap_or(usize::MAX)
+        .max(16 << 20)
+}
+
+/// A writer of test and sample files: little-endian bytes of a volume's voxels.
+pub(crate) fn data_bytes(d: &Data) -> Vec<u8> {
+    crate::with_data!(d, v => v.iter().flat_map(|x| le_bytes(*x)).collect())
+}
+
+fn le_bytes<T: Pod>(x: T) -> Vec<u8> {
+    let mut b = bytemuck::bytes_of(&x).to_vec();
+    if cfg!(target_endian = "big") {
+        b.reverse();
+    }
+    b
 }

@@ -1,15 +1,47 @@
-//! PNG masks: 8- or 16-bit grayscale, or 8-bit palette (indices are the labels).
+//! PNG masks: grayscale at 1, 2, 4, 8 or 16 bits, palette images (the indices are the labels),
+//! and gray+alpha (the alpha channel is ignored, with a note). Colour images are refused: a
+//! segmentation has one value per pixel. The decoder's memory is limited by what the file's
+//! size can decompress to, and the file is read to its end chunk (CRCs checked).
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
 use std::path::Path;
 
-use crate::volume::{Data, Volume};
+use super::{decode_limit, no_memory};
+use crate::volume::{Data, IndexStyle, Volume};
+
+/// Unpacks rows of `bits`-bit samples (1, 2, 4) into one byte each.
+fn unpack(
+    buf: &[u8],
+    w: usize,
+    h: usize,
+    bits: usize,
+    row_bytes: usize,
+) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(w * h)
+        .map_err(|_| no_memory(w * h, "uint8"))?;
+    let mask = (1u16 << bits) as u8 - 1;
+    for y in 0..h {
+        let row = &buf[y * row_bytes..(y + 1) * row_bytes];
+        out.extend((0..w).map(|x| {
+            let bit = x * bits;
+            (row[bit / 8] >> (8 - bits - bit % 8)) & mask
+        }));
+    }
+    Ok(out)
+}
 
 /// Reads a single-channel PNG.
 pub fn read(path: &Path) -> Result<Volume, String> {
     let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-    let mut decoder = png::Decoder::new(BufReader::new(file));
+    let len = file
+        .metadata()
+        .map_err(|e| format!("cannot read: {e}"))?
+        .len();
+    let limit = decode_limit(len);
+    let mut decoder =
+        png::Decoder::new_with_limits(BufReader::new(file), png::Limits { bytes: limit });
     decoder.set_transformations(png::Transformations::IDENTITY);
     let mut reader = decoder
         .read_info()
@@ -21,42 +53,68 @@ pub fn read(path: &Path) -> Result<Volume, String> {
         info.color_type,
         info.bit_depth,
     );
-    match (color, depth) {
-        (png::ColorType::Grayscale, png::BitDepth::Eight | png::BitDepth::Sixteen)
-        | (png::ColorType::Indexed, png::BitDepth::Eight) => {}
-        _ => {
+    let bits = depth as usize;
+    let mut notes = Vec::new();
+    match color {
+        png::ColorType::Grayscale | png::ColorType::Indexed => {}
+        png::ColorType::GrayscaleAlpha => {
+            notes.push("gray+alpha PNG: the alpha channel is ignored".to_string())
+        }
+        png::ColorType::Rgb | png::ColorType::Rgba => {
             return Err(format!(
-            "{color:?} {depth:?}-bit PNG: masks must be 8/16-bit grayscale or 8-bit palette images"
-        ))
+                "{color:?} PNG: a segmentation mask has one channel (grayscale or palette); \
+                 colour-coded labels must be converted to label values first"
+            ))
         }
     }
-    let size = reader.output_buffer_size().ok_or("PNG too large")?;
+    let size = reader
+        .output_buffer_size()
+        .filter(|&s| s <= limit)
+        .ok_or_else(|| {
+            format!(
+                "a {w}×{h} PNG cannot be held in a {len}-byte file (over the {limit}-byte limit \
+                 for its size)"
+            )
+        })?;
     let mut buf = Vec::new();
     buf.try_reserve_exact(size)
-        .map_err(|_| format!("PNG of {size} bytes: too large to hold in memory"))?;
+        .map_err(|_| no_memory(w * h, "uint8"))?;
     buf.resize(size, 0);
     let frame = reader
         .next_frame(&mut buf)
         .map_err(|e| format!("corrupt or truncated PNG: {e}"))?;
-    buf.truncate(frame.buffer_size());
-    let data = if depth == png::BitDepth::Sixteen {
-        Data::U16(
-            buf.chunks_exact(2)
-                .map(|b| u16::from_be_bytes([b[0], b[1]]))
-                .collect(),
-        )
+    let row_bytes = frame.line_size;
+    reader
+        .finish()
+        .map_err(|e| format!("corrupt or truncated PNG after the image data: {e}"))?;
+    let channels = if color == png::ColorType::GrayscaleAlpha {
+        2
     } else {
-        Data::U8(buf)
+        1
     };
-    Ok(Volume {
-        shape: vec![h, w],
-        spacing: None,
-        data,
-        fastest_first: false,
-    })
+    let data = match (bits, channels) {
+        (16, c) => Data::U16(
+            (0..h)
+                .flat_map(|y| {
+                    let row = &buf[y * row_bytes..];
+                    (0..w).map(move |x| u16::from_be_bytes([row[2 * c * x], row[2 * c * x + 1]]))
+                })
+                .collect(),
+        ),
+        (8, 1) => {
+            buf.truncate(w * h);
+            Data::U8(buf)
+        }
+        (8, c) => Data::U8((0..w * h).map(|i| buf[c * i]).collect()),
+        (b, _) => Data::U8(unpack(&buf, w, h, b, row_bytes)?),
+    };
+    let mut v = Volume::new(vec![w, h], data);
+    v.index_style = IndexStyle::Voxel;
+    v.notes = notes;
+    Ok(v)
 }
 
-/// Writes an 8-bit grayscale PNG of a `[h, w]` `u8` image.
+/// Writes an 8-bit grayscale PNG of a `w × h` image.
 pub fn write_gray(path: &Path, w: usize, h: usize, pixels: &[u8]) -> Result<(), String> {
     write(path, w, h, png::ColorType::Grayscale, pixels)
 }
@@ -74,13 +132,22 @@ fn write(
     bytes: &[u8],
 ) -> Result<(), String> {
     let file = File::create(path).map_err(|e| format!("{}: cannot create: {e}", path.display()))?;
-    let mut enc = png::Encoder::new(BufWriter::new(file), w as u32, h as u32);
+    write_to(BufWriter::new(file), w, h, color, bytes)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Encodes an 8-bit PNG into any writer.
+pub fn write_to<W: std::io::Write>(
+    out: W,
+    w: usize,
+    h: usize,
+    color: png::ColorType,
+    bytes: &[u8],
+) -> Result<(), String> {
+    let mut enc = png::Encoder::new(out, w as u32, h as u32);
     enc.set_color(color);
     enc.set_depth(png::BitDepth::Eight);
-    let mut writer = enc
-        .write_header()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    writer
-        .write_image_data(bytes)
-        .map_err(|e| format!("{}: {e}", path.display()))
+    let mut writer = enc.write_header().map_err(|e| e.to_string())?;
+    writer.write_image_data(bytes).map_err(|e| e.to_string())?;
+    writer.finish().map_err(|e| e.to_string())
 }
