@@ -14,6 +14,17 @@ if [ ! -x "$tools/bin/cmake" ] || [ ! -x "$tools/bin/ninja" ]; then
 fi
 export DICE_CMAKE="$tools/bin/cmake" DICE_NINJA="$tools/bin/ninja" DICE_REQUIRE_CMAKE=1
 
+# Reference tools for dice eval's agreement tests (SimpleITK, nibabel, NumPy; nilearn for the
+# MNI152 maps it ships, installed without its dependencies: only its data files are read).
+ref=${DICE_EVAL_REF_VENV:-$cache/eval-ref}
+if ! "$ref/bin/python" -c "import SimpleITK, nibabel, numpy, tifffile, PIL, importlib.util as u; assert u.find_spec('nilearn')" 2>/dev/null; then
+    echo "== provisioning SimpleITK, nibabel, NumPy, tifffile, Pillow and nilearn's data into $ref"
+    python3 -m venv "$ref"
+    "$ref/bin/pip" install --quiet numpy==2.4.6 nibabel==5.4.2 SimpleITK==2.5.7 tifffile==2026.3.3 pillow==13.0.0
+    "$ref/bin/pip" install --quiet --no-deps nilearn==0.14.1
+fi
+export DICE_EVAL_REF_PYTHON="$ref/bin/python" DICE_REQUIRE_EVAL_REF=1
+
 echo "== format and lints"
 cargo fmt --all --check
 cargo clippy --all-targets --features dice-core/std -- -D warnings
