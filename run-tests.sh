@@ -40,6 +40,19 @@ for level in avx2 portable; do
 done
 cargo test -p dice-core
 
+echo "== fuzz targets, a fixed number of seeded runs each (only where nightly and cargo-fuzz exist)"
+if cargo +nightly --version >/dev/null 2>&1 && cargo fuzz --version >/dev/null 2>&1; then
+    for target in read_any eval_pair ffi; do
+        corpus=$(mktemp -d)
+        cp -r "fuzz/corpus/$target/." "$corpus/"
+        (cd fuzz && cargo +nightly fuzz run -O "$target" "$corpus" -- \
+            -runs=30000 -seed=1 -rss_limit_mb=1024 -max_len=65536 -print_final_stats=1 2>&1 | tail -3)
+        rm -rf "$corpus"
+    done
+else
+    echo "(no nightly toolchain or cargo-fuzz: the corpus and regressions replay on stable in tests/fuzz_regressions.rs)"
+fi
+
 echo "== dice-tch: LibTorch from PyPI (provisioned once), lints, tests, examples build"
 scripts/with-torch.sh cargo clippy -p dice-tch --all-targets -- -D warnings
 scripts/with-torch.sh cargo test -p dice-tch

@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter};
 use std::path::Path;
 
-use super::{decode_limit, no_memory};
+use super::{decode_limit, no_memory, try_collect};
 use crate::volume::{Data, IndexStyle, Volume};
 
 /// Unpacks rows of `bits`-bit samples (1, 2, 4) into one byte each.
@@ -93,19 +93,19 @@ pub fn read(path: &Path) -> Result<Volume, String> {
         1
     };
     let data = match (bits, channels) {
-        (16, c) => Data::U16(
-            (0..h)
-                .flat_map(|y| {
-                    let row = &buf[y * row_bytes..];
-                    (0..w).map(move |x| u16::from_be_bytes([row[2 * c * x], row[2 * c * x + 1]]))
-                })
-                .collect(),
-        ),
+        (16, c) => Data::U16(try_collect(
+            w * h,
+            (0..h).flat_map(|y| {
+                let row = &buf[y * row_bytes..];
+                (0..w).map(move |x| u16::from_be_bytes([row[2 * c * x], row[2 * c * x + 1]]))
+            }),
+            "uint16",
+        )?),
         (8, 1) => {
             buf.truncate(w * h);
             Data::U8(buf)
         }
-        (8, c) => Data::U8((0..w * h).map(|i| buf[c * i]).collect()),
+        (8, c) => Data::U8(try_collect(w * h, (0..w * h).map(|i| buf[c * i]), "uint8")?),
         (b, _) => Data::U8(unpack(&buf, w, h, b, row_bytes)?),
     };
     let mut v = Volume::new(vec![w, h], data);

@@ -12,7 +12,7 @@ use std::path::Path;
 use tiff::decoder::{Decoder, DecodingResult, Limits};
 use tiff::tags::Tag;
 
-use super::{decode_limit, no_memory};
+use super::{decode_limit, no_memory, try_collect};
 use crate::volume::{Data, Volume};
 
 /// Checks that every strip or tile of the current page lies inside the file (the decoder
@@ -131,13 +131,13 @@ fn page(
             if let Some(i) = v.iter().position(|&x| x > i64::MAX as u64) {
                 return Err(format!("uint64 sample {} (pixel {i}) is too large for a label", v[i]));
             }
-            Data::I64(v.into_iter().map(|x| x as i64).collect())
+            Data::I64(try_collect(v.len(), v.into_iter().map(|x| x as i64), "int64")?)
         }
         _ if white_is_zero => {
             return Err("MinIsWhite signed or floating-point TIFF is not supported: the stored values cannot be recovered".into())
         }
-        DecodingResult::I8(v) => Data::I32(v.into_iter().map(i32::from).collect()),
-        DecodingResult::I16(v) => Data::I32(v.into_iter().map(i32::from).collect()),
+        DecodingResult::I8(v) => Data::I32(try_collect(v.len(), v.into_iter().map(i32::from), "int32")?),
+        DecodingResult::I16(v) => Data::I32(try_collect(v.len(), v.into_iter().map(i32::from), "int32")?),
         DecodingResult::I32(v) => Data::I32(v),
         DecodingResult::I64(v) => Data::I64(v),
         DecodingResult::F32(v) => Data::F32(v),
@@ -154,6 +154,9 @@ fn page(
 }
 
 fn append(acc: &mut Data, d: Data) -> Result<(), String> {
+    let (n, extra) = (acc.len(), d.len());
+    crate::with_data!(&mut *acc, v => v.try_reserve_exact(extra))
+        .map_err(|_| no_memory(n + extra, "the TIFF's sample type"))?;
     match (acc, d) {
         (Data::U8(a), Data::U8(b)) => a.extend(b),
         (Data::U16(a), Data::U16(b)) => a.extend(b),

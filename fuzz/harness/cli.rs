@@ -1,0 +1,123 @@
+//! Harnesses of `dice eval`'s readers and pair evaluation, shared by the libFuzzer targets
+//! (`fuzz/fuzz_targets`) and the stable regression test (`tests/fuzz_regressions.rs`): any
+//! bytes in, a result or an error out, never a panic, an abort or unbounded memory.
+
+// Each fuzz target uses one of these functions; the stable replay uses them all.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use dice_cli::eval::{self, Options};
+use dice_cli::report::{Case, Format, Report};
+use dice_cli::semantics::{interpret_volume, Kind};
+use dice_cli::{formats, overlay};
+
+/// The extensions the fuzzers write their bytes under (one reader each).
+pub const EXTENSIONS: [&str; 9] = [
+    ".nii", ".nii.gz", ".hdr", ".nrrd", ".mha", ".npy", ".png", ".tif", ".mhd",
+];
+
+/// A scratch directory of this process (and thread).
+pub fn scratch() -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "dice-fuzz-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::create_dir_all(&d).expect("a scratch directory");
+    d
+}
+
+/// Writes `data` as `name` + `ext` in `dir`; a `.hdr` gets its first 352 bytes and the rest
+/// becomes the `.img`, a `.mhd` its text up to a NUL byte and the rest a `.raw` it can name.
+pub fn write_as(dir: &Path, name: &str, ext: &str, data: &[u8]) -> PathBuf {
+    let path = dir.join(format!("{name}{ext}"));
+    let (head, tail) = match ext {
+        ".hdr" => data.split_at(data.len().min(352)),
+        ".mhd" => match data.iter().position(|&b| b == 0) {
+            Some(i) => (&data[..i], &data[i + 1..]),
+            None => (data, &data[..0]),
+        },
+        _ => (data, &data[..0]),
+    };
+    std::fs::write(&path, head).expect("write");
+    match ext {
+        ".hdr" => std::fs::write(dir.join(format!("{name}.img")), tail).expect("write"),
+        ".mhd" => std::fs::write(dir.join(format!("{name}.raw")), tail).expect("write"),
+        _ => {}
+    }
+    path
+}
+
+/// Reads `data` as a file with extension `ext`, then interprets it every way.
+pub fn read_as(ext: &str, data: &[u8]) {
+    let dir = scratch();
+    let path = write_as(&dir, "f", ext, data);
+    if let Ok(v) = formats::read(&path) {
+        assert_eq!(
+            v.data.len(),
+            v.voxels(),
+            "a decoded volume holds what its size says"
+        );
+        for kind in [Kind::Auto, Kind::Labels, Kind::Probabilities] {
+            let _ = interpret_volume(v.clone(), kind, kind == Kind::Auto);
+        }
+    } else if let Err(e) = formats::read(&path) {
+        assert!(e.contains("f."), "errors name the file: {e}");
+    }
+}
+
+/// One input for every reader: the first byte picks the extension.
+pub fn read_any(data: &[u8]) {
+    if let Some((&k, rest)) = data.split_first() {
+        read_as(EXTENSIONS[k as usize % EXTENSIONS.len()], rest);
+    }
+}
+
+/// A pair and options from bytes: 8 control bytes, then the two files' bytes.
+pub fn eval_pair(data: &[u8]) {
+    if data.len() < 8 {
+        return;
+    }
+    let (c, rest) = data.split_at(8);
+    let dir = scratch();
+    let cut = (u16::from_le_bytes([c[2], c[3]]) as usize) % (rest.len() + 1);
+    let (pb, gb) = rest.split_at(cut);
+    let p = write_as(&dir, "p", EXTENSIONS[c[0] as usize % EXTENSIONS.len()], pb);
+    let g = write_as(&dir, "g", EXTENSIONS[c[1] as usize % EXTENSIONS.len()], gb);
+    let kinds = [Kind::Auto, Kind::Labels, Kind::Probabilities];
+    let opts = Options {
+        threshold: c[4] as f64 / 255.0,
+        ignore_label: (c[5] & 1 == 1).then_some((c[5] >> 1) as i64),
+        labels: (c[6] & 1 == 1).then(|| vec![(c[6] >> 1) as i64, 1 << (c[6] >> 2)]),
+        include_background: c[7] & 1 != 0,
+        soft: (c[7] & 2 != 0).then_some((1.0, 0.5)),
+        ignore_geometry: c[7] & 4 != 0,
+        pred_as: kinds[(c[7] >> 3) as usize % 3],
+        ref_as: kinds[(c[7] >> 5) as usize % 3],
+        max_labels: 64,
+        ..Options::default()
+    };
+    let Ok(pair) = eval::prepare(&p, &g, &opts) else {
+        return;
+    };
+    let Ok(outcome) = eval::evaluate(&pair, &opts, "p", "g") else {
+        return;
+    };
+    let _ = overlay::render(&pair, &outcome.rows, &opts, None);
+    let cases = [Case {
+        name: "p".into(),
+        prediction: "p".into(),
+        reference: "g".into(),
+        result: Ok(outcome),
+    }];
+    let report = Report {
+        cases: &cases,
+        directory: true,
+        skipped: &[],
+        precision: 4,
+    };
+    for f in [Format::Table, Format::Csv, Format::Json] {
+        report.render(f).expect("a report renders");
+    }
+}
