@@ -338,15 +338,8 @@ fn scan_data(d: &Data, ignore: Option<i64>, limit: usize) -> LabelScan {
 
 /// Converts labels to the type `T` (all values known to fit).
 fn convert<T: Copy>(d: &Data, f: impl Fn(i64) -> T, name: &str) -> Result<Vec<T>, String> {
-    let n = d.len();
-    match d {
-        Data::U8(v) => crate::formats::try_collect(n, v.iter().map(|&x| f(x as i64)), name),
-        Data::U16(v) => crate::formats::try_collect(n, v.iter().map(|&x| f(x as i64)), name),
-        Data::U32(v) => crate::formats::try_collect(n, v.iter().map(|&x| f(x as i64)), name),
-        Data::I32(v) => crate::formats::try_collect(n, v.iter().map(|&x| f(x as i64)), name),
-        Data::I64(v) => crate::formats::try_collect(n, v.iter().map(|&x| f(x)), name),
-        Data::F32(_) | Data::F64(_) => Err("internal: float data as labels".into()),
-    }
+    crate::with_labels!(d, v => crate::formats::try_collect(d.len(), v.iter().map(|&x| f(x.to_i64())), name),
+        float => Err("internal: float data as labels".into()))
 }
 
 fn count<L: Label>(
@@ -653,39 +646,8 @@ fn against_labels<T: dice_core::Float>(
 ) -> Result<(Confusion, Option<SoftStats>), String> {
     let ignore = opts.ignore_label;
     let soft = opts.soft.is_some();
-    match d {
-        Data::U8(v) => prob_counts(
-            p,
-            |i| reference_label(v, i, label, ignore),
-            opts.threshold,
-            soft,
-        ),
-        Data::U16(v) => prob_counts(
-            p,
-            |i| reference_label(v, i, label, ignore),
-            opts.threshold,
-            soft,
-        ),
-        Data::U32(v) => prob_counts(
-            p,
-            |i| reference_label(v, i, label, ignore),
-            opts.threshold,
-            soft,
-        ),
-        Data::I32(v) => prob_counts(
-            p,
-            |i| reference_label(v, i, label, ignore),
-            opts.threshold,
-            soft,
-        ),
-        Data::I64(v) => prob_counts(
-            p,
-            |i| reference_label(v, i, label, ignore),
-            opts.threshold,
-            soft,
-        ),
-        Data::F32(_) | Data::F64(_) => Err("internal: a float reference as labels".into()),
-    }
+    crate::with_labels!(d, v => prob_counts(p, |i| reference_label(v, i, label, ignore), opts.threshold, soft),
+        float => Err("internal: a float reference as labels".into()))
 }
 
 /// What an overlay shows of voxel `i`: `None` for an ignored voxel, else the predicted and the
@@ -698,16 +660,7 @@ pub fn classes_at(
     i: usize,
 ) -> Option<(Option<i64>, Option<i64>)> {
     let chosen = |l: i64| rows.iter().any(|r| r.label == l);
-    let label_at = |d: &Data| -> i64 {
-        match d {
-            Data::U8(v) => v[i] as i64,
-            Data::U16(v) => v[i] as i64,
-            Data::U32(v) => v[i] as i64,
-            Data::I32(v) => v[i] as i64,
-            Data::I64(v) => v[i],
-            Data::F32(_) | Data::F64(_) => 0,
-        }
-    };
+    let label_at = |d: &Data| -> i64 { crate::with_labels!(d, v => v[i].to_i64(), float => 0) };
     let g = match &pair.gt {
         Values::Labels(d) => {
             let l = label_at(d);

@@ -42,6 +42,23 @@ macro_rules! with_data {
     };
 }
 
+/// Calls `$body` with `$v` bound to the vector of an integer (label) [`Data`], or evaluates
+/// `$float` for floating-point data.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! with_labels {
+    ($data:expr, $v:ident => $body:expr, float => $float:expr) => {
+        match $data {
+            $crate::volume::Data::U8($v) => $body,
+            $crate::volume::Data::U16($v) => $body,
+            $crate::volume::Data::U32($v) => $body,
+            $crate::volume::Data::I32($v) => $body,
+            $crate::volume::Data::I64($v) => $body,
+            $crate::volume::Data::F32(_) | $crate::volume::Data::F64(_) => $float,
+        }
+    };
+}
+
 impl Data {
     /// Number of voxels.
     pub fn len(&self) -> usize {

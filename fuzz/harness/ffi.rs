@@ -52,6 +52,14 @@ impl Bytes<'_> {
     }
 }
 
+const ZERO_STATS: DiceStats = DiceStats {
+    intersection: 0.0,
+    pred: 0.0,
+    target: 0.0,
+    voxels: 0,
+    squared: 0,
+};
+
 pub fn ffi_calls(data: &[u8]) {
     let mut b = Bytes(data);
     let shape = DiceShape {
@@ -112,16 +120,7 @@ pub fn ffi_calls(data: &[u8]) {
         mask.as_ptr()
     };
     let pairs = shape.batch * shape.channels;
-    let mut stats = vec![
-        DiceStats {
-            intersection: 0.0,
-            pred: 0.0,
-            target: 0.0,
-            voxels: 0,
-            squared: 0
-        };
-        pairs
-    ];
+    let mut stats = vec![ZERO_STATS; pairs];
     let mut grad = vec![0f32; len];
     let mut value = DiceLossValue {
         value: 0.0,
@@ -281,16 +280,7 @@ pub fn ffi_calls(data: &[u8]) {
                             };
                             acc_classes
                         ];
-                        let mut s = vec![
-                            DiceStats {
-                                intersection: 0.0,
-                                pred: 0.0,
-                                target: 0.0,
-                                voxels: 0,
-                                squared: 0
-                            };
-                            acc_classes
-                        ];
+                        let mut s = vec![ZERO_STATS; acc_classes];
                         let _ = dice_accumulator_finish(
                             acc,
                             c.as_mut_ptr(),

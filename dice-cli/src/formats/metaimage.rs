@@ -4,14 +4,12 @@
 //! of `NDims` values is one voxel axis's direction, as ITK reads it), `Offset` and
 //! `ElementSpacing`, in ITK's LPS frame (converted to RAS).
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::path::Path;
 
 use super::{product, Elem, Source};
 use crate::geometry::Geometry;
 use crate::volume::Volume;
-
-const MAX_HEADER: usize = 1 << 20;
 
 fn elem(t: &str) -> Result<Elem, String> {
     Ok(match t {
@@ -50,27 +48,11 @@ fn boolean(s: &str) -> bool {
 
 /// Reads a `.mha` or `.mhd` file.
 pub fn read(path: &Path) -> Result<Volume, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-    let mut r = BufReader::new(file);
+    let (file, _) = super::open_with_len(path)?;
+    let mut lines = super::HeaderLines::new(BufReader::new(file), "MetaImage");
     let mut fields: Vec<(String, String)> = Vec::new();
-    let mut consumed = 0usize;
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        let k = (&mut r)
-            .take((MAX_HEADER - consumed) as u64 + 1)
-            .read_until(b'\n', &mut line)
-            .map_err(|e| format!("cannot read: {e}"))?;
-        consumed += k;
-        if consumed > MAX_HEADER {
-            return Err("MetaImage header longer than 1 MiB".into());
-        }
-        if k == 0 {
-            break;
-        }
-        let text = std::str::from_utf8(&line)
-            .map_err(|_| "not a MetaImage file (header is not text)".to_string())?
-            .trim();
+    while let Some(line) = lines.next_line()? {
+        let text = line.trim();
         if text.is_empty() {
             continue;
         }
@@ -95,23 +77,15 @@ pub fn read(path: &Path) -> Result<Volume, String> {
     if fields.is_empty() {
         return Err("not a MetaImage file (empty header)".into());
     }
-    let ndim: usize = need("NDims")?
-        .parse()
-        .map_err(|_| "MetaImage NDims is not a number".to_string())?;
-    if !(1..=8).contains(&ndim) {
-        return Err(format!("MetaImage NDims {ndim} is not in 1..=8"));
-    }
-    let dims: Vec<usize> = need("DimSize")?
-        .split_whitespace()
-        .map(|s| s.parse::<usize>().ok().filter(|&d| d > 0))
-        .collect::<Option<Vec<_>>>()
-        .ok_or("MetaImage DimSize is not a list of positive integers")?;
-    if dims.len() != ndim {
-        return Err(format!(
-            "MetaImage has {} DimSize values for NDims {ndim}",
-            dims.len()
-        ));
-    }
+    let dims = super::header_sizes(
+        "MetaImage",
+        "NDims",
+        need("NDims")?,
+        8,
+        "DimSize",
+        need("DimSize")?,
+    )?;
+    let ndim = dims.len();
     let elem = elem(need("ElementType")?)?;
     if let Some(c) = get("ElementNumberOfChannels") {
         if c.trim() != "1" {
@@ -187,7 +161,7 @@ pub fn read(path: &Path) -> Result<Volume, String> {
     let n = product(&dims)?;
     let data_file = need("ElementDataFile")?;
     let (data_path, offset) = match data_file {
-        "LOCAL" | "Local" | "local" => (path.to_path_buf(), consumed as u64),
+        "LOCAL" | "Local" | "local" => (path.to_path_buf(), lines.consumed() as u64),
         f if f.starts_with("LIST") || f.split_whitespace().count() > 1 => {
             return Err(format!(
                 "MetaImage ElementDataFile {f:?} (a list or pattern of files) is not supported"

@@ -138,6 +138,70 @@ pub(crate) fn companion(path: &Path, endings: &[&str]) -> Option<PathBuf> {
     })
 }
 
+/// A file opened for reading, and its length.
+pub(crate) fn open_with_len(path: &Path) -> Result<(File, u64), String> {
+    let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let len = file
+        .metadata()
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .len();
+    Ok((file, len))
+}
+
+/// The longest text header (NRRD, MetaImage) dice reads: real ones are a few hundred bytes.
+pub(crate) const MAX_TEXT_HEADER: usize = 1 << 20;
+
+/// Lines of a text header, at most [`MAX_TEXT_HEADER`] bytes in all.
+pub(crate) struct HeaderLines<R> {
+    reader: R,
+    consumed: usize,
+    format: &'static str,
+    line: Vec<u8>,
+}
+
+impl<R: io::BufRead> HeaderLines<R> {
+    /// Lines of `format`'s header from `reader`.
+    pub fn new(reader: R, format: &'static str) -> Self {
+        HeaderLines {
+            reader,
+            consumed: 0,
+            format,
+            line: Vec::new(),
+        }
+    }
+
+    /// The next line without its line ending, or `None` at the end of the file.
+    pub fn next_line(&mut self) -> Result<Option<&str>, String> {
+        self.line.clear();
+        let k = io::BufRead::read_until(
+            &mut (&mut self.reader).take((MAX_TEXT_HEADER - self.consumed) as u64 + 1),
+            b'\n',
+            &mut self.line,
+        )
+        .map_err(|e| format!("cannot read: {e}"))?;
+        self.consumed += k;
+        if self.consumed > MAX_TEXT_HEADER {
+            return Err(format!("{} header longer than 1 MiB", self.format));
+        }
+        if k == 0 {
+            return Ok(None);
+        }
+        std::str::from_utf8(&self.line)
+            .map(|t| Some(t.trim_end_matches(['\n', '\r'])))
+            .map_err(|_| format!("not a {} file (its header is not text)", self.format))
+    }
+
+    /// Bytes read so far (where the data of an attached header starts).
+    pub fn consumed(&self) -> usize {
+        self.consumed
+    }
+
+    /// The reader, positioned after the last line read.
+    pub fn into_inner(self) -> R {
+        self.reader
+    }
+}
+
 /// `true` when the path's name ends in `.gz` (any case).
 pub(crate) fn is_gz(path: &Path) -> bool {
     path.to_string_lossy().to_ascii_lowercase().ends_with(".gz")
@@ -155,11 +219,7 @@ pub(crate) struct Source {
 impl Source {
     /// A file, gzip-decoded when `gz` (every member, to the end: CRCs and sizes are checked).
     pub fn open(path: &Path, gz: bool) -> Result<Source, String> {
-        let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        let len = file
-            .metadata()
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-            .len();
+        let (file, len) = open_with_len(path)?;
         Ok(if gz {
             Source {
                 reader: Box::new(BufReader::with_capacity(
@@ -407,6 +467,64 @@ pub(crate) fn read_data(
         Elem::F32 => Data::F32(read_typed(r, n, elem, le, remaining)?),
         Elem::F64 => Data::F64(read_typed(r, n, elem, le, remaining)?),
     })
+}
+
+/// Rows of `bits`-bit samples (1, 2 or 4; rows padded to whole bytes, the first sample in the
+/// high bits, as PNG and TIFF store them) unpacked into one byte each.
+pub(crate) fn unpack_bits(
+    buf: &[u8],
+    w: usize,
+    h: usize,
+    bits: usize,
+    row_bytes: usize,
+) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(w * h)
+        .map_err(|_| no_memory(w * h, "uint8"))?;
+    let mask = ((1u16 << bits) - 1) as u8;
+    for y in 0..h {
+        let row = buf
+            .get(y * row_bytes..(y + 1) * row_bytes)
+            .ok_or("image data shorter than its rows")?;
+        out.extend((0..w).map(|x| {
+            let bit = x * bits;
+            (row[bit / 8] >> (8 - bits - bit % 8)) & mask
+        }));
+    }
+    Ok(out)
+}
+
+/// The sizes of a text header's `field` (NRRD `sizes`, MetaImage `DimSize`): `ndim` positive
+/// integers, `ndim` itself read from `ndim_text` and at most `max_dims`.
+pub(crate) fn header_sizes(
+    format: &str,
+    ndim_field: &str,
+    ndim_text: &str,
+    max_dims: usize,
+    field: &str,
+    text: &str,
+) -> Result<Vec<usize>, String> {
+    let ndim: usize = ndim_text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{format} {ndim_field} {ndim_text:?} is not a number"))?;
+    if !(1..=max_dims).contains(&ndim) {
+        return Err(format!(
+            "{format} {ndim_field} {ndim} is not in 1..={max_dims}"
+        ));
+    }
+    let dims: Vec<usize> = text
+        .split_whitespace()
+        .map(|s| s.parse::<usize>().ok().filter(|&d| d > 0))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| format!("{format} {field} {text:?} is not a list of positive integers"))?;
+    if dims.len() != ndim {
+        return Err(format!(
+            "{format} has {} {field} values for {ndim_field} {ndim}",
+            dims.len()
+        ));
+    }
+    Ok(dims)
 }
 
 /// The product of sizes, or an error when it overflows.

@@ -3,15 +3,12 @@
 //! order; `byte skip` and `line skip`; geometry from `space directions` and `space origin` in
 //! the named `space` (converted to RAS), or from `spacings` without orientation.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::path::Path;
 
 use super::{product, try_collect, Elem, Source, TRUNCATED};
 use crate::geometry::Geometry;
 use crate::volume::{Data, Volume};
-
-/// The longest header dice reads (real headers are a few hundred bytes).
-const MAX_HEADER: usize = 1 << 20;
 
 fn elem(t: &str) -> Result<Elem, String> {
     Ok(match t {
@@ -97,32 +94,12 @@ fn to_ras(space: &str) -> Option<[f64; 3]> {
 
 /// Reads a `.nrrd` or `.nhdr` file.
 pub fn read(path: &Path) -> Result<Volume, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-    let file_len = file
-        .metadata()
-        .map_err(|e| format!("cannot read: {e}"))?
-        .len();
-    let mut r = BufReader::new(file);
+    let (file, file_len) = super::open_with_len(path)?;
+    let mut lines = super::HeaderLines::new(BufReader::new(file), "NRRD");
     let mut fields: Vec<(String, String)> = Vec::new();
-    let mut consumed = 0usize;
-    let mut line = Vec::new();
     let mut first = true;
-    loop {
-        line.clear();
-        let k = (&mut r)
-            .take((MAX_HEADER - consumed) as u64 + 1)
-            .read_until(b'\n', &mut line)
-            .map_err(|e| format!("cannot read: {e}"))?;
-        consumed += k;
-        if consumed > MAX_HEADER {
-            return Err("NRRD header longer than 1 MiB".into());
-        }
-        if k == 0 {
-            break; // a detached header may end without a blank line
-        }
-        let text = std::str::from_utf8(&line)
-            .map_err(|_| "NRRD header is not text".to_string())?
-            .trim_end_matches(['\n', '\r']);
+    // A detached header may end without a blank line.
+    while let Some(text) = lines.next_line()? {
         if first {
             if !text.starts_with("NRRD000") {
                 return Err("not a NRRD file (no NRRD000x magic line)".into());
@@ -152,23 +129,15 @@ pub fn read(path: &Path) -> Result<Volume, String> {
     };
     let need = |k: &str| get(k).ok_or_else(|| format!("NRRD header has no \"{k}\" field"));
     let elem = elem(need("type")?)?;
-    let ndim: usize = need("dimension")?
-        .parse()
-        .map_err(|_| "NRRD dimension is not a number".to_string())?;
-    if !(1..=16).contains(&ndim) {
-        return Err(format!("NRRD dimension {ndim} is not in 1..=16"));
-    }
-    let dims: Vec<usize> = need("sizes")?
-        .split_whitespace()
-        .map(|s| s.parse::<usize>().ok().filter(|&d| d > 0))
-        .collect::<Option<Vec<_>>>()
-        .ok_or("NRRD sizes are not positive integers")?;
-    if dims.len() != ndim {
-        return Err(format!(
-            "NRRD has {} sizes for dimension {ndim}",
-            dims.len()
-        ));
-    }
+    let dims = super::header_sizes(
+        "NRRD",
+        "dimension",
+        need("dimension")?,
+        16,
+        "sizes",
+        need("sizes")?,
+    )?;
+    let ndim = dims.len();
     let encoding = need("encoding")?.to_ascii_lowercase();
     let le = match get("endian") {
         Some("big") => false,
@@ -272,7 +241,7 @@ pub fn read(path: &Path) -> Result<Volume, String> {
             ))
         }
         Some(name) => (path.with_file_name(name), 0u64),
-        None => (path.to_path_buf(), consumed as u64),
+        None => (path.to_path_buf(), lines.consumed() as u64),
     };
     let gz = match encoding.as_str() {
         "raw" => false,
@@ -286,7 +255,9 @@ pub fn read(path: &Path) -> Result<Volume, String> {
                 if file_len > (1u64 << 34) {
                     return Err("ascii NRRD larger than 16 GiB".into());
                 }
-                r.read_to_string(&mut s)
+                lines
+                    .into_inner()
+                    .read_to_string(&mut s)
                     .map_err(|_| "ascii NRRD data is not text".to_string())?;
                 s
             };
@@ -301,10 +272,6 @@ pub fn read(path: &Path) -> Result<Volume, String> {
     let mut src =
         Source::open(&data_path, gz).map_err(|e| format!("{}: {e}", data_path.display()))?;
     let mut to_skip = offset_in_file;
-    if let Some(r) = &mut src.remaining {
-        // Raw: the header part is counted from the file's start.
-        let _ = r;
-    }
     let line_skip: u64 = get("line skip").and_then(|v| v.parse().ok()).unwrap_or(0);
     let byte_skip: i64 = get("byte skip").and_then(|v| v.parse().ok()).unwrap_or(0);
     if gz {

@@ -7,38 +7,12 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter};
 use std::path::Path;
 
-use super::{decode_limit, no_memory, try_collect};
+use super::{decode_limit, no_memory, try_collect, unpack_bits};
 use crate::volume::{Data, IndexStyle, Volume};
-
-/// Unpacks rows of `bits`-bit samples (1, 2, 4) into one byte each.
-fn unpack(
-    buf: &[u8],
-    w: usize,
-    h: usize,
-    bits: usize,
-    row_bytes: usize,
-) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    out.try_reserve_exact(w * h)
-        .map_err(|_| no_memory(w * h, "uint8"))?;
-    let mask = (1u16 << bits) as u8 - 1;
-    for y in 0..h {
-        let row = &buf[y * row_bytes..(y + 1) * row_bytes];
-        out.extend((0..w).map(|x| {
-            let bit = x * bits;
-            (row[bit / 8] >> (8 - bits - bit % 8)) & mask
-        }));
-    }
-    Ok(out)
-}
 
 /// Reads a single-channel PNG.
 pub fn read(path: &Path) -> Result<Volume, String> {
-    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-    let len = file
-        .metadata()
-        .map_err(|e| format!("cannot read: {e}"))?
-        .len();
+    let (file, len) = super::open_with_len(path)?;
     let limit = decode_limit(len);
     let mut decoder =
         png::Decoder::new_with_limits(BufReader::new(file), png::Limits { bytes: limit });
@@ -106,7 +80,7 @@ pub fn read(path: &Path) -> Result<Volume, String> {
             Data::U8(buf)
         }
         (8, c) => Data::U8(try_collect(w * h, (0..w * h).map(|i| buf[c * i]), "uint8")?),
-        (b, _) => Data::U8(unpack(&buf, w, h, b, row_bytes)?),
+        (b, _) => Data::U8(unpack_bits(&buf, w, h, b, row_bytes)?),
     };
     let mut v = Volume::new(vec![w, h], data);
     v.index_style = IndexStyle::Voxel;

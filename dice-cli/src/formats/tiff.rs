@@ -12,7 +12,7 @@ use std::path::Path;
 use tiff::decoder::{Decoder, DecodingResult, Limits};
 use tiff::tags::Tag;
 
-use super::{decode_limit, no_memory, try_collect};
+use super::{decode_limit, no_memory, try_collect, unpack_bits};
 use crate::volume::{Data, Volume};
 
 /// Checks that every strip or tile of the current page lies inside the file (the decoder
@@ -97,17 +97,7 @@ fn page(
             }
             if bits < 8 {
                 let row_bytes = (w as usize * bits as usize).div_ceil(8);
-                let mask = ((1u16 << bits) - 1) as u8;
-                let mut out = Vec::new();
-                out.try_reserve_exact(pixels).map_err(|_| no_memory(pixels, "uint8"))?;
-                for y in 0..h as usize {
-                    let row = v.get(y * row_bytes..(y + 1) * row_bytes).ok_or("TIFF strip too short")?;
-                    out.extend((0..w as usize).map(|x| {
-                        let bit = x * bits as usize;
-                        (row[bit / 8] >> (8 - bits as usize - bit % 8)) & mask
-                    }));
-                }
-                Data::U8(out)
+                Data::U8(unpack_bits(&v, w as usize, h as usize, bits as usize, row_bytes)?)
             } else {
                 Data::U8(v)
             }
@@ -172,11 +162,7 @@ fn append(acc: &mut Data, d: Data) -> Result<(), String> {
 
 /// Reads every page of a single-channel TIFF.
 pub fn read(path: &Path) -> Result<Volume, String> {
-    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-    let len = file
-        .metadata()
-        .map_err(|e| format!("cannot read: {e}"))?
-        .len();
+    let (file, len) = super::open_with_len(path)?;
     let mut budget = decode_limit(len);
     let mut limits = Limits::default();
     limits.decoding_buffer_size = budget;
