@@ -244,24 +244,25 @@ fn row(label: i64, counts: Confusion, policy: EmptyPolicy, soft_dice: Option<f64
 
 /// What a scan of a label map found.
 struct LabelScan {
-    min: i64,
     max: i64,
-    /// Distinct labels (the ignore label aside), up to `limit + 1`.
-    distinct: BTreeSet<i64>,
+    /// Distinct labels (the ignore label aside), up to `limit + 1`; `None` where they are read
+    /// off the counts instead (`u8`, `u16`: a table of every value is cheap there).
+    distinct: Option<BTreeSet<i64>>,
     /// First negative label that is not the ignore label.
     negative: Option<usize>,
     /// Whether the ignore label occurs.
     has_ignore: bool,
 }
 
+/// Wide label types: every distinct label (up to `limit + 1`), negatives, the largest.
 fn scan_labels<L: Label>(v: &[L], ignore: Option<i64>, limit: usize) -> LabelScan {
     let mut s = LabelScan {
-        min: i64::MAX,
         max: i64::MIN,
-        distinct: BTreeSet::new(),
+        distinct: Some(BTreeSet::new()),
         negative: None,
         has_ignore: false,
     };
+    let distinct = s.distinct.get_or_insert_with(BTreeSet::new);
     // Runs of one label are the rule in segmentations: look at each run once.
     let mut prev: Option<i64> = None;
     for (i, &x) in v.iter().enumerate() {
@@ -277,63 +278,77 @@ fn scan_labels<L: Label>(v: &[L], ignore: Option<i64>, limit: usize) -> LabelSca
         if x < 0 && s.negative.is_none() {
             s.negative = Some(i);
         }
-        s.min = s.min.min(x);
         s.max = s.max.max(x);
-        if s.distinct.len() <= limit {
-            s.distinct.insert(x);
+        if distinct.len() <= limit {
+            distinct.insert(x);
         }
     }
     s
 }
 
-/// A small table of the distinct values of small types (u8, u16), exact and fast.
-fn scan_small(v: &[u16], ignore: Option<i64>) -> LabelScan {
-    let mut seen = vec![false; 1 << 16];
-    for &x in v {
-        seen[x as usize] = true;
-    }
-    let mut s = LabelScan {
-        min: i64::MAX,
-        max: i64::MIN,
-        distinct: BTreeSet::new(),
-        negative: None,
-        has_ignore: false,
+/// Narrow unsigned labels: the largest (the ignore label aside) in one vectorised pass; the
+/// distinct labels come from the counts.
+fn scan_unsigned<T: Copy + Ord + Default + Into<i64> + TryFrom<i64>>(
+    v: &[T],
+    ignore: Option<i64>,
+) -> LabelScan {
+    let ig = ignore.and_then(|i| T::try_from(i).ok());
+    let (max, has_ignore) = match ig {
+        Some(ig) => (
+            v.iter()
+                .map(|&x| if x == ig { T::default() } else { x })
+                .max(),
+            v.contains(&ig),
+        ),
+        None => (v.iter().copied().max(), false),
     };
-    for (x, _) in seen.iter().enumerate().filter(|(_, &b)| b) {
-        let x = x as i64;
-        if Some(x) == ignore {
-            s.has_ignore = true;
-            continue;
-        }
-        s.min = s.min.min(x);
-        s.max = s.max.max(x);
-        s.distinct.insert(x);
+    LabelScan {
+        max: max.map_or(0, Into::into),
+        distinct: None,
+        negative: None,
+        has_ignore,
     }
-    s
 }
 
 fn scan_data(d: &Data, ignore: Option<i64>, limit: usize) -> LabelScan {
     match d {
-        Data::U8(v) => {
-            let mut seen = [false; 256];
-            for &x in v {
-                seen[x as usize] = true;
-            }
-            let present: Vec<u16> = (0..256u16).filter(|&x| seen[x as usize]).collect();
-            scan_small(&present, ignore)
-        }
-        Data::U16(v) => scan_small(v, ignore),
+        Data::U8(v) => scan_unsigned(v, ignore),
+        Data::U16(v) => scan_unsigned(v, ignore),
         Data::U32(v) => scan_labels(v, ignore, limit),
         Data::I32(v) => scan_labels(v, ignore, limit),
         Data::I64(v) => scan_labels(v, ignore, limit),
         Data::F32(_) | Data::F64(_) => LabelScan {
-            min: 0,
             max: 0,
-            distinct: BTreeSet::new(),
+            distinct: Some(BTreeSet::new()),
             negative: None,
             has_ignore: false,
         },
     }
+}
+
+/// The distinct labels of a map (the ignore label aside), however it was scanned.
+fn distinct_labels(d: &Data, s: &LabelScan, ignore: Option<i64>) -> BTreeSet<i64> {
+    if let Some(set) = &s.distinct {
+        return set.clone();
+    }
+    let mut seen = vec![false; s.max.max(0) as usize + 1];
+    crate::with_labels!(d, v => {
+        for &x in v {
+            if let Some(b) = seen.get_mut(x.to_i64().max(0) as usize) {
+                *b = true;
+            }
+        }
+    }, float => {});
+    (0..seen.len() as i64)
+        .filter(|&l| seen[l as usize] && Some(l) != ignore)
+        .collect()
+}
+
+fn too_many(name: &str, limit: usize) -> String {
+    format!(
+        "{name} has more than {limit} distinct values (--max-labels {limit}): it looks like an \
+         intensity image, not a segmentation (raise --max-labels if it really is a label map)"
+    )
 }
 
 /// Converts labels to the type `T` (all values known to fit).
@@ -410,48 +425,35 @@ fn labels(
     let gs = scan_data(g, ignore, limit);
     for (s, name, data) in [(&ps, pn, p), (&gs, gn, g)] {
         if let Some(i) = s.negative {
-            let v = match data {
-                Data::I32(v) => v[i] as i64,
-                Data::I64(v) => v[i],
-                _ => s.min,
-            };
+            let v = crate::with_labels!(data, v => v[i].to_i64(), float => 0);
             return Err(format!(
                 "{name}: negative label {v} at {}",
                 crate::volume::position(&pair.dims, pair.gt_vol.index_style, i)
             ));
         }
-        if s.distinct.len() > limit {
-            return Err(format!(
-                "{name} has more than {limit} distinct values (--max-labels {limit}): it looks \
-                 like an intensity image, not a segmentation (raise --max-labels if it really is a \
-                 label map)"
-            ));
+        if s.distinct.as_ref().is_some_and(|d| d.len() > limit) {
+            return Err(too_many(name, limit));
         }
     }
-    let present: BTreeSet<i64> = ps.distinct.union(&gs.distinct).copied().collect();
-    // By default every label that occurs where neither map is ignored.
-    let chosen: Vec<i64> = match &opts.labels {
-        Some(l) => l.clone(),
-        None => present
-            .iter()
-            .copied()
-            .filter(|&l| l != 0 || opts.include_background)
-            .collect(),
-    };
     let counted_somewhere =
         |c: &Confusion| opts.labels.is_some() || c.reference() + c.prediction() > 0;
+    let row_of = |l: i64, c: Confusion| row(l, c, opts.policy, None);
     let max_present = ps.max.max(gs.max).max(0);
-    let max_chosen = chosen.iter().copied().max().unwrap_or(0);
-    // The type both maps are counted in must hold the ignore label where it occurs.
-    let ignore_max = match ignore {
-        Some(i) if ps.has_ignore || gs.has_ignore => i.max(0),
-        _ => 0,
-    };
-    let (counts, counted): (Vec<Confusion>, u64) = if max_present.max(max_chosen) < 1 << 16 {
-        let classes = (max_present.max(max_chosen) + 1) as usize;
-        count_dense(p, g, max_present.max(ignore_max), ignore, classes)?
-    } else {
+    let max_chosen = opts.labels.iter().flatten().copied().max().unwrap_or(0);
+    if max_present.max(max_chosen) >= 1 << 16 {
         // Sparse large labels: count on compact indices (the distinct labels, sorted).
+        let present: BTreeSet<i64> = distinct_labels(p, &ps, ignore)
+            .union(&distinct_labels(g, &gs, ignore))
+            .copied()
+            .collect();
+        let chosen: Vec<i64> = match &opts.labels {
+            Some(l) => l.clone(),
+            None => present
+                .iter()
+                .copied()
+                .filter(|&l| l != 0 || opts.include_background)
+                .collect(),
+        };
         let table: Vec<i64> = present.iter().copied().collect();
         let ign_index = table.len() as i64;
         let index = |x: i64| -> u32 {
@@ -465,22 +467,43 @@ fn labels(
         let mut compact = vec![Confusion::default(); table.len().max(1)];
         let n = count(&a, &b, Some(ign_index), &mut compact)?;
         // Back to labels; chosen labels absent from both maps count nothing.
-        let mut full = Vec::new();
-        for &l in &chosen {
-            full.push(match table.binary_search(&l) {
-                Ok(k) => compact[k],
-                Err(_) => Confusion {
-                    tn: n,
-                    ..Confusion::default()
-                },
-            });
-        }
         return Ok(chosen
             .iter()
-            .zip(full)
+            .map(|&l| match table.binary_search(&l) {
+                Ok(k) => (l, compact[k]),
+                Err(_) => (
+                    l,
+                    Confusion {
+                        tn: n,
+                        ..Confusion::default()
+                    },
+                ),
+            })
             .filter(|(_, c)| counted_somewhere(c))
-            .map(|(&l, c)| row(l, c, opts.policy, None))
+            .map(|(l, c)| row_of(l, c))
             .collect());
+    }
+    // The type both maps are counted in must hold the ignore label where it occurs.
+    let ignore_max = match ignore {
+        Some(i) if ps.has_ignore || gs.has_ignore => i.max(0),
+        _ => 0,
+    };
+    let classes = (max_present.max(max_chosen) + 1) as usize;
+    let (counts, counted) = count_dense(p, g, max_present.max(ignore_max), ignore, classes)?;
+    // Maps scanned without listing their labels are checked against --max-labels here.
+    let in_pred = counts.iter().filter(|c| c.prediction() > 0).count();
+    let in_ref = counts.iter().filter(|c| c.reference() > 0).count();
+    for (s, name, n) in [(&ps, pn, in_pred), (&gs, gn, in_ref)] {
+        if s.distinct.is_none() && n > limit {
+            return Err(too_many(name, limit));
+        }
+    }
+    // By default every label that occurs where neither map is ignored.
+    let chosen: Vec<i64> = match &opts.labels {
+        Some(l) => l.clone(),
+        None => (0..classes as i64)
+            .filter(|&l| l != 0 || opts.include_background)
+            .collect(),
     };
     Ok(chosen
         .into_iter()
@@ -492,7 +515,7 @@ fn labels(
             (l, c)
         })
         .filter(|(_, c)| counted_somewhere(c))
-        .map(|(l, c)| row(l, c, opts.policy, None))
+        .map(|(l, c)| row_of(l, c))
         .collect())
 }
 
@@ -580,7 +603,10 @@ fn probabilities(
         }
         Values::Labels(d) => {
             let s = scan_data(d, ignore, opts.max_labels);
-            let nonzero: Vec<i64> = s.distinct.iter().copied().filter(|&l| l != 0).collect();
+            let nonzero: Vec<i64> = distinct_labels(d, &s, ignore)
+                .into_iter()
+                .filter(|&l| l != 0)
+                .collect();
             match (&opts.labels, nonzero.len()) {
                 (Some(l), _) => l.clone(),
                 (None, 0) => vec![1],
