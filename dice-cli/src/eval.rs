@@ -158,9 +158,10 @@ pub fn align_and_interpret(
         (p, g, ignore) => {
             if squeeze(&pred.dims) != squeeze(&gt.dims) {
                 return Err(format!(
-                    "sizes differ: {pn} is {}, {gn} is {}",
+                    "sizes differ: {pn} is {}, {gn} is {}{}",
                     pred.shape_text(),
-                    gt.shape_text()
+                    gt.shape_text(),
+                    channel_hint(&pred.dims, &gt.dims)
                 ));
             }
             if ignore {
@@ -196,6 +197,24 @@ pub fn align_and_interpret(
         gt_vol,
         notes,
     })
+}
+
+/// A hint when the prediction has one axis more than the reference (one channel per class).
+fn channel_hint(pred: &[usize], gt: &[usize]) -> String {
+    let (p, g) = (squeeze(pred), squeeze(gt));
+    let extra = (0..p.len()).find(|&k| {
+        let mut q = p.clone();
+        q.remove(k);
+        q == g
+    });
+    match extra {
+        Some(k) if p.len() == g.len() + 1 => format!(
+            " (the prediction has an extra axis of size {}: one channel per class is not read \
+             as classes; save the argmax as a label map, or one probability map per class)",
+            p[k]
+        ),
+        _ => String::new(),
+    }
 }
 
 fn reorient(pred: &mut Volume, map: AxisMap) -> Result<(), String> {

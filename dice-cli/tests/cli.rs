@@ -393,6 +393,17 @@ fn value_semantics_are_said_never_guessed() {
         2,
     );
     assert!(e.contains("cannot be used"), "{e}");
+    // A softmax output with one channel per class: a hint, not just "sizes differ".
+    npy::write(
+        &dir.join("softmax.npy"),
+        &Volume::new(vec![64, 4], Data::F32(vec![0.25; 256])),
+    )
+    .unwrap();
+    let e = fails(&mut eval(&dir.join("softmax.npy"), &dir.join("g.npy")));
+    assert!(
+        e.contains("extra axis of size 4") && e.contains("argmax"),
+        "{e}"
+    );
     // An intensity image: refused with the reason.
     write_npy(
         &dir.join("ct.npy"),
