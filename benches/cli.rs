@@ -45,6 +45,13 @@ fn bench(c: &mut Criterion) {
         grp.bench_function(format!("decode_pair_{ext}"), |b| {
             b.iter(|| black_box((formats::read(&pp).unwrap(), formats::read(&gp).unwrap())))
         });
+        // What `dice eval PRED GT` does: the two files on two threads.
+        grp.bench_function(format!("decode_pair_{ext}_two_threads"), |b| {
+            b.iter(|| {
+                let (p, g) = eval::decode_pair(&pp, &gp, true);
+                black_box((p.unwrap(), g.unwrap()))
+            })
+        });
     }
     let p = formats::read(&dir.join("p.nii")).unwrap();
     let g = formats::read(&dir.join("g.nii")).unwrap();

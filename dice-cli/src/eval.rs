@@ -38,6 +38,9 @@ pub struct Options {
     pub geometry_tolerance: f64,
     /// Compare arrays as stored, whatever their geometry.
     pub ignore_geometry: bool,
+    /// Decode the two files of a pair on two threads (single pairs; directory runs already
+    /// use their threads across pairs).
+    pub concurrent_decode: bool,
 }
 
 impl Default for Options {
@@ -54,6 +57,7 @@ impl Default for Options {
             max_labels: 1000,
             geometry_tolerance: geometry::DEFAULT_TOLERANCE_MM,
             ignore_geometry: false,
+            concurrent_decode: false,
         }
     }
 }
@@ -110,8 +114,8 @@ fn squeeze(dims: &[usize]) -> Vec<usize> {
 /// Reads both files and makes them comparable: the grid check (and reorientation), then the
 /// value interpretation. Errors name the files.
 pub fn prepare(pred_path: &Path, gt_path: &Path, opts: &Options) -> Result<Pair, String> {
-    let pred = crate::formats::read(pred_path)?;
-    let gt = crate::formats::read(gt_path)?;
+    let (pred, gt) = decode_pair(pred_path, gt_path, opts.concurrent_decode);
+    let (pred, gt) = (pred?, gt?);
     align_and_interpret(
         pred,
         gt,
@@ -119,6 +123,33 @@ pub fn prepare(pred_path: &Path, gt_path: &Path, opts: &Options) -> Result<Pair,
         &gt_path.display().to_string(),
         opts,
     )
+}
+
+/// Decodes both files of a pair, on two threads when `concurrent` (the prediction's on a
+/// helper thread; if the system will not start one, both on this one).
+pub fn decode_pair(
+    pred_path: &Path,
+    gt_path: &Path,
+    concurrent: bool,
+) -> (Result<Volume, String>, Result<Volume, String>) {
+    if !concurrent {
+        return (
+            crate::formats::read(pred_path),
+            crate::formats::read(gt_path),
+        );
+    }
+    std::thread::scope(|s| {
+        let helper =
+            std::thread::Builder::new().spawn_scoped(s, || crate::formats::read(pred_path));
+        let gt = crate::formats::read(gt_path);
+        let pred = match helper {
+            Ok(h) => h
+                .join()
+                .unwrap_or_else(|_| Err(format!("{}: the decoder failed", pred_path.display()))),
+            Err(_) => crate::formats::read(pred_path),
+        };
+        (pred, gt)
+    })
 }
 
 /// [`prepare`] on decoded volumes.

@@ -245,6 +245,7 @@ fn options(a: &EvalArgs) -> Result<Options, String> {
         max_labels: a.max_labels,
         geometry_tolerance: a.geometry_tolerance,
         ignore_geometry: a.ignore_geometry,
+        concurrent_decode: !(a.pred.is_dir() || a.gt.is_dir()),
     })
 }
 
