@@ -44,10 +44,16 @@ echo "== fuzz targets, a fixed number of seeded runs each (only where nightly an
 if cargo +nightly --version >/dev/null 2>&1 && cargo fuzz --version >/dev/null 2>&1; then
     for target in read_any eval_pair ffi; do
         corpus=$(mktemp -d)
+        log=$(mktemp)
         cp -r "fuzz/corpus/$target/." "$corpus/"
-        (cd fuzz && cargo +nightly fuzz run -O "$target" "$corpus" -- \
-            -runs=30000 -seed=1 -rss_limit_mb=1024 -max_len=65536 -print_final_stats=1 2>&1 | tail -3)
-        rm -rf "$corpus"
+        if ! (cd fuzz && cargo +nightly fuzz run -O "$target" "$corpus" -- \
+            -runs=30000 -seed=1 -rss_limit_mb=1024 -max_len=65536 -print_final_stats=1) >"$log" 2>&1; then
+            tail -n 80 "$log"
+            echo "fuzz target $target failed: the input is in fuzz/artifacts/$target; add it to fuzz/regressions/$target"
+            exit 1
+        fi
+        echo "   $target: $(grep -E '^Done' "$log" || echo 'done'), no crash"
+        rm -rf "$corpus" "$log"
     done
 else
     echo "(no nightly toolchain or cargo-fuzz: the corpus and regressions replay on stable in tests/fuzz_regressions.rs)"
