@@ -46,7 +46,6 @@ fn bench(c: &mut Criterion) {
         grp.bench_function(format!("decode_pair_{ext}"), |b| {
             b.iter(|| black_box((formats::read(&pp).unwrap(), formats::read(&gp).unwrap())))
         });
-
     }
     let p = formats::read(&dir.join("p.nii")).unwrap();
     let g = formats::read(&dir.join("g.nii")).unwrap();

@@ -53,6 +53,7 @@ pub mod layout;
 pub mod loss;
 pub mod score;
 pub mod stats;
+pub mod surface;
 
 pub use error::{DiceError, Operand, Result};
 pub use float::{Float, Label};

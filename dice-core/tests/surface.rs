@@ -1,0 +1,269 @@
+//! Surface distances against brute force: the distance transform to 1e-12 on random volumes
+//! with random anisotropic spacings, and every metric against its definition computed by
+//! exhaustive search (surfaces by their definition, distances by trying every pair).
+
+use dice_core::surface::{self, Grid, PercentileDefinition, SurfaceDistances, Surfaces};
+use proptest::prelude::*;
+
+fn xorshift(mut s: u64) -> impl FnMut() -> u64 {
+    s |= 1;
+    move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    }
+}
+
+fn coords(dims: [usize; 3], i: usize) -> [usize; 3] {
+    [
+        i % dims[0],
+        (i / dims[0]) % dims[1],
+        i / (dims[0] * dims[1]),
+    ]
+}
+
+fn dist2(a: [usize; 3], b: [usize; 3], s: [f64; 3]) -> f64 {
+    (0..3)
+        .map(|k| ((a[k] as f64 - b[k] as f64) * s[k]).powi(2))
+        .sum()
+}
+
+/// Surface by definition: inside, with a face neighbour outside the mask or the image.
+fn brute_surface(dims: [usize; 3], m: &[u8]) -> Vec<usize> {
+    (0..m.len())
+        .filter(|&i| {
+            if m[i] == 0 {
+                return false;
+            }
+            if dims == [1, 1, 1] {
+                return true;
+            }
+            let c = coords(dims, i);
+            (0..3).any(|k| {
+                if dims[k] == 1 {
+                    return false;
+                }
+                [-1i64, 1].iter().any(|&dlt| {
+                    let n = c[k] as i64 + dlt;
+                    if n < 0 || n >= dims[k] as i64 {
+                        return true;
+                    }
+                    let mut cc = c;
+                    cc[k] = n as usize;
+                    m[cc[0] + dims[0] * (cc[1] + dims[1] * cc[2])] == 0
+                })
+            })
+        })
+        .collect()
+}
+
+fn percentile(v: &[f64], q: f64) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let r = (s.len() - 1) as f64 * q / 100.0;
+    let lo = r.floor() as usize;
+    let hi = (lo + 1).min(s.len() - 1);
+    s[lo] + (r - lo as f64) * (s[hi] - s[lo])
+}
+
+fn random_mask(next: &mut impl FnMut() -> u64, dims: [usize; 3], density: u64) -> Vec<u8> {
+    // Blobs: a few boxes, so surfaces have interiors, plus scattered voxels.
+    let n = dims[0] * dims[1] * dims[2];
+    let mut m = vec![0u8; n];
+    for _ in 0..1 + next() % 3 {
+        let lo: Vec<usize> = (0..3).map(|k| (next() as usize) % dims[k]).collect();
+        let hi: Vec<usize> = (0..3)
+            .map(|k| (lo[k] + 1 + (next() as usize) % dims[k]).min(dims[k]))
+            .collect();
+        for (i, v) in m.iter_mut().enumerate() {
+            let c = coords(dims, i);
+            if (0..3).all(|k| c[k] >= lo[k] && c[k] < hi[k]) {
+                *v = 1;
+            }
+        }
+    }
+    for v in m.iter_mut() {
+        if next() % 100 < density {
+            *v ^= 1;
+        }
+    }
+    m
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn distance_transform_matches_brute_force(
+        seed in any::<u64>(),
+        dx in 1usize..9, dy in 1usize..9, dz in 1usize..7,
+        sx in 0.1f64..3.0, sy in 0.1f64..3.0, sz in 0.1f64..3.0,
+        density in 0u64..40,
+    ) {
+        let mut next = xorshift(seed);
+        let dims = [dx, dy, dz];
+        let spacing = [sx, sy, sz];
+        let n = dx * dy * dz;
+        let feat: Vec<bool> = (0..n).map(|_| next() % 100 < density).collect();
+        let mut out = vec![0.0; n];
+        let mut scratch = vec![0.0; surface::line_scratch_len(dims)];
+        surface::squared_distance_transform(dims, spacing, |i| feat[i], &mut out, &mut scratch).unwrap();
+        for (i, &got) in out.iter().enumerate() {
+            let want = (0..n).filter(|&j| feat[j]).map(|j| dist2(coords(dims, i), coords(dims, j), spacing)).fold(f64::INFINITY, f64::min);
+            if want.is_infinite() {
+                prop_assert!(got.is_infinite());
+            } else {
+                prop_assert!((got - want).abs() <= 1e-12 * want.max(1.0), "voxel {i}: {got} vs {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn metrics_match_their_definitions(
+        seed in any::<u64>(),
+        dx in 1usize..10, dy in 1usize..10, dz in 1usize..6,
+        sx in 0.2f64..2.5, sy in 0.2f64..2.5, sz in 0.2f64..2.5,
+        q in 0.0f64..100.0,
+        tol in 0.0f64..3.0,
+    ) {
+        let mut next = xorshift(seed);
+        let dims = [dx, dy, dz];
+        let spacing = [sx, sy, sz];
+        let grid = Grid::new(dims, spacing).unwrap();
+        let (p, t) = (random_mask(&mut next, dims, 5), random_mask(&mut next, dims, 5));
+        let mut scratch = vec![0.0; surface::scratch_len(grid, &p, &t).unwrap()];
+        let got = surface::surface_distances(grid, &p, &t, q, tol, &mut scratch).unwrap();
+        let (sp, st) = (brute_surface(dims, &p), brute_surface(dims, &t));
+        let directed = |a: &[usize], b: &[usize]| -> Vec<f64> {
+            a.iter().map(|&i| b.iter().map(|&j| dist2(coords(dims, i), coords(dims, j), spacing)).fold(f64::INFINITY, f64::min).sqrt()).collect()
+        };
+        match got {
+            Surfaces::BothEmpty => prop_assert!(sp.is_empty() && st.is_empty()),
+            Surfaces::ReferenceEmpty => prop_assert!(st.is_empty() && !sp.is_empty()),
+            Surfaces::PredictionEmpty => prop_assert!(sp.is_empty() && !st.is_empty()),
+            Surfaces::Distances(d) => {
+                let (dp, dt) = (directed(&sp, &st), directed(&st, &sp));
+                let pooled: Vec<f64> = dp.iter().chain(&dt).copied().collect();
+                let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * b.abs().max(1.0);
+                prop_assert_eq!(d.pred_surface as usize, sp.len());
+                prop_assert_eq!(d.ref_surface as usize, st.len());
+                let hd = dp.iter().chain(&dt).copied().fold(0.0, f64::max);
+                prop_assert!(close(d.hausdorff(), hd), "{} vs {hd}", d.hausdorff());
+                let mx = percentile(&dp, q).max(percentile(&dt, q));
+                prop_assert!(close(d.percentile_hausdorff(PercentileDefinition::MaxDirected), mx));
+                prop_assert!(close(d.percentile_hausdorff(PercentileDefinition::Pooled), percentile(&pooled, q)));
+                prop_assert!(close(d.assd(), pooled.iter().sum::<f64>() / pooled.len() as f64));
+                let masd = (dp.iter().sum::<f64>() / dp.len() as f64 + dt.iter().sum::<f64>() / dt.len() as f64) / 2.0;
+                prop_assert!(close(d.masd(), masd));
+                let within = pooled.iter().filter(|&&x| x <= tol).count() as f64;
+                prop_assert!(close(d.nsd(), within / pooled.len() as f64));
+            }
+        }
+    }
+}
+
+/// Two concentric squares in 2-D with anisotropic spacing: every number by hand.
+#[test]
+fn concentric_squares_by_hand() {
+    let dims = [7, 7, 1];
+    let grid = Grid::new(dims, [2.0, 1.0, 1.0]).unwrap();
+    let square = |lo: usize, hi: usize| -> Vec<u8> {
+        (0..49)
+            .map(|i| u8::from((lo..=hi).contains(&(i % 7)) && (lo..=hi).contains(&(i / 7))))
+            .collect()
+    };
+    let (p, t) = (square(1, 5), square(2, 4));
+    let mut scratch = vec![0.0; surface::scratch_len(grid, &p, &t).unwrap()];
+    let Surfaces::Distances(d) =
+        surface::surface_distances(grid, &p, &t, 95.0, 1.0, &mut scratch).unwrap()
+    else {
+        panic!()
+    };
+    // The 5×5 ring has 16 voxels, the 3×3 ring 8.
+    assert_eq!((d.pred_surface, d.ref_surface), (16, 8));
+    // Its corners are √(2² + 1²) from the inner ring's corners; its sides 1 (along y) or 2
+    // (along x) away.
+    assert!((d.max_pred_to_ref - 5f64.sqrt()).abs() < 1e-15);
+    assert!((d.max_ref_to_pred - 2.0).abs() < 1e-15);
+    assert_eq!(
+        d.ref_within_tolerance, 6,
+        "the inner ring's top and bottom rows: 1 mm along y"
+    );
+    assert!((d.hausdorff() - 5f64.sqrt()).abs() < 1e-15);
+    let _: SurfaceDistances = d;
+    // One voxel in a 1×1×1 image is its own surface.
+    let g1 = Grid::new([1, 1, 1], [1.0; 3]).unwrap();
+    let mut s1 = vec![0.0; surface::scratch_len(g1, &[1], &[1]).unwrap()];
+    let Surfaces::Distances(d1) =
+        surface::surface_distances(g1, &[1], &[1], 50.0, 0.0, &mut s1).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!((d1.pred_surface, d1.hausdorff()), (1, 0.0));
+}
+
+#[test]
+fn empty_masks_and_bad_parameters() {
+    let grid = Grid::new([3, 3, 1], [1.0; 3]).unwrap();
+    let (z, one) = (vec![0u8; 9], {
+        let mut v = vec![0u8; 9];
+        v[4] = 1;
+        v
+    });
+    let mut s = vec![0.0; 64];
+    assert_eq!(
+        surface::surface_distances(grid, &z, &z, 95.0, 1.0, &mut s).unwrap(),
+        Surfaces::BothEmpty
+    );
+    assert_eq!(
+        surface::surface_distances(grid, &one, &z, 95.0, 1.0, &mut s).unwrap(),
+        Surfaces::ReferenceEmpty
+    );
+    assert_eq!(
+        surface::surface_distances(grid, &z, &one, 95.0, 1.0, &mut s).unwrap(),
+        Surfaces::PredictionEmpty
+    );
+    assert!(surface::surface_distances(grid, &one, &one, 101.0, 1.0, &mut s).is_err());
+    assert!(surface::surface_distances(grid, &one, &one, 95.0, -1.0, &mut s).is_err());
+    assert!(surface::surface_distances(grid, &one, &one, 95.0, 1.0, &mut s[..1]).is_err());
+    assert!(surface::surface_distances(grid, &one[..8], &one, 95.0, 1.0, &mut s).is_err());
+    assert!(Grid::new([3, 0, 1], [1.0; 3]).is_err());
+    assert!(Grid::new([3, 3, 1], [1.0, 0.0, 1.0]).is_err());
+    assert!(Grid::new([3, 3, 1], [1.0, f64::NAN, 1.0]).is_err());
+    assert!(Grid::new([usize::MAX, 3, 1], [1.0; 3]).is_err());
+    // A single voxel: its own surface, at distance 0 from itself.
+    let Surfaces::Distances(d) =
+        surface::surface_distances(grid, &one, &one, 95.0, 0.0, &mut s).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!((d.hausdorff(), d.nsd(), d.pred_surface), (0.0, 1.0, 1));
+    assert!((grid.diagonal() - 8f64.sqrt()).abs() < 1e-15);
+}
+
+/// A larger volume (lines long enough for many parabolas in the envelope), sparse features.
+#[test]
+fn distance_transform_of_a_larger_volume() {
+    let dims = [37, 29, 17];
+    let spacing = [0.7, 1.3, 2.9];
+    let n = dims[0] * dims[1] * dims[2];
+    let mut next = xorshift(7);
+    let feat: Vec<bool> = (0..n).map(|_| next() % 1000 < 4).collect();
+    let mut out = vec![0.0; n];
+    let mut scratch = vec![0.0; surface::line_scratch_len(dims)];
+    surface::squared_distance_transform(dims, spacing, |i| feat[i], &mut out, &mut scratch)
+        .unwrap();
+    let features: Vec<usize> = (0..n).filter(|&j| feat[j]).collect();
+    assert!(features.len() > 40);
+    for (i, &got) in out.iter().enumerate() {
+        let want = features
+            .iter()
+            .map(|&j| dist2(coords(dims, i), coords(dims, j), spacing))
+            .fold(f64::INFINITY, f64::min);
+        assert!(
+            (got - want).abs() <= 1e-12 * want.max(1.0),
+            "voxel {i}: {got} vs {want}"
+        );
+    }
+}
