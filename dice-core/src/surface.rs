@@ -231,6 +231,13 @@ pub fn squared_distance_transform(
     for (i, o) in out.iter_mut().enumerate() {
         *o = if feature(i) { 0.0 } else { f64::INFINITY };
     }
+    transform_box(dims, spacing, out, scratch);
+    Ok(())
+}
+
+/// The three separable passes over a box already holding 0 at feature voxels and `+∞`
+/// elsewhere (`scratch` of [`line_scratch_len`]).
+fn transform_box(dims: [usize; 3], spacing: [f64; 3], out: &mut [f64], scratch: &mut [f64]) {
     let m = dims.iter().copied().max().unwrap_or(0);
     let (f, rest) = scratch.split_at_mut(m);
     let (d, rest) = rest.split_at_mut(m);
@@ -260,41 +267,101 @@ pub fn squared_distance_transform(
             }
         }
     }
+}
+
+/// Calls `f(box_index, on_surface)` for every voxel of box `b` of `grid`, in box order (x
+/// fastest), where `on_surface` says whether the voxel is on the surface of the mask `inside`
+/// (a predicate on *grid* indices): inside, with a face neighbour outside the mask or outside
+/// the image, along the axes the image has (a 2-D image has no neighbours along z). In an
+/// image of one voxel, that voxel is its own surface. No division per voxel: neighbours are
+/// grid strides away, and the image edges are tested by coordinates.
+fn walk_surface(
+    grid: Grid,
+    b: Bounds,
+    inside: &impl Fn(usize) -> bool,
+    mut f: impl FnMut(usize, bool),
+) {
+    let [nx, ny, nz] = grid.dims;
+    let (sy, sz) = (nx, nx * ny);
+    let single = grid.dims == [1, 1, 1];
+    let mut k = 0;
+    for z in b.lo[2]..b.hi[2] {
+        for y in b.lo[1]..b.hi[1] {
+            let row = y * sy + z * sz;
+            for x in b.lo[0]..b.hi[0] {
+                let i = row + x;
+                let s = inside(i)
+                    && (single
+                        || (nx > 1 && (x == 0 || x + 1 == nx || !inside(i - 1) || !inside(i + 1)))
+                        || (ny > 1
+                            && (y == 0 || y + 1 == ny || !inside(i - sy) || !inside(i + sy)))
+                        || (nz > 1
+                            && (z == 0 || z + 1 == nz || !inside(i - sz) || !inside(i + sz))));
+                f(k, s);
+                k += 1;
+            }
+        }
+    }
+}
+
+/// Surface voxels of the mask `inside` within box `b`.
+fn count_surface(grid: Grid, b: Bounds, inside: &impl Fn(usize) -> bool) -> usize {
+    let mut n = 0;
+    walk_surface(grid, b, inside, |_, s| n += usize::from(s));
+    n
+}
+
+/// The bounding box of every label `0..out.len()` of a label map, in one pass: `out[l]` is
+/// `None` for a label that does not occur. Labels outside the range are ignored (an ignore
+/// label, say).
+///
+/// Errors: the map's length is not the grid's.
+pub fn label_bounds<L: crate::Label>(
+    grid: Grid,
+    labels: &[L],
+    out: &mut [Option<Bounds>],
+) -> Result<()> {
+    check_len(Operand::Labels, grid.voxels(), labels.len())?;
+    out.iter_mut().for_each(|o| *o = None);
+    let [nx, ny, _] = grid.dims;
+    let mut i = 0;
+    for z in 0..grid.dims[2] {
+        for y in 0..ny {
+            let row = &labels[i..i + nx];
+            i += nx;
+            // Runs of one label along x: one update per run.
+            let mut x = 0;
+            while x < nx {
+                let l = row[x].to_i64();
+                let mut e = x + 1;
+                while e < nx && row[e].to_i64() == l {
+                    e += 1;
+                }
+                if let Some(o) = usize::try_from(l).ok().and_then(|l| out.get_mut(l)) {
+                    let b = o.get_or_insert(Bounds {
+                        lo: [x, y, z],
+                        hi: [e, y + 1, z + 1],
+                    });
+                    b.lo = [b.lo[0].min(x), b.lo[1].min(y), b.lo[2].min(z)];
+                    b.hi = [b.hi[0].max(e), b.hi[1].max(y + 1), b.hi[2].max(z + 1)];
+                }
+                x = e;
+            }
+        }
+    }
     Ok(())
 }
 
-/// Whether voxel `(x, y, z)` of a box (`dims`) is on the surface of the mask `inside`: inside,
-/// with a face neighbour outside the mask or outside the box, along the axes the *image* has
-/// (`axes[k]`: its size along `k` exceeds 1; a 2-D image has no neighbours along z). In an
-/// image of one voxel, that voxel is its own surface.
-fn on_surface(
-    axes: [bool; 3],
-    dims: [usize; 3],
-    inside: &impl Fn(usize) -> bool,
-    x: usize,
-    y: usize,
-    z: usize,
-) -> bool {
-    let i = x + dims[0] * (y + dims[1] * z);
-    if !inside(i) {
-        return false;
+/// The smallest box holding both `a` and `b`.
+pub fn union(a: Option<Bounds>, b: Option<Bounds>) -> Option<Bounds> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(Bounds {
+            lo: core::array::from_fn(|k| a.lo[k].min(b.lo[k])),
+            hi: core::array::from_fn(|k| a.hi[k].max(b.hi[k])),
+        }),
+        (a, None) => a,
+        (None, b) => b,
     }
-    if axes == [false; 3] {
-        return true;
-    }
-    let (sx, sy) = (1, dims[0]);
-    let sz = dims[0] * dims[1];
-    let open = |at: usize, len: usize, step: usize| {
-        at == 0 || !inside(i - step) || at + 1 == len || !inside(i + step)
-    };
-    (axes[0] && open(x, dims[0], sx))
-        || (axes[1] && open(y, dims[1], sy))
-        || (axes[2] && open(z, dims[2], sz))
-}
-
-/// The axes along which voxels of `grid` have neighbours.
-fn axes(grid: Grid) -> [bool; 3] {
-    grid.dims.map(|d| d > 1)
 }
 
 /// How a percentile Hausdorff distance combines the two directions.
@@ -382,28 +449,6 @@ pub enum Surfaces {
     BothEmpty,
 }
 
-/// Surface voxels of `mask` inside box `b` of `grid`.
-fn count_surface(grid: Grid, b: Bounds, mask: &[u8]) -> usize {
-    let d = b.dims();
-    let inside = |i: usize| mask[index_in(grid, b, i)] != 0;
-    let mut n = 0;
-    for z in 0..d[2] {
-        for y in 0..d[1] {
-            for x in 0..d[0] {
-                n += usize::from(on_surface(axes(grid), d, &inside, x, y, z));
-            }
-        }
-    }
-    n
-}
-
-/// The grid index of the box's flat index `i`.
-fn index_in(grid: Grid, b: Bounds, i: usize) -> usize {
-    let d = b.dims();
-    let (x, y, z) = (i % d[0], (i / d[0]) % d[1], i / (d[0] * d[1]));
-    (b.lo[0] + x) + grid.dims[0] * ((b.lo[1] + y) + grid.dims[1] * (b.lo[2] + z))
-}
-
 /// `f64` scratch [`surface_distances`] needs for this pair: the box's voxels, both surfaces'
 /// voxels and one line (0 when a mask is empty).
 ///
@@ -411,7 +456,23 @@ fn index_in(grid: Grid, b: Bounds, i: usize) -> usize {
 pub fn scratch_len(grid: Grid, pred: &[u8], target: &[u8]) -> Result<usize> {
     check_len(Operand::Prediction, grid.voxels(), pred.len())?;
     check_len(Operand::Target, grid.voxels(), target.len())?;
-    Ok(match bounding_box(grid, pred, target) {
+    Ok(scratch_len_in(
+        grid,
+        bounding_box(grid, pred, target),
+        &|i| pred[i] != 0,
+        &|i| target[i] != 0,
+    ))
+}
+
+/// [`scratch_len`] for masks given as predicates on grid indices, within `bounds` (which must
+/// hold every voxel of both; `None` when both are empty).
+pub fn scratch_len_in(
+    grid: Grid,
+    bounds: Option<Bounds>,
+    pred: &impl Fn(usize) -> bool,
+    target: &impl Fn(usize) -> bool,
+) -> usize {
+    match bounds {
         None => 0,
         Some(b) => {
             b.voxels()
@@ -419,7 +480,7 @@ pub fn scratch_len(grid: Grid, pred: &[u8], target: &[u8]) -> Result<usize> {
                 + count_surface(grid, b, target)
                 + line_scratch_len(b.dims())
         }
-    })
+    }
 }
 
 /// The value at percentile `q` of sorted `v` (linear interpolation, `numpy.percentile`).
@@ -460,20 +521,62 @@ pub fn surface_distances(
     tolerance: f64,
     scratch: &mut [f64],
 ) -> Result<Surfaces> {
+    check_len(Operand::Prediction, grid.voxels(), pred.len())?;
+    check_len(Operand::Target, grid.voxels(), target.len())?;
+    let bounds = bounding_box(grid, pred, target);
+    surface_distances_in(
+        grid,
+        bounds,
+        &|i| pred[i] != 0,
+        &|i| target[i] != 0,
+        percentile,
+        tolerance,
+        scratch,
+    )
+}
+
+/// [`surface_distances`] for masks given as predicates on grid indices (one label of a label
+/// map, a thresholded probability map), within `bounds`: a box holding every voxel of both
+/// (from [`label_bounds`] and [`union`]), `None` when both are empty. Nothing outside it is
+/// read.
+///
+/// Errors: a percentile or tolerance out of range, a box outside the grid, scratch shorter
+/// than [`scratch_len_in`].
+pub fn surface_distances_in(
+    grid: Grid,
+    bounds: Option<Bounds>,
+    pred: &impl Fn(usize) -> bool,
+    target: &impl Fn(usize) -> bool,
+    percentile: f64,
+    tolerance: f64,
+    scratch: &mut [f64],
+) -> Result<Surfaces> {
     if !(0.0..=100.0).contains(&percentile) {
         return Err(invalid("percentile", percentile, "must be in [0, 100]"));
     }
     if !(tolerance.is_finite() && tolerance >= 0.0) {
         return Err(invalid("tolerance", tolerance, "must be finite and >= 0"));
     }
-    let need = scratch_len(grid, pred, target)?;
-    let (p_any, t_any) = (pred.iter().any(|&v| v != 0), target.iter().any(|&v| v != 0));
-    match (p_any, t_any) {
-        (false, false) => return Ok(Surfaces::BothEmpty),
-        (true, false) => return Ok(Surfaces::ReferenceEmpty),
-        (false, true) => return Ok(Surfaces::PredictionEmpty),
-        (true, true) => {}
+    let Some(b) = bounds else {
+        return Ok(Surfaces::BothEmpty);
+    };
+    if (0..3).any(|k| b.lo[k] >= b.hi[k] || b.hi[k] > grid.dims[k]) {
+        return Err(invalid(
+            "bounds",
+            b.hi[0] as f64,
+            "must be a non-empty box inside the grid",
+        ));
     }
+    let (np, nt) = (count_surface(grid, b, pred), count_surface(grid, b, target));
+    match (np, nt) {
+        (0, 0) => return Ok(Surfaces::BothEmpty),
+        (_, 0) => return Ok(Surfaces::ReferenceEmpty),
+        (0, _) => return Ok(Surfaces::PredictionEmpty),
+        _ => {}
+    }
+    let d = b.dims();
+    let nb = b.voxels();
+    let need = nb + np + nt + line_scratch_len(d);
     if scratch.len() < need {
         return Err(DiceError::LengthMismatch {
             operand: Operand::Output,
@@ -481,40 +584,28 @@ pub fn surface_distances(
             found: scratch.len(),
         });
     }
-    let b = bounding_box(grid, pred, target).ok_or(DiceError::Empty {
-        operand: Operand::Target,
-    })?;
-    let d = b.dims();
-    let nb = b.voxels();
-    let (np, nt) = (count_surface(grid, b, pred), count_surface(grid, b, target));
     let (edt, rest) = scratch.split_at_mut(nb);
     let (dp, rest) = rest.split_at_mut(np);
     let (dt, line) = rest.split_at_mut(nt);
-    let ax = axes(grid);
-    let p_in = |i: usize| pred[index_in(grid, b, i)] != 0;
-    let t_in = |i: usize| target[index_in(grid, b, i)] != 0;
-    // Distances from each mask's surface to the other's: the transform of one surface, read
-    // at the other's surface voxels.
+    // Distances from each mask's surface to the other's: the transform of one surface (its
+    // voxels marked 0 in the box, then transformed in place), read at the other's surface.
     let mut directed =
         |from: &dyn Fn(usize) -> bool, to: &dyn Fn(usize) -> bool, out: &mut [f64]| -> Result<()> {
-            squared_distance_transform(
-                d,
-                grid.spacing,
-                |i| on_surface(ax, d, &to, i % d[0], (i / d[0]) % d[1], i / (d[0] * d[1])),
-                edt,
-                line,
-            )?;
-            let mut k = 0;
-            for (i, &e) in edt.iter().enumerate() {
-                if on_surface(ax, d, &from, i % d[0], (i / d[0]) % d[1], i / (d[0] * d[1])) {
-                    out[k] = libm::sqrt(e);
-                    k += 1;
+            walk_surface(grid, b, &to, |k, s| {
+                edt[k] = if s { 0.0 } else { f64::INFINITY }
+            });
+            transform_box(d, grid.spacing, edt, line);
+            let mut j = 0;
+            walk_surface(grid, b, &from, |k, s| {
+                if s {
+                    out[j] = libm::sqrt(edt[k]);
+                    j += 1;
                 }
-            }
+            });
             Ok(())
         };
-    directed(&p_in, &t_in, dp)?;
-    directed(&t_in, &p_in, dt)?;
+    directed(pred, target, dp)?;
+    directed(target, pred, dt)?;
     dp.sort_unstable_by(f64::total_cmp);
     dt.sort_unstable_by(f64::total_cmp);
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
@@ -540,4 +631,117 @@ pub fn surface_distances(
         pred_within_tolerance: within(dp),
         ref_within_tolerance: within(dt),
     }))
+}
+
+/// What a distance becomes when a mask has no surface: a distance to nothing is not a number,
+/// so every choice is explicit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum EmptyDistance {
+    /// `NaN` (left out of means, like `nanmean`).
+    Nan,
+    /// No value at all: left out of means and counted as undefined.
+    Skip,
+    /// `0`.
+    Zero,
+    /// `+∞` (MONAI's value when one mask is empty).
+    Infinity,
+    /// The image diagonal, [`Grid::diagonal`]: the largest distance the image allows
+    /// (MetricsReloaded's worst case).
+    Diagonal,
+    /// A fixed penalty in mm (the BraTS challenges use 373.13).
+    Value(f64),
+}
+
+impl EmptyDistance {
+    /// The value on `grid` (`None` for `Skip`).
+    pub fn resolve(self, grid: Grid) -> Option<f64> {
+        match self {
+            EmptyDistance::Nan => Some(f64::NAN),
+            EmptyDistance::Skip => None,
+            EmptyDistance::Zero => Some(0.0),
+            EmptyDistance::Infinity => Some(f64::INFINITY),
+            EmptyDistance::Diagonal => Some(grid.diagonal()),
+            EmptyDistance::Value(v) => Some(v),
+        }
+    }
+}
+
+/// The distance metrics of a pair.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum DistanceMetric {
+    /// [`SurfaceDistances::hausdorff`].
+    Hausdorff,
+    /// [`SurfaceDistances::percentile_hausdorff`] under a definition.
+    PercentileHausdorff(PercentileDefinition),
+    /// [`SurfaceDistances::assd`].
+    Assd,
+    /// [`SurfaceDistances::masd`].
+    Masd,
+}
+
+/// Values of the distance metrics when a mask is empty.
+///
+/// | tool | one mask empty | both empty | preset |
+/// | --- | --- | --- | --- |
+/// | this crate (default) | image diagonal | skip | [`SurfaceEmptyPolicy::DEFAULT`] |
+/// | MONAI `compute_hausdorff_distance` | `inf` | `nan` | [`SurfaceEmptyPolicy::MONAI`] |
+/// | MetricsReloaded (worst case) | image diagonal | `nan` | [`SurfaceEmptyPolicy::METRICS_RELOADED`] |
+///
+/// NSD is a ratio, defined when one mask is empty (`0`: nothing is within the tolerance of
+/// nothing); when both are empty it follows `hard::EmptyPolicy::both_empty`, as Dice does.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SurfaceEmptyPolicy {
+    /// One mask empty, the other not.
+    pub one_empty: EmptyDistance,
+    /// Both masks empty.
+    pub both_empty: EmptyDistance,
+}
+
+impl SurfaceEmptyPolicy {
+    /// A missed or hallucinated structure costs the worst distance the image allows; a
+    /// structure absent from both is skipped (as Dice's default).
+    pub const DEFAULT: SurfaceEmptyPolicy = SurfaceEmptyPolicy {
+        one_empty: EmptyDistance::Diagonal,
+        both_empty: EmptyDistance::Skip,
+    };
+    /// MONAI 1.6: `inf` with one mask empty, `nan` with both.
+    pub const MONAI: SurfaceEmptyPolicy = SurfaceEmptyPolicy {
+        one_empty: EmptyDistance::Infinity,
+        both_empty: EmptyDistance::Nan,
+    };
+    /// MetricsReloaded: the worst case with one mask empty, `nan` with both.
+    pub const METRICS_RELOADED: SurfaceEmptyPolicy = SurfaceEmptyPolicy {
+        one_empty: EmptyDistance::Diagonal,
+        both_empty: EmptyDistance::Nan,
+    };
+}
+
+impl Surfaces {
+    /// A distance metric, with the empty cases under `policy`.
+    pub fn distance(
+        &self,
+        metric: DistanceMetric,
+        grid: Grid,
+        policy: SurfaceEmptyPolicy,
+    ) -> Option<f64> {
+        match self {
+            Surfaces::Distances(d) => Some(match metric {
+                DistanceMetric::Hausdorff => d.hausdorff(),
+                DistanceMetric::PercentileHausdorff(def) => d.percentile_hausdorff(def),
+                DistanceMetric::Assd => d.assd(),
+                DistanceMetric::Masd => d.masd(),
+            }),
+            Surfaces::ReferenceEmpty | Surfaces::PredictionEmpty => policy.one_empty.resolve(grid),
+            Surfaces::BothEmpty => policy.both_empty.resolve(grid),
+        }
+    }
+
+    /// Normalized surface Dice, with both masks empty under `both_empty` (one empty: 0).
+    pub fn nsd(&self, both_empty: crate::hard::EmptyValue) -> Option<f64> {
+        match self {
+            Surfaces::Distances(d) => Some(d.nsd()),
+            Surfaces::ReferenceEmpty | Surfaces::PredictionEmpty => Some(0.0),
+            Surfaces::BothEmpty => both_empty.get(),
+        }
+    }
 }

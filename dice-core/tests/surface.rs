@@ -267,3 +267,73 @@ fn distance_transform_of_a_larger_volume() {
         );
     }
 }
+
+#[test]
+fn empty_policies_are_explicit() {
+    use dice_core::hard::EmptyValue;
+    use dice_core::surface::{DistanceMetric as M, EmptyDistance, SurfaceEmptyPolicy as P};
+    let grid = Grid::new([4, 3, 2], [1.0, 2.0, 2.0]).unwrap();
+    let diag = (9.0f64 + 16.0 + 4.0).sqrt();
+    let one = Surfaces::ReferenceEmpty;
+    assert_eq!(one.distance(M::Hausdorff, grid, P::DEFAULT), Some(diag));
+    assert_eq!(one.distance(M::Assd, grid, P::MONAI), Some(f64::INFINITY));
+    assert_eq!(
+        Surfaces::BothEmpty.distance(M::Masd, grid, P::DEFAULT),
+        None
+    );
+    assert!(Surfaces::BothEmpty
+        .distance(M::Hausdorff, grid, P::MONAI)
+        .unwrap()
+        .is_nan());
+    let brats = P {
+        one_empty: EmptyDistance::Value(373.13),
+        both_empty: EmptyDistance::Zero,
+    };
+    let pooled = M::PercentileHausdorff(PercentileDefinition::Pooled);
+    assert_eq!(
+        Surfaces::PredictionEmpty.distance(pooled, grid, brats),
+        Some(373.13)
+    );
+    assert_eq!(Surfaces::BothEmpty.distance(pooled, grid, brats), Some(0.0));
+    assert_eq!(one.nsd(EmptyValue::Skip), Some(0.0));
+    assert_eq!(Surfaces::BothEmpty.nsd(EmptyValue::One), Some(1.0));
+}
+
+/// Every label's box in one pass, and distances of label maps through predicates within them
+/// equal the distances of the labels' own masks.
+#[test]
+fn label_maps_through_their_bounds() {
+    let dims = [9, 8, 5];
+    let grid = Grid::new(dims, [1.0, 0.8, 1.7]).unwrap();
+    let mut next = xorshift(11);
+    let p: Vec<u8> = (0..grid.voxels()).map(|_| (next() % 9) as u8 % 4).collect();
+    let g: Vec<u8> = (0..grid.voxels())
+        .map(|i| {
+            if next().is_multiple_of(5) {
+                (next() % 4) as u8
+            } else {
+                p[i]
+            }
+        })
+        .collect();
+    let (mut pb, mut gb) = ([None; 4], [None; 4]);
+    surface::label_bounds(grid, &p, &mut pb).unwrap();
+    surface::label_bounds(grid, &g, &mut gb).unwrap();
+    for l in 0..4u8 {
+        let (pm, gm): (Vec<u8>, Vec<u8>) = (
+            p.iter().map(|&v| u8::from(v == l)).collect(),
+            g.iter().map(|&v| u8::from(v == l)).collect(),
+        );
+        assert_eq!(
+            surface::union(pb[l as usize], gb[l as usize]),
+            surface::bounding_box(grid, &pm, &gm)
+        );
+        let mut s1 = vec![0.0; surface::scratch_len(grid, &pm, &gm).unwrap()];
+        let want = surface::surface_distances(grid, &pm, &gm, 90.0, 1.0, &mut s1).unwrap();
+        let (fp, fg) = (|i: usize| p[i] == l, |i: usize| g[i] == l);
+        let b = surface::union(pb[l as usize], gb[l as usize]);
+        let mut s2 = vec![0.0; surface::scratch_len_in(grid, b, &fp, &fg)];
+        let got = surface::surface_distances_in(grid, b, &fp, &fg, 90.0, 1.0, &mut s2).unwrap();
+        assert_eq!(got, want, "label {l}");
+    }
+}
