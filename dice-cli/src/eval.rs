@@ -11,6 +11,7 @@ use dice_core::{score, Label, Moment, SoftStats};
 
 use crate::geometry::{self, AxisMap};
 use crate::semantics::{self, Kind, Probs, Values};
+use crate::surfaces::{self, SurfaceOptions};
 use crate::volume::{Data, Volume};
 
 /// What to evaluate and how.
@@ -41,6 +42,10 @@ pub struct Options {
     /// Decode the two files of a pair on two threads (single pairs; directory runs already
     /// use their threads across pairs).
     pub concurrent_decode: bool,
+    /// The metrics to report, in column order.
+    pub metrics: Vec<MetricName>,
+    /// Options of the surface metrics.
+    pub surface: SurfaceOptions,
 }
 
 impl Default for Options {
@@ -58,8 +63,113 @@ impl Default for Options {
             geometry_tolerance: geometry::DEFAULT_TOLERANCE_MM,
             ignore_geometry: false,
             concurrent_decode: false,
+            metrics: MetricName::OVERLAP.to_vec(),
+            surface: SurfaceOptions::default(),
         }
     }
+}
+
+/// A metric `dice eval` reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MetricName {
+    /// Dice `2TP / (2TP + FP + FN)`.
+    Dice,
+    /// IoU (Jaccard) `TP / (TP + FP + FN)`.
+    Iou,
+    /// Precision `TP / (TP + FP)`.
+    Precision,
+    /// Recall (sensitivity) `TP / (TP + FN)`.
+    Recall,
+    /// Volume similarity `1 − |FP − FN| / (2TP + FP + FN)`.
+    Vs,
+    /// Hausdorff distance (mm).
+    Hd,
+    /// Percentile Hausdorff distance (mm; `--percentile`, 95 by default).
+    Hd95,
+    /// Average symmetric surface distance: mean of the pooled distances (mm; medpy, MONAI).
+    Assd,
+    /// Mean average surface distance: mean of the two directed means (mm; MetricsReloaded).
+    Masd,
+    /// Normalized surface Dice at `--tolerance` mm.
+    Nsd,
+}
+
+impl MetricName {
+    /// Today's default: the overlap metrics.
+    pub const OVERLAP: [MetricName; 5] = [
+        MetricName::Dice,
+        MetricName::Iou,
+        MetricName::Precision,
+        MetricName::Recall,
+        MetricName::Vs,
+    ];
+    /// Every metric (`--metrics all`).
+    pub const ALL: [MetricName; 10] = [
+        MetricName::Dice,
+        MetricName::Iou,
+        MetricName::Precision,
+        MetricName::Recall,
+        MetricName::Vs,
+        MetricName::Hd,
+        MetricName::Hd95,
+        MetricName::Assd,
+        MetricName::Masd,
+        MetricName::Nsd,
+    ];
+
+    /// Whether it is measured on the surfaces.
+    pub fn is_surface(self) -> bool {
+        !MetricName::OVERLAP.contains(&self)
+    }
+
+    /// The column (CSV) and key (JSON) name; the percentile Hausdorff is named by its
+    /// percentile (`hd95`, `hd99`).
+    pub fn column(self, percentile: f64) -> String {
+        match self {
+            MetricName::Dice => "dice".into(),
+            MetricName::Iou => "iou".into(),
+            MetricName::Precision => "precision".into(),
+            MetricName::Recall => "recall".into(),
+            MetricName::Vs => "volume_similarity".into(),
+            MetricName::Hd => "hd".into(),
+            MetricName::Hd95 => format!("hd{}", crate::geometry::num(percentile)),
+            MetricName::Assd => "assd".into(),
+            MetricName::Masd => "masd".into(),
+            MetricName::Nsd => "nsd".into(),
+        }
+    }
+
+    /// The overlap metric of dice-core it is, if any.
+    fn overlap(self) -> Option<Metric> {
+        Some(match self {
+            MetricName::Dice => Metric::Dice,
+            MetricName::Iou => Metric::Iou,
+            MetricName::Precision => Metric::Precision,
+            MetricName::Recall => Metric::Recall,
+            MetricName::Vs => Metric::VolumeSimilarity,
+            _ => return None,
+        })
+    }
+
+    /// Its index among the surface values of [`crate::surfaces::LabelSurfaces::values`].
+    fn surface_index(self) -> Option<usize> {
+        Some(match self {
+            MetricName::Hd => 0,
+            MetricName::Hd95 => 1,
+            MetricName::Assd => 2,
+            MetricName::Masd => 3,
+            MetricName::Nsd => 4,
+            _ => return None,
+        })
+    }
+}
+
+/// The columns of a run's metrics.
+pub fn columns(opts: &Options) -> Vec<String> {
+    opts.metrics
+        .iter()
+        .map(|m| m.column(opts.surface.percentile))
+        .collect()
 }
 
 /// One label's result.
@@ -69,20 +179,11 @@ pub struct Row {
     pub label: i64,
     /// Exact counts.
     pub counts: Confusion,
-    /// [`METRICS`] in order (`None` where the policy skips).
-    pub metrics: [Option<f64>; 5],
+    /// The values of [`Options::metrics`], in order (`None` where the policy skips).
+    pub values: Vec<Option<f64>>,
     /// Soft Dice (with `--soft`).
     pub soft_dice: Option<f64>,
 }
-
-/// The metrics reported, in column order.
-pub const METRICS: [Metric; 5] = [
-    Metric::Dice,
-    Metric::Iou,
-    Metric::Precision,
-    Metric::Recall,
-    Metric::VolumeSimilarity,
-];
 
 /// The result of one pair: rows, and what the user should know about how they were made.
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -277,17 +378,42 @@ pub fn evaluate(pair: &Pair, opts: &Options, pn: &str, gn: &str) -> Result<Outco
             ))
         }
     };
+    let mut rows = rows;
+    if opts.metrics.iter().any(|m| m.is_surface()) {
+        let grid = surfaces::grid(pair, &opts.surface, pn, gn)?;
+        let labels: Vec<i64> = rows.iter().map(|r| r.label).collect();
+        let measured = surfaces::compute(
+            pair,
+            &labels,
+            opts.threshold,
+            opts.ignore_label,
+            grid,
+            &opts.surface,
+        )?;
+        for (r, s) in rows.iter_mut().zip(measured) {
+            let v = s.values(&opts.surface, opts.policy.both_empty);
+            for (slot, m) in r.values.iter_mut().zip(&opts.metrics) {
+                if let Some(k) = m.surface_index() {
+                    *slot = v[k];
+                }
+            }
+        }
+    }
     Ok(Outcome {
         rows,
         notes: pair.notes.clone(),
     })
 }
 
-fn row(label: i64, counts: Confusion, policy: EmptyPolicy, soft_dice: Option<f64>) -> Row {
+fn row(label: i64, counts: Confusion, opts: &Options, soft_dice: Option<f64>) -> Row {
     Row {
         label,
         counts,
-        metrics: METRICS.map(|m| counts.metric(m, policy)),
+        values: opts
+            .metrics
+            .iter()
+            .map(|m| m.overlap().and_then(|o| counts.metric(o, opts.policy)))
+            .collect(),
         soft_dice,
     }
 }
@@ -487,7 +613,7 @@ fn labels(
     }
     let counted_somewhere =
         |c: &Confusion| opts.labels.is_some() || c.reference() + c.prediction() > 0;
-    let row_of = |l: i64, c: Confusion| row(l, c, opts.policy, None);
+    let row_of = |l: i64, c: Confusion| row(l, c, opts, None);
     let max_present = ps.max.max(gs.max).max(0);
     let max_chosen = opts.labels.iter().flatten().copied().max().unwrap_or(0);
     if max_present.max(max_chosen) >= 1 << 16 {
@@ -687,7 +813,7 @@ fn probabilities(
             (Some((nr, dr)), Some(s)) => score::dice(s.intersection, s.pred, s.target, nr, dr),
             _ => None,
         };
-        rows.push(row(label, c, opts.policy, soft_dice));
+        rows.push(row(label, c, opts, soft_dice));
     }
     Ok(rows)
 }

@@ -11,6 +11,7 @@ pub mod overlay;
 pub mod report;
 pub mod sample;
 pub mod semantics;
+pub mod surfaces;
 pub mod volume;
 
 pub use volume::{Data, Volume};

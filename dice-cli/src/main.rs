@@ -10,12 +10,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use dice_cli::eval::{self, Options};
+use dice_cli::eval::{self, MetricName, Options};
 use dice_cli::geometry::DEFAULT_TOLERANCE_MM;
 use dice_cli::report::{Case, Format, Report};
 use dice_cli::semantics::Kind;
+use dice_cli::surfaces::{SurfaceOptions, Tolerance};
 use dice_cli::{dirs, output, overlay};
 use dice_core::hard::{EmptyPolicy, EmptyValue};
+use dice_core::surface::{EmptyDistance, PercentileDefinition};
 
 #[derive(Parser)]
 #[command(
@@ -46,6 +48,12 @@ impl From<Empty> for EmptyValue {
             Empty::Skip => EmptyValue::Skip,
         }
     }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum HdDefinition {
+    MaxDirected,
+    Pooled,
 }
 
 #[derive(clap::Args)]
@@ -103,6 +111,27 @@ struct EvalArgs {
     /// Compare the arrays as stored, whatever the files' geometry says (with a note).
     #[arg(long)]
     ignore_geometry: bool,
+    /// Metrics to report, comma-separated: dice, iou, precision, recall, vs (the default set),
+    /// hd, hd95, assd, masd, nsd (surface distances in mm), or all.
+    #[arg(long, value_delimiter = ',')]
+    metrics: Option<Vec<String>>,
+    /// The percentile of hd95 (the column is named after it: hd99 for 99).
+    #[arg(long, default_value_t = 95.0, allow_hyphen_values = true)]
+    percentile: f64,
+    /// How hd95 combines the two directions: the larger of the two directed percentiles
+    /// (MONAI, DeepMind, MetricsReloaded) or the percentile of the pooled distances (medpy).
+    #[arg(long, value_enum, default_value = "max-directed")]
+    hd_definition: HdDefinition,
+    /// NSD tolerance in mm: one value, or label:mm pairs (`1:2,2:1.5`). Required for nsd.
+    #[arg(long)]
+    tolerance: Option<String>,
+    /// Voxel spacing in mm (`X,Y` or `X,Y,Z`) for files that carry none (NumPy, PNG, TIFF).
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+    spacing: Option<Vec<f64>>,
+    /// Surface distances when one mask of a label is empty: diagonal (the image's, the
+    /// default), inf, nan, skip, zero, or a number of mm (a fixed penalty).
+    #[arg(long, default_value = "diagonal")]
+    empty_distance: String,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
@@ -225,6 +254,73 @@ fn options(a: &EvalArgs) -> Result<Options, String> {
             ));
         }
     }
+    let metrics: Vec<MetricName> = match &a.metrics {
+        None => MetricName::OVERLAP.to_vec(),
+        Some(list) => {
+            let mut out = Vec::new();
+            for name in list {
+                let name = name.trim().to_ascii_lowercase();
+                if name == "all" {
+                    out.extend(MetricName::ALL);
+                    continue;
+                }
+                let m = <MetricName as ValueEnum>::from_str(&name, true).map_err(|_| {
+                    format!(
+                        "--metrics {name}: not a metric (dice, iou, precision, recall, vs, hd, \
+                         hd95, assd, masd, nsd, all)"
+                    )
+                })?;
+                out.push(m);
+            }
+            let mut seen = Vec::new();
+            out.retain(|m| {
+                let new = !seen.contains(m);
+                seen.push(*m);
+                new
+            });
+            out
+        }
+    };
+    if !(a.percentile.is_finite() && (0.0..=100.0).contains(&a.percentile)) {
+        return Err(format!("--percentile {} is not in [0, 100]", a.percentile));
+    }
+    let tolerance = match &a.tolerance {
+        None => None,
+        Some(t) => Some(parse_tolerance(t)?),
+    };
+    if metrics.contains(&MetricName::Nsd) && tolerance.is_none() {
+        return Err(
+            "nsd needs --tolerance MM (the distance within which boundaries agree; it is \
+             task-specific, e.g. 1 or 2 mm)"
+                .into(),
+        );
+    }
+    let spacing = match &a.spacing {
+        None => None,
+        Some(s) => {
+            if !(2..=3).contains(&s.len()) || s.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+                return Err(format!(
+                    "--spacing {s:?}: two or three positive numbers of mm"
+                ));
+            }
+            Some([s[0], s[1], s.get(2).copied().unwrap_or(1.0)])
+        }
+    };
+    let one_empty = match a.empty_distance.as_str() {
+        "diagonal" => EmptyDistance::Diagonal,
+        "inf" => EmptyDistance::Infinity,
+        "nan" => EmptyDistance::Nan,
+        "skip" => EmptyDistance::Skip,
+        "zero" => EmptyDistance::Zero,
+        v => match v.parse::<f64>() {
+            Ok(x) if x.is_finite() && x >= 0.0 => EmptyDistance::Value(x),
+            _ => {
+                return Err(format!(
+                    "--empty-distance {v}: diagonal, inf, nan, skip, zero or a number of mm"
+                ))
+            }
+        },
+    };
     let mut labels = a.labels.clone();
     if let Some(l) = &mut labels {
         let mut seen = std::collections::BTreeSet::new();
@@ -246,7 +342,47 @@ fn options(a: &EvalArgs) -> Result<Options, String> {
         geometry_tolerance: a.geometry_tolerance,
         ignore_geometry: a.ignore_geometry,
         concurrent_decode: !(a.pred.is_dir() || a.gt.is_dir()),
+        metrics,
+        surface: SurfaceOptions {
+            percentile: a.percentile,
+            definition: match a.hd_definition {
+                HdDefinition::MaxDirected => PercentileDefinition::MaxDirected,
+                HdDefinition::Pooled => PercentileDefinition::Pooled,
+            },
+            tolerance,
+            spacing,
+            one_empty,
+        },
     })
+}
+
+/// `2` (every label) or `1:2,2:1.5` (per label), in mm.
+fn parse_tolerance(t: &str) -> Result<Tolerance, String> {
+    let mm = |v: &str| -> Result<f64, String> {
+        v.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite() && *x >= 0.0)
+            .ok_or_else(|| format!("--tolerance {t}: {v:?} is not a number of mm >= 0"))
+    };
+    if !t.contains(':') {
+        return Ok(Tolerance::All(mm(t)?));
+    }
+    t.split(',')
+        .map(|pair| {
+            let (l, v) = pair
+                .split_once(':')
+                .ok_or_else(|| format!("--tolerance {t}: {pair:?} is not label:mm"))?;
+            let l = l
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|l| *l >= 0)
+                .ok_or_else(|| format!("--tolerance {t}: {l:?} is not a label"))?;
+            Ok((l, mm(v)?))
+        })
+        .collect::<Result<Vec<_>, String>>()
+        .map(Tolerance::PerLabel)
 }
 
 /// Writes to standard output; a closed pipe ends the program quietly.
@@ -295,6 +431,7 @@ fn run(a: EvalArgs) -> Result<ExitCode, Failure> {
             directory: true,
             skipped: &pairing.skipped,
             precision: a.precision,
+            columns: eval::columns(&opts),
         };
         let text = report.render(a.format).map_err(Failure::Eval)?;
         if pairing.pairs.is_empty() {
@@ -338,6 +475,7 @@ fn run(a: EvalArgs) -> Result<ExitCode, Failure> {
             directory: false,
             skipped: &[],
             precision: a.precision,
+            columns: eval::columns(&opts),
         };
         (report.render(a.format).map_err(Failure::Eval)?, false)
     };

@@ -24,9 +24,6 @@ pub enum Format {
     Json,
 }
 
-/// The metric columns' names, in [`crate::eval::METRICS`] order.
-pub const NAMES: [&str; 5] = ["dice", "iou", "precision", "recall", "volume_similarity"];
-
 /// One case: a prediction, its reference and the result.
 #[derive(Clone, Debug)]
 pub struct Case {
@@ -55,7 +52,7 @@ pub struct Summary {
     /// The label.
     pub label: i64,
     /// The metric's name.
-    pub metric: &'static str,
+    pub metric: String,
     /// Mean of the defined values.
     pub mean: Option<f64>,
     /// Population standard deviation of the defined values.
@@ -72,18 +69,18 @@ fn rows(c: &Case) -> &[Row] {
     c.result.as_ref().map_or(&[], |o| o.rows.as_slice())
 }
 
-/// Per-label summaries of every metric over the cases, in label order.
-pub fn summarize(cases: &[Case]) -> Vec<Summary> {
+/// Per-label summaries of every metric (named by `columns`) over the cases, in label order.
+pub fn summarize(cases: &[Case], columns: &[String]) -> Vec<Summary> {
     let mut labels: Vec<i64> = cases.iter().flat_map(rows).map(|r| r.label).collect();
     labels.sort_unstable();
     labels.dedup();
     let mut out = Vec::new();
     for label in labels {
-        for (m, name) in NAMES.iter().enumerate() {
+        for (m, name) in columns.iter().enumerate() {
             let values: Vec<Option<f64>> = cases
                 .iter()
                 .filter_map(|c| rows(c).iter().find(|r| r.label == label))
-                .map(|r| r.metrics[m])
+                .map(|r| r.values.get(m).copied().flatten())
                 .collect();
             let mut defined: Vec<f64> = values
                 .iter()
@@ -106,7 +103,7 @@ pub fn summarize(cases: &[Case]) -> Vec<Summary> {
             });
             out.push(Summary {
                 label,
-                metric: name,
+                metric: name.clone(),
                 mean,
                 std,
                 median,
@@ -155,6 +152,8 @@ pub struct Report<'a> {
     pub skipped: &'a [Skipped],
     /// Decimals of the table.
     pub precision: usize,
+    /// The metric columns, in the rows' order ([`crate::eval::columns`]).
+    pub columns: Vec<String>,
 }
 
 impl Report<'_> {
@@ -196,8 +195,8 @@ impl Report<'_> {
                             .map(|r| {
                                 let mut l = Map::new();
                                 l.insert("label".into(), json!(r.label));
-                                for (n, v) in NAMES.iter().zip(r.metrics) {
-                                    l.insert((*n).into(), json_metric(v));
+                                for (n, &v) in self.columns.iter().zip(&r.values) {
+                                    l.insert(n.clone(), json_metric(v));
                                 }
                                 if soft {
                                     l.insert("soft_dice".into(), json_metric(r.soft_dice));
@@ -228,7 +227,7 @@ impl Report<'_> {
         );
         top.insert("cases".into(), Value::Array(cases));
         if self.directory {
-            let summary: Vec<Value> = summarize(self.cases)
+            let summary: Vec<Value> = summarize(self.cases, &self.columns)
                 .into_iter()
                 .map(|s| {
                     json!({
@@ -254,7 +253,7 @@ impl Report<'_> {
         let soft = self.soft();
         let mut w = csv::Writer::from_writer(Vec::new());
         let mut header: Vec<&str> = vec!["case", "label"];
-        header.extend(NAMES);
+        header.extend(self.columns.iter().map(String::as_str));
         if soft {
             header.push("soft_dice");
         }
@@ -273,7 +272,7 @@ impl Report<'_> {
                 Ok(o) => {
                     for r in &o.rows {
                         let mut rec = vec![c.name.clone(), r.label.to_string()];
-                        rec.extend(r.metrics.iter().map(|&m| csv_metric(m)));
+                        rec.extend(r.values.iter().map(|&m| csv_metric(m)));
                         if soft {
                             rec.push(csv_metric(r.soft_dice));
                         }
@@ -311,7 +310,12 @@ impl Report<'_> {
             .unwrap_or(0)
             .max(4);
         let mut header = format!("{:<width$} {:>6}", "case", "label");
-        for n in ["dice", "iou", "precision", "recall", "vol_sim"] {
+        for n in &self.columns {
+            let n = if n == "volume_similarity" {
+                "vol_sim"
+            } else {
+                n.as_str()
+            };
             let _ = write!(header, " {n:>cw$}");
         }
         if soft {
@@ -334,7 +338,7 @@ impl Report<'_> {
                 Ok(o) => {
                     for r in &o.rows {
                         let _ = write!(s, "{:<width$} {:>6}", c.name, r.label);
-                        for m in r.metrics {
+                        for &m in &r.values {
                             let _ = write!(s, " {:>cw$}", table_metric(m, p));
                         }
                         if soft {
@@ -371,7 +375,7 @@ impl Report<'_> {
                 "{:>6} {:<18} {:>cw$} {:>cw$} {:>cw$} {:>12}",
                 "label", "metric", "mean", "std", "median", "defined"
             );
-            for m in summarize(self.cases) {
+            for m in summarize(self.cases, &self.columns) {
                 let f = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.p$}"));
                 let _ = writeln!(
                     s,

@@ -945,3 +945,113 @@ fn memory_of_large_pairs() {
         "peak {peak} bytes for {inputs} bytes of inputs"
     );
 }
+
+/// Surface metrics through `dice eval`: the core's values for each label, the options, and the
+/// errors that say what is missing.
+#[test]
+fn surface_metrics_from_the_command_line() {
+    use dice_core::surface::{self as surf, Grid, PercentileDefinition, Surfaces};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sample");
+    let (p, g) = (dir.join("pred.nii.gz"), dir.join("gt.nii.gz"));
+    let j = json(&ok(eval(&p, &g).args([
+        "--metrics",
+        "dice,hd,hd95,assd,masd,nsd",
+        "--tolerance",
+        "1:2,2:1,3:0.5",
+        "--hd-definition",
+        "pooled",
+        "--percentile",
+        "90",
+        "--format",
+        "json",
+    ])));
+    let (pred, gt) = dice_cli::sample::pair();
+    let (Data::U8(pv), Data::U8(gv)) = (&pred.data, &gt.data) else {
+        unreachable!()
+    };
+    let grid = Grid::new([40, 40, 24], [1.0, 1.0, 2.0]).unwrap();
+    for (k, (label, tol)) in [(1u8, 2.0), (2, 1.0), (3, 0.5)].into_iter().enumerate() {
+        let pm: Vec<u8> = pv.iter().map(|&v| u8::from(v == label)).collect();
+        let gm: Vec<u8> = gv.iter().map(|&v| u8::from(v == label)).collect();
+        let mut s = vec![0.0; surf::scratch_len(grid, &pm, &gm).unwrap()];
+        let Surfaces::Distances(d) =
+            surf::surface_distances(grid, &pm, &gm, 90.0, tol, &mut s).unwrap()
+        else {
+            panic!()
+        };
+        let row = &j["cases"][0]["labels"][k];
+        assert_eq!(row["label"], label as i64);
+        assert_eq!(row["hd"].as_f64(), Some(d.hausdorff()));
+        assert_eq!(
+            row["hd90"].as_f64(),
+            Some(d.percentile_hausdorff(PercentileDefinition::Pooled))
+        );
+        assert_eq!(row["assd"].as_f64(), Some(d.assd()));
+        assert_eq!(row["masd"].as_f64(), Some(d.masd()));
+        assert_eq!(row["nsd"].as_f64(), Some(d.nsd()));
+        assert!(row.get("iou").is_none(), "only the metrics asked for");
+    }
+    // What is missing is said before anything is decoded (usage errors), or names the file.
+    let e = status(eval(&p, &g).args(["--metrics", "nsd"]), 2);
+    assert!(e.contains("--tolerance"), "{e}");
+    status(
+        eval(&p, &g).args(["--metrics", "hd", "--percentile", "101"]),
+        2,
+    );
+    status(eval(&p, &g).args(["--metrics", "area"]), 2);
+    status(
+        eval(&p, &g).args(["--metrics", "hd", "--empty-distance", "far"]),
+        2,
+    );
+    let tmpd = tmp("surface-npy");
+    let m: Vec<u8> = (0..64).map(|i| u8::from(i % 8 < 4 && i / 8 < 5)).collect();
+    npy::write(&tmpd.join("m.npy"), &vol2(8, 8, Data::U8(m))).unwrap();
+    let e = fails(eval(&tmpd.join("m.npy"), &tmpd.join("m.npy")).args(["--metrics", "hd"]));
+    assert!(e.contains("--spacing"), "{e}");
+    let j = json(&ok(eval(&tmpd.join("m.npy"), &tmpd.join("m.npy")).args([
+        "--metrics",
+        "hd,nsd",
+        "--spacing",
+        "0.5,2",
+        "--tolerance",
+        "0",
+        "--format",
+        "json",
+    ])));
+    assert_eq!(j["cases"][0]["labels"][0]["hd"], 0.0);
+    assert_eq!(j["cases"][0]["labels"][0]["nsd"], 1.0);
+    // A label missing from the prediction: the image diagonal by default, a penalty on request.
+    let mut one = vec![0u8; 64];
+    one[9] = 1;
+    npy::write(&tmpd.join("one.npy"), &vol2(8, 8, Data::U8(one))).unwrap();
+    let zero = vec![0u8; 64];
+    npy::write(&tmpd.join("zero.npy"), &vol2(8, 8, Data::U8(zero))).unwrap();
+    let j = json(&ok(eval(&tmpd.join("zero.npy"), &tmpd.join("one.npy"))
+        .args([
+            "--metrics",
+            "hd,nsd",
+            "--spacing",
+            "1,1",
+            "--tolerance",
+            "1",
+            "--format",
+            "json",
+        ])));
+    assert_eq!(
+        j["cases"][0]["labels"][0]["hd"].as_f64(),
+        Some((49.0f64 * 2.0).sqrt())
+    );
+    assert_eq!(j["cases"][0]["labels"][0]["nsd"], 0.0);
+    let j = json(&ok(eval(&tmpd.join("zero.npy"), &tmpd.join("one.npy"))
+        .args([
+            "--metrics",
+            "hd",
+            "--spacing",
+            "1,1",
+            "--empty-distance",
+            "373.13",
+            "--format",
+            "json",
+        ])));
+    assert_eq!(j["cases"][0]["labels"][0]["hd"], 373.13);
+}

@@ -122,7 +122,7 @@ fn every_format_written_by_its_tool_reads_as_the_same_label_map() {
                 let out = eval::evaluate(&pair, &opts, name, "labels.nii.gz").unwrap();
                 assert_eq!(out.rows.len(), 3);
                 for r in &out.rows {
-                    assert_eq!(r.metrics[0], Some(1.0), "{name} label {}", r.label);
+                    assert_eq!(r.values[0], Some(1.0), "{name} label {}", r.label);
                 }
                 assert!(
                     out.notes.iter().any(|n| n.contains("reoriented")),

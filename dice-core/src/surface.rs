@@ -352,6 +352,34 @@ pub fn label_bounds<L: crate::Label>(
     Ok(())
 }
 
+/// The bounding box of the voxels where `inside` holds (a predicate on grid indices): one
+/// pass, `None` when there is none.
+pub fn bounds_of(grid: Grid, inside: impl Fn(usize) -> bool) -> Option<Bounds> {
+    let [nx, ny, nz] = grid.dims;
+    let mut out: Option<Bounds> = None;
+    let mut i = 0;
+    for z in 0..nz {
+        for y in 0..ny {
+            let (mut first, mut last) = (usize::MAX, 0);
+            for x in 0..nx {
+                if inside(i + x) {
+                    first = first.min(x);
+                    last = x;
+                }
+            }
+            i += nx;
+            if first != usize::MAX {
+                let row = Bounds {
+                    lo: [first, y, z],
+                    hi: [last + 1, y + 1, z + 1],
+                };
+                out = union(out, Some(row));
+            }
+        }
+    }
+    out
+}
+
 /// The smallest box holding both `a` and `b`.
 pub fn union(a: Option<Bounds>, b: Option<Bounds>) -> Option<Bounds> {
     match (a, b) {

@@ -7,9 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
-use dice_cli::eval::{self, Options};
+use dice_cli::eval::{self, MetricName, Options};
 use dice_cli::report::{Case, Format, Report};
 use dice_cli::semantics::{interpret_volume, Kind};
+use dice_cli::surfaces::{SurfaceOptions, Tolerance};
 use dice_cli::{formats, overlay};
 
 /// The extensions the fuzzers write their bytes under (one reader each).
@@ -96,6 +97,17 @@ pub fn eval_pair(data: &[u8]) {
         pred_as: kinds[(c[7] >> 3) as usize % 3],
         ref_as: kinds[(c[7] >> 5) as usize % 3],
         max_labels: 64,
+        metrics: if c[7] & 128 != 0 {
+            MetricName::ALL.to_vec()
+        } else {
+            MetricName::OVERLAP.to_vec()
+        },
+        surface: SurfaceOptions {
+            percentile: c[4] as f64 * 100.0 / 255.0,
+            tolerance: Some(Tolerance::All(c[5] as f64 / 16.0)),
+            spacing: Some([1.0, 0.5 + c[6] as f64 / 64.0, 2.0]),
+            ..SurfaceOptions::default()
+        },
         ..Options::default()
     };
     let Ok(pair) = eval::prepare(&p, &g, &opts) else {
@@ -116,6 +128,7 @@ pub fn eval_pair(data: &[u8]) {
         directory: true,
         skipped: &[],
         precision: 4,
+        columns: eval::columns(&opts),
     };
     for f in [Format::Table, Format::Csv, Format::Json] {
         report.render(f).expect("a report renders");

@@ -1,0 +1,230 @@
+//! Surface metrics of a prepared pair through dice-core's `surface` module: the labels (or the
+//! thresholded probability map) become predicates on voxel indices, each label's box comes from
+//! one pass over each map, and the spacing from the reference's geometry (or `--spacing`). Voxels
+//! holding the ignore label in either file are outside both masks.
+
+use dice_core::hard::EmptyValue;
+use dice_core::surface::{
+    self, Bounds, DistanceMetric, EmptyDistance, Grid, PercentileDefinition, SurfaceEmptyPolicy,
+    Surfaces,
+};
+use dice_core::Label;
+
+use crate::eval::Pair;
+use crate::semantics::Values;
+use crate::volume::Data;
+
+/// The surface metrics `dice eval` reports, with their options.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SurfaceOptions {
+    /// The percentile of the percentile Hausdorff distance (95 for HD95).
+    pub percentile: f64,
+    /// Max of the directed percentiles (MONAI, DeepMind, MetricsReloaded) or pooled (medpy).
+    pub definition: PercentileDefinition,
+    /// NSD tolerance in mm: one for every label, or per label (`None` when NSD is not asked).
+    pub tolerance: Option<Tolerance>,
+    /// Spacing for files without geometry (mm per axis, x first).
+    pub spacing: Option<[f64; 3]>,
+    /// Distances when one mask is empty.
+    pub one_empty: EmptyDistance,
+}
+
+impl Default for SurfaceOptions {
+    fn default() -> Self {
+        SurfaceOptions {
+            percentile: 95.0,
+            definition: PercentileDefinition::MaxDirected,
+            tolerance: None,
+            spacing: None,
+            one_empty: EmptyDistance::Diagonal,
+        }
+    }
+}
+
+/// NSD tolerances.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Tolerance {
+    /// The same for every label (mm).
+    All(f64),
+    /// Per label (mm); a label not listed is an error.
+    PerLabel(Vec<(i64, f64)>),
+}
+
+impl Tolerance {
+    fn of(&self, label: i64) -> Option<f64> {
+        match self {
+            Tolerance::All(t) => Some(*t),
+            Tolerance::PerLabel(v) => v.iter().find(|(l, _)| *l == label).map(|(_, t)| *t),
+        }
+    }
+}
+
+/// One label's surface metrics: the core's result and the grid it was measured on.
+pub struct LabelSurfaces {
+    /// Distances or which mask is empty.
+    pub surfaces: Surfaces,
+    /// The grid (for the empty policy's diagonal).
+    pub grid: Grid,
+    /// The NSD tolerance used.
+    pub tolerance: f64,
+}
+
+impl LabelSurfaces {
+    /// Hausdorff, percentile Hausdorff, ASSD, MASD with the empty policy; NSD with Dice's
+    /// both-empty value.
+    pub fn values(&self, opts: &SurfaceOptions, both_empty: EmptyValue) -> [Option<f64>; 5] {
+        let policy = SurfaceEmptyPolicy {
+            one_empty: opts.one_empty,
+            both_empty: match both_empty {
+                EmptyValue::Skip => EmptyDistance::Skip,
+                EmptyValue::Nan => EmptyDistance::Nan,
+                // A perfect score is no distance; a failed one the worst.
+                EmptyValue::One => EmptyDistance::Zero,
+                EmptyValue::Zero => opts.one_empty,
+            },
+        };
+        let d = |m| self.surfaces.distance(m, self.grid, policy);
+        [
+            d(DistanceMetric::Hausdorff),
+            d(DistanceMetric::PercentileHausdorff(opts.definition)),
+            d(DistanceMetric::Assd),
+            d(DistanceMetric::Masd),
+            self.surfaces.nsd(both_empty),
+        ]
+    }
+}
+
+/// The grid of a pair for surface metrics: 2-D or 3-D, with a spacing.
+pub fn grid(pair: &Pair, opts: &SurfaceOptions, pn: &str, gn: &str) -> Result<Grid, String> {
+    if pair.dims.iter().skip(3).any(|&d| d > 1) {
+        return Err(format!(
+            "surface metrics need 2-D or 3-D images, and {gn} is {}",
+            pair.gt_vol.shape_text()
+        ));
+    }
+    let dims = crate::geometry::spatial3(&pair.dims);
+    let spacing = match (&pair.gt_vol.geometry, opts.spacing) {
+        (Some(g), _) => g.spacing(),
+        (None, Some(s)) => s,
+        (None, None) => {
+            return Err(format!(
+                "surface metrics are in mm, and neither {pn} nor {gn} says how large a voxel is: \
+                 pass --spacing X,Y,Z (mm; NumPy, PNG and TIFF files carry none)"
+            ))
+        }
+    };
+    Grid::new(dims, spacing).map_err(|e| format!("{gn}: {e}"))
+}
+
+/// What a voxel is in one file, for one label.
+#[derive(Clone, Copy)]
+struct Mask<'a> {
+    values: &'a Values,
+    label: i64,
+    threshold: f64,
+}
+
+impl Mask<'_> {
+    #[inline]
+    fn inside(&self, i: usize) -> bool {
+        match self.values {
+            Values::Labels(d) => label_at(d, i) == self.label,
+            Values::Probabilities(p) => p.get(i) >= self.threshold,
+        }
+    }
+}
+
+#[inline]
+fn label_at(d: &Data, i: usize) -> i64 {
+    crate::with_labels!(d, v => v[i].to_i64(), float => i64::MIN)
+}
+
+/// Every label's box of a map (labels below 2¹⁶), or `None` when the map is not a label map
+/// or its labels are too large for a table.
+fn label_boxes(
+    grid: Grid,
+    v: &Values,
+    max_label: i64,
+) -> Result<Option<Vec<Option<Bounds>>>, String> {
+    let Values::Labels(d) = v else {
+        return Ok(None);
+    };
+    if !(0..1 << 16).contains(&max_label) {
+        return Ok(None);
+    }
+    let mut out = vec![None; max_label as usize + 1];
+    crate::with_labels!(d, v => surface::label_bounds(grid, v, &mut out), float => Ok(()))
+        .map_err(|e| e.to_string())?;
+    Ok(Some(out))
+}
+
+/// Surface metrics of every label in `labels`.
+pub fn compute(
+    pair: &Pair,
+    labels: &[i64],
+    threshold: f64,
+    ignore: Option<i64>,
+    grid: Grid,
+    opts: &SurfaceOptions,
+) -> Result<Vec<LabelSurfaces>, String> {
+    let max = labels.iter().copied().max().unwrap_or(0);
+    let (pboxes, gboxes) = (
+        label_boxes(grid, &pair.pred, max)?,
+        label_boxes(grid, &pair.gt, max)?,
+    );
+    let ignored = |i: usize| -> bool {
+        ignore.is_some_and(|ig| {
+            [&pair.pred, &pair.gt]
+                .iter()
+                .any(|v| matches!(v, Values::Labels(d) if label_at(d, i) == ig))
+        })
+    };
+    let mut out = Vec::with_capacity(labels.len());
+    for &label in labels {
+        let pm = Mask {
+            values: &pair.pred,
+            label,
+            threshold,
+        };
+        let gm = Mask {
+            values: &pair.gt,
+            label,
+            threshold,
+        };
+        let p = |i: usize| pm.inside(i) && !ignored(i);
+        let g = |i: usize| gm.inside(i) && !ignored(i);
+        let b = |boxes: &Option<Vec<Option<Bounds>>>, f: &dyn Fn(usize) -> bool| match boxes {
+            Some(v) => v.get(label as usize).copied().flatten(),
+            None => surface::bounds_of(grid, f),
+        };
+        let bounds = surface::union(b(&pboxes, &p), b(&gboxes, &g));
+        let tolerance = match &opts.tolerance {
+            None => 0.0,
+            Some(t) => t
+                .of(label)
+                .ok_or_else(|| format!("--tolerance gives no NSD tolerance for label {label}"))?,
+        };
+        let n = surface::scratch_len_in(grid, bounds, &p, &g);
+        let mut scratch: Vec<f64> = Vec::new();
+        scratch.try_reserve_exact(n).map_err(|_| {
+            format!("not enough memory for the distance transform of label {label} ({n} values)")
+        })?;
+        scratch.resize(n, 0.0);
+        let surfaces = surface::surface_distances_in(
+            grid,
+            bounds,
+            &p,
+            &g,
+            opts.percentile,
+            tolerance,
+            &mut scratch,
+        )
+        .map_err(|e| e.to_string())?;
+        out.push(LabelSurfaces {
+            surfaces,
+            grid,
+            tolerance,
+        });
+    }
+    Ok(out)
+}
