@@ -71,11 +71,11 @@ impl Grid {
             .and_then(|v| v.checked_mul(dims[2]))
             .is_none()
         {
-            return Err(DiceError::ShapeOverflow {
-                batch: dims[2],
-                channels: dims[1],
-                spatial: dims[0],
-            });
+            return Err(invalid(
+                "dims",
+                dims[0] as f64 * dims[1] as f64 * dims[2] as f64,
+                "the grid's voxel count overflows usize",
+            ));
         }
         if let Some(&s) = spacing.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
             return Err(invalid("spacing", s, "must be positive and finite"));
@@ -772,4 +772,73 @@ impl Surfaces {
             Surfaces::BothEmpty => both_empty.get(),
         }
     }
+}
+
+/// The voxel predicate of label `label` in a map, with voxels holding `ignore` in either map
+/// outside.
+fn label_mask<'a, L: crate::Label>(
+    map: &'a [L],
+    other: &'a [L],
+    label: i64,
+    ignore: Option<i64>,
+) -> impl Fn(usize) -> bool + 'a {
+    move |i| {
+        let (a, b) = (map[i].to_i64(), other[i].to_i64());
+        a == label && Some(a) != ignore && Some(b) != ignore
+    }
+}
+
+/// `f64` scratch [`label_surface_distances`] needs: the most any one label needs.
+///
+/// Errors: lengths differ from the grid.
+pub fn label_scratch_len<L: crate::Label>(
+    grid: Grid,
+    pred: &[L],
+    target: &[L],
+    ignore: Option<i64>,
+    labels: usize,
+) -> Result<usize> {
+    check_len(Operand::Prediction, grid.voxels(), pred.len())?;
+    check_len(Operand::Labels, grid.voxels(), target.len())?;
+    let mut need = 0;
+    for l in 0..labels {
+        let (p, g) = (
+            label_mask(pred, target, l as i64, ignore),
+            label_mask(target, pred, l as i64, ignore),
+        );
+        let b = union(bounds_of(grid, &p), bounds_of(grid, &g));
+        need = need.max(scratch_len_in(grid, b, &p, &g));
+    }
+    Ok(need)
+}
+
+/// Surface distances of every label `0..out.len()` of two label maps (voxels holding `ignore`
+/// in either map are outside every mask), with one NSD tolerance per label. Each label is
+/// measured within its box (labels at or above `out.len()` are not measured).
+///
+/// Errors: lengths, `tolerances` not one per label, a percentile or tolerance out of range,
+/// scratch shorter than [`label_scratch_len`].
+#[allow(clippy::too_many_arguments)]
+pub fn label_surface_distances<L: crate::Label>(
+    grid: Grid,
+    pred: &[L],
+    target: &[L],
+    ignore: Option<i64>,
+    percentile: f64,
+    tolerances: &[f64],
+    scratch: &mut [f64],
+    out: &mut [Surfaces],
+) -> Result<()> {
+    check_len(Operand::Prediction, grid.voxels(), pred.len())?;
+    check_len(Operand::Labels, grid.voxels(), target.len())?;
+    check_len(Operand::Output, out.len(), tolerances.len())?;
+    for (l, (o, &tol)) in out.iter_mut().zip(tolerances).enumerate() {
+        let (p, g) = (
+            label_mask(pred, target, l as i64, ignore),
+            label_mask(target, pred, l as i64, ignore),
+        );
+        let b = union(bounds_of(grid, &p), bounds_of(grid, &g));
+        *o = surface_distances_in(grid, b, &p, &g, percentile, tol, scratch)?;
+    }
+    Ok(())
 }

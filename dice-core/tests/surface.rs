@@ -337,3 +337,53 @@ fn label_maps_through_their_bounds() {
         assert_eq!(got, want, "label {l}");
     }
 }
+
+/// Every label of two label maps at once equals each label's own masks (ignore label outside).
+#[test]
+fn every_label_of_two_maps() {
+    let dims = [10, 7, 4];
+    let grid = Grid::new(dims, [0.9, 1.1, 2.0]).unwrap();
+    let mut next = xorshift(5);
+    let p: Vec<u16> = (0..grid.voxels()).map(|_| (next() % 4) as u16).collect();
+    let mut g: Vec<u16> = p
+        .iter()
+        .map(|&v| {
+            if next().is_multiple_of(4) {
+                (next() % 4) as u16
+            } else {
+                v
+            }
+        })
+        .collect();
+    g[3] = 9; // the ignore label
+    let ignore = Some(9);
+    let mut out = [Surfaces::BothEmpty; 4];
+    let tol = [1.0, 0.5, 2.0, 1.5];
+    let mut scratch = vec![0.0; surface::label_scratch_len(grid, &p, &g, ignore, 4).unwrap()];
+    surface::label_surface_distances(grid, &p, &g, ignore, 95.0, &tol, &mut scratch, &mut out)
+        .unwrap();
+    for l in 0..4u16 {
+        let keep = |i: usize| g[i] != 9;
+        let pm: Vec<u8> = (0..p.len())
+            .map(|i| u8::from(p[i] == l && keep(i)))
+            .collect();
+        let gm: Vec<u8> = (0..g.len())
+            .map(|i| u8::from(g[i] == l && keep(i)))
+            .collect();
+        let mut s = vec![0.0; surface::scratch_len(grid, &pm, &gm).unwrap()];
+        let want =
+            surface::surface_distances(grid, &pm, &gm, 95.0, tol[l as usize], &mut s).unwrap();
+        assert_eq!(out[l as usize], want, "label {l}");
+    }
+    assert!(surface::label_surface_distances(
+        grid,
+        &p,
+        &g,
+        ignore,
+        95.0,
+        &tol[..3],
+        &mut scratch,
+        &mut out
+    )
+    .is_err());
+}

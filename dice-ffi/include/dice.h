@@ -4,7 +4,8 @@
  *
  * Every function returns a ::DiceStatus; on an error, dice_last_error_message() says what was
  * wrong and where. No function reads or writes past the lengths it is given, none allocates
- * except dice_accumulator_new(), and none lets a Rust panic cross into C.
+ * except dice_accumulator_new() and dice_label_surface_distances() (both fallibly: a status,
+ * never an abort), and none lets a Rust panic cross into C.
  *
  * Enumerations are passed as int32_t (fields and arguments) so that an unknown value is
  * reported as ::DICE_STATUS_INVALID_ENUM rather than being undefined behaviour.
@@ -280,6 +281,88 @@ typedef enum DiceMetric {
 } DiceMetric;
 
 /**
+ * Which masks of a pair were empty (`DiceSurfaceDistances::kind`).
+ */
+typedef enum DiceSurfaceKind {
+  /**
+   * Both masks have voxels: the distances are set.
+   */
+  DICE_SURFACE_KIND_DISTANCES = 0,
+  /**
+   * The reference is empty, the prediction not.
+   */
+  DICE_SURFACE_KIND_REFERENCE_EMPTY = 1,
+  /**
+   * The prediction is empty, the reference not.
+   */
+  DICE_SURFACE_KIND_PREDICTION_EMPTY = 2,
+  /**
+   * Both are empty.
+   */
+  DICE_SURFACE_KIND_BOTH_EMPTY = 3,
+} DiceSurfaceKind;
+
+/**
+ * A surface metric (dice_surface_metric()).
+ */
+typedef enum DiceSurfaceMetric {
+  /**
+   * Hausdorff distance.
+   */
+  DICE_SURFACE_METRIC_HAUSDORFF = 0,
+  /**
+   * The larger of the two directed percentiles (MONAI, DeepMind, MetricsReloaded).
+   */
+  DICE_SURFACE_METRIC_PERCENTILE_MAX_DIRECTED = 1,
+  /**
+   * The percentile of the pooled distances (medpy `hd95`).
+   */
+  DICE_SURFACE_METRIC_PERCENTILE_POOLED = 2,
+  /**
+   * Mean of the pooled distances (medpy `assd`, MONAI symmetric).
+   */
+  DICE_SURFACE_METRIC_ASSD = 3,
+  /**
+   * Mean of the directed means (MetricsReloaded `masd`).
+   */
+  DICE_SURFACE_METRIC_MASD = 4,
+  /**
+   * Normalized surface Dice (counted).
+   */
+  DICE_SURFACE_METRIC_NSD = 5,
+} DiceSurfaceMetric;
+
+/**
+ * What a distance becomes with an empty mask (`DiceEmptyDistance::kind`).
+ */
+typedef enum DiceEmptyDistanceKind {
+  /**
+   * NaN.
+   */
+  DICE_EMPTY_DISTANCE_KIND_NAN = 0,
+  /**
+   * No value (`defined` = 0).
+   */
+  DICE_EMPTY_DISTANCE_KIND_SKIP = 1,
+  /**
+   * 0.
+   */
+  DICE_EMPTY_DISTANCE_KIND_ZERO = 2,
+  /**
+   * +∞ (MONAI, one mask empty).
+   */
+  DICE_EMPTY_DISTANCE_KIND_INFINITY = 3,
+  /**
+   * The image diagonal (MetricsReloaded's worst case).
+   */
+  DICE_EMPTY_DISTANCE_KIND_DIAGONAL = 4,
+  /**
+   * `DiceEmptyDistance::value` mm (a fixed penalty, e.g. BraTS's 373.13).
+   */
+  DICE_EMPTY_DISTANCE_KIND_VALUE = 5,
+} DiceEmptyDistanceKind;
+
+/**
  * An accumulator of per-class soft statistics and hard counts over a volume seen chunk by
  * chunk (slice by slice on a small device). Opaque: create with dice_accumulator_new(), free
  * with dice_accumulator_free().
@@ -480,6 +563,108 @@ typedef struct DiceConfusion {
    */
   uint64_t tn;
 } DiceConfusion;
+
+/**
+ * A 2-D or 3-D image: sizes (x fastest; `z = 1` for 2-D) and spacing in mm per axis.
+ */
+typedef struct DiceGrid {
+  /**
+   * Voxels along x, y, z.
+   */
+  size_t dims[3];
+  /**
+   * Millimetres per voxel along x, y, z (positive, finite).
+   */
+  double spacing[3];
+} DiceGrid;
+
+/**
+ * Surface distances of a pair (mm), as dice-core's `SurfaceDistances`; every field 0 unless
+ * `kind` is ::DICE_SURFACE_KIND_DISTANCES. Score them with dice_surface_metric().
+ */
+typedef struct DiceSurfaceDistances {
+  /**
+   * A ::DiceSurfaceKind.
+   */
+  int32_t kind;
+  /**
+   * Surface voxels of the prediction and of the reference.
+   */
+  uint64_t pred_surface;
+  /**
+   * See `pred_surface`.
+   */
+  uint64_t ref_surface;
+  /**
+   * Directed maxima (mm).
+   */
+  double max_pred_to_ref;
+  /**
+   * See `max_pred_to_ref`.
+   */
+  double max_ref_to_pred;
+  /**
+   * Directed means (mm).
+   */
+  double mean_pred_to_ref;
+  /**
+   * See `mean_pred_to_ref`.
+   */
+  double mean_ref_to_pred;
+  /**
+   * Directed percentiles (mm) at the percentile asked for.
+   */
+  double percentile_pred_to_ref;
+  /**
+   * See `percentile_pred_to_ref`.
+   */
+  double percentile_ref_to_pred;
+  /**
+   * The percentile of the pooled distances (mm).
+   */
+  double percentile_pooled;
+  /**
+   * Surface voxels within the NSD tolerance of the other surface.
+   */
+  uint64_t pred_within_tolerance;
+  /**
+   * See `pred_within_tolerance`.
+   */
+  uint64_t ref_within_tolerance;
+} DiceSurfaceDistances;
+
+/**
+ * An empty-mask distance.
+ */
+typedef struct DiceEmptyDistance {
+  /**
+   * A ::DiceEmptyDistanceKind.
+   */
+  int32_t kind;
+  /**
+   * The penalty of ::DICE_EMPTY_DISTANCE_KIND_VALUE (mm, finite, ≥ 0).
+   */
+  double value;
+} DiceEmptyDistance;
+
+/**
+ * Distances with empty masks: `one_empty` when one mask is empty, `both_empty` when both are;
+ * NSD is 0 with one mask empty and `nsd_both_empty` (a ::DiceEmptyValue) with both.
+ */
+typedef struct DiceSurfaceEmptyPolicy {
+  /**
+   * One mask empty.
+   */
+  struct DiceEmptyDistance one_empty;
+  /**
+   * Both masks empty.
+   */
+  struct DiceEmptyDistance both_empty;
+  /**
+   * NSD with both masks empty (a ::DiceEmptyValue).
+   */
+  int32_t nsd_both_empty;
+} DiceSurfaceEmptyPolicy;
 
 #ifdef __cplusplus
 extern "C" {
@@ -707,6 +892,75 @@ enum DiceStatus dice_metrics(const struct DiceConfusion *counts,
                              struct DiceEmptyPolicy policy,
                              double *values,
                              uint8_t *defined);
+
+/**
+ * `f64` elements of scratch dice_surface_distances() needs for this pair (0 when a mask is
+ * empty): the masks' bounding box, both surfaces and one line.
+ *
+ * # Safety
+ * `pred` and `target` valid for `len` bytes, `out` writable.
+ */
+enum DiceStatus dice_surface_scratch_len(struct DiceGrid grid,
+                                         const uint8_t *pred,
+                                         const uint8_t *target,
+                                         size_t len,
+                                         size_t *out);
+
+/**
+ * Surface distances of two masks (`u8`, non-zero = inside; `len` = the grid's voxels) at
+ * `percentile` (in [0, 100]) with NSD tolerance `tolerance` (mm), using the caller's scratch
+ * of at least dice_surface_scratch_len() doubles (nothing is allocated).
+ *
+ * # Safety
+ * `pred` and `target` valid for `len` bytes, `scratch` writable for `scratch_len` doubles and
+ * not overlapping them, `out` writable.
+ */
+enum DiceStatus dice_surface_distances(struct DiceGrid grid,
+                                       const uint8_t *pred,
+                                       const uint8_t *target,
+                                       size_t len,
+                                       double percentile,
+                                       double tolerance,
+                                       double *scratch,
+                                       size_t scratch_len,
+                                       struct DiceSurfaceDistances *out);
+
+/**
+ * Surface distances of every label `0..labels` of two label maps of `label_type` (voxels
+ * holding the ignore label in either map are outside every mask), with one NSD tolerance per
+ * label (`tolerances`, `labels` of them) into `out` (`labels` of them). The scratch is
+ * allocated here, fallibly: the largest any one label needs (its box, its surfaces, a line),
+ * released before returning; ::DICE_STATUS_OUT_OF_MEMORY when it cannot be had.
+ *
+ * # Safety
+ * `pred` and `target` valid for `len` elements of `label_type`, `tolerances` for `labels`
+ * doubles, `out` writable for `labels` entries.
+ */
+enum DiceStatus dice_label_surface_distances(int32_t label_type,
+                                             const void *pred,
+                                             const void *target,
+                                             size_t len,
+                                             struct DiceGrid grid,
+                                             uint8_t has_ignore_index,
+                                             int64_t ignore_index,
+                                             double percentile,
+                                             const double *tolerances,
+                                             struct DiceSurfaceDistances *out,
+                                             size_t labels);
+
+/**
+ * One surface metric (a ::DiceSurfaceMetric) of a pair's distances on `grid` under `policy`:
+ * `*value` receives it (NaN when skipped) and `*defined` 1, or 0 when the policy skipped it.
+ *
+ * # Safety
+ * `surfaces` readable, `value` and `defined` writable.
+ */
+enum DiceStatus dice_surface_metric(const struct DiceSurfaceDistances *surfaces,
+                                    struct DiceGrid grid,
+                                    int32_t metric,
+                                    struct DiceSurfaceEmptyPolicy policy,
+                                    double *value,
+                                    uint8_t *defined);
 
 /**
  * Creates an accumulator for `classes` classes. `threshold` binarises probability chunks for

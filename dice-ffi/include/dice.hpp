@@ -183,6 +183,73 @@ inline std::optional<double> metric(const DiceConfusion& counts, int32_t which, 
   return defined ? std::optional<double>(value) : std::nullopt;
 }
 
+/** A grid of `x × y × z` voxels (`z = 1` for 2-D) of `sx × sy × sz` mm. */
+inline DiceGrid grid(std::size_t x, std::size_t y, std::size_t z, double sx, double sy, double sz) {
+  return DiceGrid{{x, y, z}, {sx, sy, sz}};
+}
+
+/** Surface distances of two byte masks on `g` (scratch allocated here, sized by dice_surface_scratch_len()). */
+inline DiceSurfaceDistances surface_distances(DiceGrid g, const std::uint8_t* pred, const std::uint8_t* target,
+                                              std::size_t len, double percentile = 95.0, double tolerance = 0.0) {
+  std::size_t need = 0;
+  check(dice_surface_scratch_len(g, pred, target, len, &need));
+  std::vector<double> scratch(need);
+  DiceSurfaceDistances out{};
+  check(dice_surface_distances(g, pred, target, len, percentile, tolerance, scratch.data(), scratch.size(), &out));
+  return out;
+}
+
+/** surface_distances() over two containers of bytes. */
+template <class C>
+DiceSurfaceDistances surface_distances(DiceGrid g, const C& pred, const C& target, double percentile = 95.0,
+                                       double tolerance = 0.0) {
+  if (std::size(pred) != std::size(target)) {
+    throw Error(DICE_STATUS_LENGTH_MISMATCH, "length mismatch: prediction and target sizes differ");
+  }
+  return surface_distances(g, std::data(pred), std::data(target), std::size(pred), percentile, tolerance);
+}
+
+/** Surface distances of every label `0..tolerances.size()` of two label maps, one NSD tolerance per label. */
+template <class L>
+std::vector<DiceSurfaceDistances> label_surface_distances(DiceGrid g, const L* pred, const L* target, std::size_t len,
+                                                          const std::vector<double>& tolerances,
+                                                          double percentile = 95.0,
+                                                          std::optional<std::int64_t> ignore_index = std::nullopt) {
+  std::vector<DiceSurfaceDistances> out(tolerances.size());
+  check(dice_label_surface_distances(detail::label_type<L>::value, pred, target, len, g,
+                                     static_cast<std::uint8_t>(ignore_index.has_value()), ignore_index.value_or(0),
+                                     percentile, tolerances.data(), out.data(), out.size()));
+  return out;
+}
+
+/** label_surface_distances() over two containers. */
+template <class C>
+std::vector<DiceSurfaceDistances> label_surface_distances(DiceGrid g, const C& pred, const C& target,
+                                                          const std::vector<double>& tolerances,
+                                                          double percentile = 95.0,
+                                                          std::optional<std::int64_t> ignore_index = std::nullopt) {
+  if (std::size(pred) != std::size(target)) {
+    throw Error(DICE_STATUS_LENGTH_MISMATCH, "length mismatch: prediction and target sizes differ");
+  }
+  return label_surface_distances(g, std::data(pred), std::data(target), std::size(pred), tolerances, percentile,
+                                 ignore_index);
+}
+
+/** The default surface policy: the image diagonal with one mask empty, skipped with both, NSD skipped with both. */
+inline DiceSurfaceEmptyPolicy default_surface_policy() {
+  return DiceSurfaceEmptyPolicy{{DICE_EMPTY_DISTANCE_KIND_DIAGONAL, 0.0}, {DICE_EMPTY_DISTANCE_KIND_SKIP, 0.0},
+                                DICE_EMPTY_VALUE_SKIP};
+}
+
+/** One surface metric (a ::DiceSurfaceMetric) under `policy`; empty when the policy skips it. */
+inline std::optional<double> surface_metric(const DiceSurfaceDistances& d, DiceGrid g, int32_t which,
+                                            DiceSurfaceEmptyPolicy policy = default_surface_policy()) {
+  double value = 0;
+  std::uint8_t defined = 0;
+  check(dice_surface_metric(&d, g, which, policy, &value, &defined));
+  return defined ? std::optional<double>(value) : std::nullopt;
+}
+
 /** Per-class soft statistics and hard counts over a volume seen chunk by chunk (RAII). */
 class Accumulator {
  public:

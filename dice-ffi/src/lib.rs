@@ -18,6 +18,7 @@ use std::ffi::{c_char, c_void, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use dice_core::hard::{self, EmptyPolicy, EmptyValue, Metric};
+use dice_core::surface;
 use dice_core::{
     Activation, DiceError, LabelSlice, LossForm, Moment, Reduction, Score, Shape, SoftInput,
     SoftLoss, SoftStats, Target, Upstream, Weighting,
@@ -1446,6 +1447,458 @@ pub unsafe extern "C" fn dice_metrics(
             d[i] = u8::from(m.is_some());
         }
         Ok(())
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Surface distances
+// ---------------------------------------------------------------------------------------------
+
+/// A 2-D or 3-D image: sizes (x fastest; `z = 1` for 2-D) and spacing in mm per axis.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct DiceGrid {
+    /// Voxels along x, y, z.
+    pub dims: [usize; 3],
+    /// Millimetres per voxel along x, y, z (positive, finite).
+    pub spacing: [f64; 3],
+}
+
+impl DiceGrid {
+    fn core(self) -> FfiResult<surface::Grid> {
+        Ok(surface::Grid::new(self.dims, self.spacing)?)
+    }
+}
+
+/// Which masks of a pair were empty (`DiceSurfaceDistances::kind`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiceSurfaceKind {
+    /// Both masks have voxels: the distances are set.
+    Distances = 0,
+    /// The reference is empty, the prediction not.
+    ReferenceEmpty = 1,
+    /// The prediction is empty, the reference not.
+    PredictionEmpty = 2,
+    /// Both are empty.
+    BothEmpty = 3,
+}
+
+from_i32!(DiceSurfaceKind {
+    Distances,
+    ReferenceEmpty,
+    PredictionEmpty,
+    BothEmpty
+});
+
+/// Surface distances of a pair (mm), as dice-core's `SurfaceDistances`; every field 0 unless
+/// `kind` is ::DICE_SURFACE_KIND_DISTANCES. Score them with dice_surface_metric().
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DiceSurfaceDistances {
+    /// A ::DiceSurfaceKind.
+    pub kind: i32,
+    /// Surface voxels of the prediction and of the reference.
+    pub pred_surface: u64,
+    /// See `pred_surface`.
+    pub ref_surface: u64,
+    /// Directed maxima (mm).
+    pub max_pred_to_ref: f64,
+    /// See `max_pred_to_ref`.
+    pub max_ref_to_pred: f64,
+    /// Directed means (mm).
+    pub mean_pred_to_ref: f64,
+    /// See `mean_pred_to_ref`.
+    pub mean_ref_to_pred: f64,
+    /// Directed percentiles (mm) at the percentile asked for.
+    pub percentile_pred_to_ref: f64,
+    /// See `percentile_pred_to_ref`.
+    pub percentile_ref_to_pred: f64,
+    /// The percentile of the pooled distances (mm).
+    pub percentile_pooled: f64,
+    /// Surface voxels within the NSD tolerance of the other surface.
+    pub pred_within_tolerance: u64,
+    /// See `pred_within_tolerance`.
+    pub ref_within_tolerance: u64,
+}
+
+impl DiceSurfaceDistances {
+    fn from_core(s: &surface::Surfaces) -> Self {
+        match s {
+            surface::Surfaces::Distances(d) => DiceSurfaceDistances {
+                kind: DiceSurfaceKind::Distances as i32,
+                pred_surface: d.pred_surface,
+                ref_surface: d.ref_surface,
+                max_pred_to_ref: d.max_pred_to_ref,
+                max_ref_to_pred: d.max_ref_to_pred,
+                mean_pred_to_ref: d.mean_pred_to_ref,
+                mean_ref_to_pred: d.mean_ref_to_pred,
+                percentile_pred_to_ref: d.percentile_pred_to_ref,
+                percentile_ref_to_pred: d.percentile_ref_to_pred,
+                percentile_pooled: d.percentile_pooled,
+                pred_within_tolerance: d.pred_within_tolerance,
+                ref_within_tolerance: d.ref_within_tolerance,
+            },
+            surface::Surfaces::ReferenceEmpty => Self::empty(DiceSurfaceKind::ReferenceEmpty),
+            surface::Surfaces::PredictionEmpty => Self::empty(DiceSurfaceKind::PredictionEmpty),
+            surface::Surfaces::BothEmpty => Self::empty(DiceSurfaceKind::BothEmpty),
+        }
+    }
+
+    fn empty(kind: DiceSurfaceKind) -> Self {
+        DiceSurfaceDistances {
+            kind: kind as i32,
+            ..Default::default()
+        }
+    }
+
+    fn core(&self) -> FfiResult<surface::Surfaces> {
+        Ok(
+            match DiceSurfaceKind::from_i32(self.kind, "surfaces->kind")? {
+                DiceSurfaceKind::Distances => {
+                    if self.pred_surface == 0 || self.ref_surface == 0 {
+                        return Err(err(
+                            DiceStatus::InvalidParameter,
+                            "surfaces->kind says distances, but a surface has no voxel",
+                        ));
+                    }
+                    surface::Surfaces::Distances(surface::SurfaceDistances {
+                        pred_surface: self.pred_surface,
+                        ref_surface: self.ref_surface,
+                        max_pred_to_ref: self.max_pred_to_ref,
+                        max_ref_to_pred: self.max_ref_to_pred,
+                        mean_pred_to_ref: self.mean_pred_to_ref,
+                        mean_ref_to_pred: self.mean_ref_to_pred,
+                        percentile_pred_to_ref: self.percentile_pred_to_ref,
+                        percentile_ref_to_pred: self.percentile_ref_to_pred,
+                        percentile_pooled: self.percentile_pooled,
+                        pred_within_tolerance: self.pred_within_tolerance,
+                        ref_within_tolerance: self.ref_within_tolerance,
+                    })
+                }
+                DiceSurfaceKind::ReferenceEmpty => surface::Surfaces::ReferenceEmpty,
+                DiceSurfaceKind::PredictionEmpty => surface::Surfaces::PredictionEmpty,
+                DiceSurfaceKind::BothEmpty => surface::Surfaces::BothEmpty,
+            },
+        )
+    }
+}
+
+/// A surface metric (dice_surface_metric()).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiceSurfaceMetric {
+    /// Hausdorff distance.
+    Hausdorff = 0,
+    /// The larger of the two directed percentiles (MONAI, DeepMind, MetricsReloaded).
+    PercentileMaxDirected = 1,
+    /// The percentile of the pooled distances (medpy `hd95`).
+    PercentilePooled = 2,
+    /// Mean of the pooled distances (medpy `assd`, MONAI symmetric).
+    Assd = 3,
+    /// Mean of the directed means (MetricsReloaded `masd`).
+    Masd = 4,
+    /// Normalized surface Dice (counted).
+    Nsd = 5,
+}
+
+from_i32!(DiceSurfaceMetric {
+    Hausdorff,
+    PercentileMaxDirected,
+    PercentilePooled,
+    Assd,
+    Masd,
+    Nsd
+});
+
+/// What a distance becomes with an empty mask (`DiceEmptyDistance::kind`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiceEmptyDistanceKind {
+    /// NaN.
+    Nan = 0,
+    /// No value (`defined` = 0).
+    Skip = 1,
+    /// 0.
+    Zero = 2,
+    /// +∞ (MONAI, one mask empty).
+    Infinity = 3,
+    /// The image diagonal (MetricsReloaded's worst case).
+    Diagonal = 4,
+    /// `DiceEmptyDistance::value` mm (a fixed penalty, e.g. BraTS's 373.13).
+    Value = 5,
+}
+
+from_i32!(DiceEmptyDistanceKind {
+    Nan,
+    Skip,
+    Zero,
+    Infinity,
+    Diagonal,
+    Value
+});
+
+/// An empty-mask distance.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct DiceEmptyDistance {
+    /// A ::DiceEmptyDistanceKind.
+    pub kind: i32,
+    /// The penalty of ::DICE_EMPTY_DISTANCE_KIND_VALUE (mm, finite, ≥ 0).
+    pub value: f64,
+}
+
+impl DiceEmptyDistance {
+    fn core(self, what: &str) -> FfiResult<surface::EmptyDistance> {
+        Ok(match DiceEmptyDistanceKind::from_i32(self.kind, what)? {
+            DiceEmptyDistanceKind::Nan => surface::EmptyDistance::Nan,
+            DiceEmptyDistanceKind::Skip => surface::EmptyDistance::Skip,
+            DiceEmptyDistanceKind::Zero => surface::EmptyDistance::Zero,
+            DiceEmptyDistanceKind::Infinity => surface::EmptyDistance::Infinity,
+            DiceEmptyDistanceKind::Diagonal => surface::EmptyDistance::Diagonal,
+            DiceEmptyDistanceKind::Value => {
+                if !(self.value.is_finite() && self.value >= 0.0) {
+                    return Err(err(
+                        DiceStatus::InvalidParameter,
+                        format!(
+                            "{what}.value = {} must be a finite number of mm >= 0",
+                            self.value
+                        ),
+                    ));
+                }
+                surface::EmptyDistance::Value(self.value)
+            }
+        })
+    }
+}
+
+/// Distances with empty masks: `one_empty` when one mask is empty, `both_empty` when both are;
+/// NSD is 0 with one mask empty and `nsd_both_empty` (a ::DiceEmptyValue) with both.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct DiceSurfaceEmptyPolicy {
+    /// One mask empty.
+    pub one_empty: DiceEmptyDistance,
+    /// Both masks empty.
+    pub both_empty: DiceEmptyDistance,
+    /// NSD with both masks empty (a ::DiceEmptyValue).
+    pub nsd_both_empty: i32,
+}
+
+/// `f64` elements of scratch dice_surface_distances() needs for this pair (0 when a mask is
+/// empty): the masks' bounding box, both surfaces and one line.
+///
+/// # Safety
+/// `pred` and `target` valid for `len` bytes, `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn dice_surface_scratch_len(
+    grid: DiceGrid,
+    pred: *const u8,
+    target: *const u8,
+    len: usize,
+    out: *mut usize,
+) -> DiceStatus {
+    boundary(|| {
+        let g = grid.core()?;
+        // SAFETY: the caller's promises, checked before use.
+        let (p, t) = unsafe { (slice(pred, len, "pred")?, slice(target, len, "target")?) };
+        let n = surface::scratch_len(g, p, t)?;
+        unsafe { write(out, n, "out") }
+    })
+}
+
+/// Surface distances of two masks (`u8`, non-zero = inside; `len` = the grid's voxels) at
+/// `percentile` (in [0, 100]) with NSD tolerance `tolerance` (mm), using the caller's scratch
+/// of at least dice_surface_scratch_len() doubles (nothing is allocated).
+///
+/// # Safety
+/// `pred` and `target` valid for `len` bytes, `scratch` writable for `scratch_len` doubles and
+/// not overlapping them, `out` writable.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn dice_surface_distances(
+    grid: DiceGrid,
+    pred: *const u8,
+    target: *const u8,
+    len: usize,
+    percentile: f64,
+    tolerance: f64,
+    scratch: *mut f64,
+    scratch_len: usize,
+    out: *mut DiceSurfaceDistances,
+) -> DiceStatus {
+    boundary(|| {
+        let g = grid.core()?;
+        check_ptr(out, 1, "out")?;
+        // SAFETY: the caller's promises, checked before use.
+        let (p, t) = unsafe { (slice(pred, len, "pred")?, slice(target, len, "target")?) };
+        let s = unsafe { slice_mut(scratch, scratch_len, "scratch")? };
+        let r = surface::surface_distances(g, p, t, percentile, tolerance, s)?;
+        unsafe { write(out, DiceSurfaceDistances::from_core(&r), "out") }
+    })
+}
+
+/// Surface distances of every label `0..labels` of two label maps of `label_type` (voxels
+/// holding the ignore label in either map are outside every mask), with one NSD tolerance per
+/// label (`tolerances`, `labels` of them) into `out` (`labels` of them). The scratch is
+/// allocated here, fallibly: the largest any one label needs (its box, its surfaces, a line),
+/// released before returning; ::DICE_STATUS_OUT_OF_MEMORY when it cannot be had.
+///
+/// # Safety
+/// `pred` and `target` valid for `len` elements of `label_type`, `tolerances` for `labels`
+/// doubles, `out` writable for `labels` entries.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn dice_label_surface_distances(
+    label_type: i32,
+    pred: *const c_void,
+    target: *const c_void,
+    len: usize,
+    grid: DiceGrid,
+    has_ignore_index: u8,
+    ignore_index: i64,
+    percentile: f64,
+    tolerances: *const f64,
+    out: *mut DiceSurfaceDistances,
+    labels: usize,
+) -> DiceStatus {
+    boundary(|| {
+        let ty = DiceLabelType::from_i32(label_type, "label_type")?;
+        let g = grid.core()?;
+        let ignore = flag(has_ignore_index).then_some(ignore_index);
+        // SAFETY: the caller's promises, checked before use.
+        let tol = unsafe { slice(tolerances, labels, "tolerances")? };
+        let o = unsafe { slice_mut(out, labels, "out")? };
+        fn run<L: dice_core::Label>(
+            g: surface::Grid,
+            p: &[L],
+            t: &[L],
+            ignore: Option<i64>,
+            percentile: f64,
+            tol: &[f64],
+            o: &mut [DiceSurfaceDistances],
+        ) -> FfiResult {
+            let need = surface::label_scratch_len(g, p, t, ignore, o.len())?;
+            let mut scratch = try_vec(need, 0.0f64, "the distance transform")?;
+            let mut res = try_vec(o.len(), surface::Surfaces::BothEmpty, "the results")?;
+            surface::label_surface_distances(
+                g,
+                p,
+                t,
+                ignore,
+                percentile,
+                tol,
+                &mut scratch,
+                &mut res,
+            )?;
+            for (d, r) in o.iter_mut().zip(&res) {
+                *d = DiceSurfaceDistances::from_core(r);
+            }
+            Ok(())
+        }
+        // SAFETY (every arm): the caller's promise that both pointers hold `len` elements.
+        unsafe {
+            match ty {
+                DiceLabelType::U8 => run::<u8>(
+                    g,
+                    slice(pred.cast(), len, "pred")?,
+                    slice(target.cast(), len, "target")?,
+                    ignore,
+                    percentile,
+                    tol,
+                    o,
+                ),
+                DiceLabelType::U16 => run::<u16>(
+                    g,
+                    slice(pred.cast(), len, "pred")?,
+                    slice(target.cast(), len, "target")?,
+                    ignore,
+                    percentile,
+                    tol,
+                    o,
+                ),
+                DiceLabelType::U32 => run::<u32>(
+                    g,
+                    slice(pred.cast(), len, "pred")?,
+                    slice(target.cast(), len, "target")?,
+                    ignore,
+                    percentile,
+                    tol,
+                    o,
+                ),
+                DiceLabelType::I32 => run::<i32>(
+                    g,
+                    slice(pred.cast(), len, "pred")?,
+                    slice(target.cast(), len, "target")?,
+                    ignore,
+                    percentile,
+                    tol,
+                    o,
+                ),
+                DiceLabelType::I64 => run::<i64>(
+                    g,
+                    slice(pred.cast(), len, "pred")?,
+                    slice(target.cast(), len, "target")?,
+                    ignore,
+                    percentile,
+                    tol,
+                    o,
+                ),
+            }
+        }
+    })
+}
+
+/// One surface metric (a ::DiceSurfaceMetric) of a pair's distances on `grid` under `policy`:
+/// `*value` receives it (NaN when skipped) and `*defined` 1, or 0 when the policy skipped it.
+///
+/// # Safety
+/// `surfaces` readable, `value` and `defined` writable.
+#[no_mangle]
+pub unsafe extern "C" fn dice_surface_metric(
+    surfaces: *const DiceSurfaceDistances,
+    grid: DiceGrid,
+    metric: i32,
+    policy: DiceSurfaceEmptyPolicy,
+    value: *mut f64,
+    defined: *mut u8,
+) -> DiceStatus {
+    boundary(|| {
+        let g = grid.core()?;
+        let m = DiceSurfaceMetric::from_i32(metric, "metric")?;
+        let pol = surface::SurfaceEmptyPolicy {
+            one_empty: policy.one_empty.core("policy.one_empty")?,
+            both_empty: policy.both_empty.core("policy.both_empty")?,
+        };
+        let nsd_both =
+            DiceEmptyValue::from_i32(policy.nsd_both_empty, "policy.nsd_both_empty")?.core();
+        check_ptr(value, 1, "value")?;
+        check_ptr(defined, 1, "defined")?;
+        // SAFETY: the caller's promise, checked before use.
+        let s = unsafe { reference(surfaces, "surfaces")? }.core()?;
+        let v = match m {
+            DiceSurfaceMetric::Hausdorff => s.distance(surface::DistanceMetric::Hausdorff, g, pol),
+            DiceSurfaceMetric::PercentileMaxDirected => s.distance(
+                surface::DistanceMetric::PercentileHausdorff(
+                    surface::PercentileDefinition::MaxDirected,
+                ),
+                g,
+                pol,
+            ),
+            DiceSurfaceMetric::PercentilePooled => s.distance(
+                surface::DistanceMetric::PercentileHausdorff(surface::PercentileDefinition::Pooled),
+                g,
+                pol,
+            ),
+            DiceSurfaceMetric::Assd => s.distance(surface::DistanceMetric::Assd, g, pol),
+            DiceSurfaceMetric::Masd => s.distance(surface::DistanceMetric::Masd, g, pol),
+            DiceSurfaceMetric::Nsd => s.nsd(nsd_both),
+        };
+        // SAFETY: checked above.
+        unsafe {
+            write(value, v.unwrap_or(f64::NAN), "value")?;
+            write(defined, u8::from(v.is_some()), "defined")
+        }
     })
 }
 

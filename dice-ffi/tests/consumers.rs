@@ -221,6 +221,61 @@ fn stats(n_c: usize) -> Vec<SoftStats> {
     vec![SoftStats::default(); n_c]
 }
 
+/// The surface lines (C and C++ print the same): every label of the two label maps, and label
+/// 1's masks, against dice-core.
+fn check_surfaces(out: &HashMap<String, Vec<Vec<String>>>, d: &Data) {
+    use dice_core::surface::{self, Grid, Surfaces};
+    let grid = Grid::new([10, 10, 1], [1.0, 2.0, 1.0]).unwrap();
+    let mut res = [Surfaces::BothEmpty; C];
+    let tol = [1.0, 1.0, 2.5];
+    let mut s =
+        vec![0.0; surface::label_scratch_len(grid, &d.pred_labels, &d.labels, None, C).unwrap()];
+    surface::label_surface_distances(
+        grid,
+        &d.pred_labels,
+        &d.labels,
+        None,
+        95.0,
+        &tol,
+        &mut s,
+        &mut res,
+    )
+    .unwrap();
+    let want: Vec<String> = res
+        .iter()
+        .flat_map(|r| {
+            let Surfaces::Distances(x) = r else {
+                panic!("every label occurs in both maps")
+            };
+            [
+                "0".to_string(),
+                x.pred_surface.to_string(),
+                x.ref_surface.to_string(),
+                format!("{}", x.max_pred_to_ref),
+                format!("{}", x.max_ref_to_pred),
+                format!("{}", x.percentile_pooled),
+                format!("{}", x.mean_pred_to_ref),
+                x.ref_within_tolerance.to_string(),
+            ]
+        })
+        .collect();
+    let got: Vec<String> = out["surface_labels"][0]
+        .iter()
+        .map(|v| match v.parse::<f64>() {
+            Ok(x) if v.contains('.') || v.contains('e') => format!("{x}"),
+            _ => v.clone(),
+        })
+        .collect();
+    assert_eq!(got, want);
+    let Surfaces::Distances(one) = res[1] else {
+        unreachable!()
+    };
+    let line = f64s(&out["surface_one"][0]);
+    assert_eq!(line[0], one.hausdorff());
+    assert_eq!(line[1], 1.0);
+    assert_eq!(line[2], one.mean_ref_to_pred);
+}
+
 /// Every line the C program prints, checked against dice-core.
 fn check_c_output(out: &HashMap<String, Vec<Vec<String>>>, d: &Data) {
     let shape = Shape::new(N, C, S);
@@ -286,6 +341,8 @@ fn check_c_output(out: &HashMap<String, Vec<Vec<String>>>, d: &Data) {
     let line = &out["soft_gradient_f64"][0];
     assert!(close(&line[0], g[0], 1e-12) && close(&line[1], g[299], 1e-12));
 
+    check_surfaces(out, d);
+
     // Hard metrics
     let c = hard::confusion_from_probabilities(&d.pred, &d.target, 0.5).unwrap();
     assert_eq!(out["confusion_prob"][0], conf_line(&[c]));
@@ -337,6 +394,7 @@ fn check_acc_stats(got: &[f64], want: &[SoftStats]) {
 }
 
 fn check_cpp_output(out: &HashMap<String, Vec<Vec<String>>>, d: &Data) {
+    check_surfaces(out, d);
     let c_like: HashMap<String, Vec<Vec<String>>> = out.clone();
     let shape = Shape::new(N, C, S);
     let input = SoftInput::new(shape, &d.pred, Target::Dense(&d.target)).unwrap();

@@ -58,6 +58,27 @@ int main() {
                 static_cast<unsigned long long>(c.fn_), static_cast<unsigned long long>(c.tn));
   }
   std::printf("\n");
+  // Surface distances of every label, and a metric of label 1 under the default policy.
+  auto g = dice::grid(10, 10, 1, 1.0, 2.0, 1.0);
+  auto surf = dice::label_surface_distances(g, pred_labels, labels, {1.0, 1.0, 2.5});
+  std::printf("surface_labels");
+  for (const auto& x : surf) {
+    std::printf(" %d %llu %llu %.17g %.17g %.17g %.17g %llu", static_cast<int>(x.kind),
+                static_cast<unsigned long long>(x.pred_surface), static_cast<unsigned long long>(x.ref_surface),
+                x.max_pred_to_ref, x.max_ref_to_pred, x.percentile_pooled, x.mean_pred_to_ref,
+                static_cast<unsigned long long>(x.ref_within_tolerance));
+  }
+  std::printf("\n");
+  std::vector<std::uint8_t> m1(VOX), g1(VOX);
+  for (std::size_t v = 0; v < VOX; v++) {
+    m1[v] = pred_labels[v] == 1;
+    g1[v] = labels[v] == 1;
+  }
+  auto one = dice::surface_distances(g, m1, g1, 95.0, 1.0);
+  std::printf("surface_one %.17g 1 %.17g\n", dice::surface_metric(one, g, DICE_SURFACE_METRIC_HAUSDORFF).value_or(-1.0),
+              one.mean_ref_to_pred);
+  expect_throw([&] { dice::surface_distances(dice::grid(10, 10, 1, 1.0, -2.0, 1.0), m1, g1); },
+               DICE_STATUS_INVALID_PARAMETER, "negative spacing");
   auto d = dice::metric(per_label[1], DICE_METRIC_DICE);
   std::printf("metric0_label1 %.17g\n", d.value_or(-1.0));
   auto c = dice::confusion(pred, target, 0.5);
