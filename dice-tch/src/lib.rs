@@ -486,6 +486,358 @@ impl DiceMetric {
     }
 }
 
+/// Two label maps of a batch as `i64`: (prediction, reference, samples, spatial sizes).
+type LabelBatch = (Vec<i64>, Vec<i64>, usize, Vec<usize>);
+
+/// Label maps of a batch as `i64`, with their spatial sizes: integer `[N, spatial...]` maps, or
+/// `[N, C, spatial...]` scores (argmax over channels) for the prediction.
+fn surface_inputs(pred: &Tensor, target: &Tensor) -> Result<LabelBatch, TchError> {
+    let bad = |m: String| TchError::Shape(m);
+    let pred = pred.detach().to_device(Device::Cpu);
+    let target = target.detach().to_device(Device::Cpu);
+    if target.is_floating_point() {
+        return Err(bad(
+            "dice: surface metrics take an integer label-map target [N, spatial...]".into(),
+        ));
+    }
+    let labels_pred = if pred.is_floating_point() {
+        pred.argmax(1, false)
+    } else {
+        pred
+    };
+    if labels_pred.size() != target.size() {
+        return Err(bad(format!(
+            "dice: label maps {:?} and {:?} differ in size",
+            labels_pred.size(),
+            target.size()
+        )));
+    }
+    let size: Vec<usize> = target.size().iter().map(|&d| d as usize).collect();
+    if !(3..=4).contains(&size.len()) || size.contains(&0) {
+        return Err(bad(format!(
+            "dice: surface metrics take [N, H, W] or [N, H, W, D] label maps, not {:?}",
+            target.size()
+        )));
+    }
+    let p = to_vec::<i64>(&labels_pred.to_kind(Kind::Int64))?;
+    let g = to_vec::<i64>(&target.to_kind(Kind::Int64))?;
+    Ok((p, g, size[0], size[1..].to_vec()))
+}
+
+/// What the surface metrics share: classes, background, spacing, ignore label, empty policy.
+#[derive(Clone, Debug)]
+struct SurfaceCommon {
+    include_background: bool,
+    num_classes: Option<usize>,
+    spacing: Option<Vec<f64>>,
+    ignore_index: Option<i64>,
+    policy: dice_core::surface::SurfaceEmptyPolicy,
+}
+
+impl SurfaceCommon {
+    fn new() -> Self {
+        SurfaceCommon {
+            include_background: false,
+            num_classes: None,
+            spacing: None,
+            ignore_index: None,
+            policy: dice_core::surface::SurfaceEmptyPolicy::DEFAULT,
+        }
+    }
+
+    /// Surfaces of every (sample, class) (`N·C`, sample-major) with per-class tolerances.
+    fn surfaces(
+        &self,
+        pred: &Tensor,
+        target: &Tensor,
+        percentile: f64,
+        tolerances: Option<&[f64]>,
+    ) -> Result<
+        (
+            Vec<dice_core::surface::Surfaces>,
+            dice_core::surface::Grid,
+            usize,
+            usize,
+        ),
+        TchError,
+    > {
+        use dice_core::surface;
+        let (p, g, n, spatial) = surface_inputs(pred, target)?;
+        let c = self
+            .num_classes
+            .or_else(|| {
+                (pred.is_floating_point() && pred.dim() >= 2).then(|| pred.size()[1] as usize)
+            })
+            .ok_or_else(|| {
+                TchError::Shape("dice: label-map predictions need num_classes".into())
+            })?;
+        // Tensors are C-ordered: the last spatial axis varies fastest, the grid's x.
+        let spacing = match &self.spacing {
+            None => vec![1.0; spatial.len()],
+            Some(s) if s.len() == spatial.len() => s.clone(),
+            Some(s) => {
+                return Err(TchError::Shape(format!(
+                    "dice: spacing {s:?} needs one value per spatial axis of {spatial:?}"
+                )))
+            }
+        };
+        let rev = |v: &[usize]| -> [usize; 3] {
+            std::array::from_fn(|k| v.iter().rev().nth(k).copied().unwrap_or(1))
+        };
+        let dims = rev(&spatial);
+        let sp: [f64; 3] =
+            std::array::from_fn(|k| spacing.iter().rev().nth(k).copied().unwrap_or(1.0));
+        let grid = surface::Grid::new(dims, sp).map_err(core_err)?;
+        let per = grid.voxels();
+        let zeros = vec![0.0; c];
+        let tolerances = tolerances.unwrap_or(&zeros);
+        if tolerances.len() != c {
+            return Err(TchError::Shape(format!(
+                "dice: {} tolerances for {c} classes",
+                tolerances.len()
+            )));
+        }
+        let mut out = Vec::with_capacity(n * c);
+        let mut res = vec![surface::Surfaces::BothEmpty; c];
+        for s in 0..n {
+            let (ps, gs) = (&p[s * per..(s + 1) * per], &g[s * per..(s + 1) * per]);
+            let need =
+                surface::label_scratch_len(grid, ps, gs, self.ignore_index, c).map_err(core_err)?;
+            let mut scratch = vec![0.0f64; need];
+            surface::label_surface_distances(
+                grid,
+                ps,
+                gs,
+                self.ignore_index,
+                percentile,
+                tolerances,
+                &mut scratch,
+                &mut res,
+            )
+            .map_err(core_err)?;
+            out.extend_from_slice(&res);
+        }
+        Ok((out, grid, n, c))
+    }
+
+    fn report(&self, values: Vec<Option<f64>>, n: usize, c: usize) -> SurfaceReport {
+        let first = usize::from(!self.include_background);
+        let per_sample: Vec<Vec<Option<f64>>> = (0..n)
+            .map(|s| (first..c).map(|k| values[s * c + k]).collect())
+            .collect();
+        let per_class = (first..c)
+            .map(|k| hard::mean((0..n).map(|s| values[s * c + k])))
+            .collect();
+        let mean = hard::mean(per_sample.iter().flatten().copied());
+        SurfaceReport {
+            per_sample,
+            per_class,
+            mean,
+        }
+    }
+}
+
+/// What the surface metrics return: values per sample and class (classes from 1 without the
+/// background), means per class and overall, each with how many values were defined.
+#[derive(Clone, Debug)]
+pub struct SurfaceReport {
+    /// Per sample, per class kept (`None` where the empty policy skips).
+    pub per_sample: Vec<Vec<Option<f64>>>,
+    /// Mean per class kept over samples.
+    pub per_class: Vec<MeanValue>,
+    /// Mean over every (sample, class) kept.
+    pub mean: MeanValue,
+}
+
+/// Which distance [`SurfaceDistance`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DistanceKind {
+    /// MONAI's `HausdorffDistanceMetric` (with `percentile`, its percentile version).
+    Hausdorff,
+    /// MONAI's `SurfaceDistanceMetric(symmetric=True)`: the mean of the pooled distances (ASSD).
+    Average,
+    /// MetricsReloaded's MASD: the mean of the two directed means.
+    MeanOfDirectedMeans,
+}
+
+/// Surface distances in mm of integer label maps (or `[N, C, ...]` scores, argmax), computed by
+/// dice-core, with MONAI's parameter names: `include_background` (default `false`, as MONAI),
+/// `distance_metric` (`"euclidean"` only: chessboard and taxicab distances are refused),
+/// `percentile` (the larger of the two directed percentiles, MONAI's definition), `directed`
+/// (prediction to reference only), `spacing` (mm per spatial axis, in the tensor's order;
+/// default 1). Empty masks follow a [`dice_core::surface::SurfaceEmptyPolicy`] (default: the
+/// image diagonal with one mask empty, skipped with both; MONAI's is `SurfaceEmptyPolicy::MONAI`).
+#[derive(Clone, Debug)]
+pub struct SurfaceDistance {
+    common: SurfaceCommon,
+    kind: DistanceKind,
+    percentile: Option<f64>,
+    directed: bool,
+    distance_metric: String,
+}
+
+impl SurfaceDistance {
+    /// The Hausdorff distance (MONAI's `HausdorffDistanceMetric()` defaults).
+    pub fn hausdorff() -> Self {
+        SurfaceDistance {
+            common: SurfaceCommon::new(),
+            kind: DistanceKind::Hausdorff,
+            percentile: None,
+            directed: false,
+            distance_metric: "euclidean".into(),
+        }
+    }
+    /// The average surface distance (MONAI's `SurfaceDistanceMetric(symmetric=True)`).
+    pub fn average() -> Self {
+        SurfaceDistance {
+            kind: DistanceKind::Average,
+            ..Self::hausdorff()
+        }
+    }
+    /// Which distance.
+    pub fn kind(mut self, kind: DistanceKind) -> Self {
+        self.kind = kind;
+        self
+    }
+    /// Keep class 0.
+    pub fn include_background(mut self, on: bool) -> Self {
+        self.common.include_background = on;
+        self
+    }
+    /// MONAI's `distance_metric`: only `"euclidean"` is accepted.
+    pub fn distance_metric(mut self, name: &str) -> Self {
+        self.distance_metric = name.into();
+        self
+    }
+    /// The percentile of the Hausdorff distance (e.g. 95).
+    pub fn percentile(mut self, p: f64) -> Self {
+        self.percentile = Some(p);
+        self
+    }
+    /// Prediction-to-reference distances only.
+    pub fn directed(mut self, on: bool) -> Self {
+        self.directed = on;
+        self
+    }
+    /// Millimetres per spatial axis, in the tensor's axis order.
+    pub fn spacing(mut self, spacing: &[f64]) -> Self {
+        self.common.spacing = Some(spacing.to_vec());
+        self
+    }
+    /// Classes of label-map predictions.
+    pub fn num_classes(mut self, c: usize) -> Self {
+        self.common.num_classes = Some(c);
+        self
+    }
+    /// A label left out of both masks.
+    pub fn ignore_index(mut self, i: i64) -> Self {
+        self.common.ignore_index = Some(i);
+        self
+    }
+    /// The empty-mask policy.
+    pub fn empty_policy(mut self, policy: dice_core::surface::SurfaceEmptyPolicy) -> Self {
+        self.common.policy = policy;
+        self
+    }
+
+    /// Distances per (sample, class) and their means.
+    pub fn compute(&self, pred: &Tensor, target: &Tensor) -> Result<SurfaceReport, TchError> {
+        use dice_core::surface::{DistanceMetric, PercentileDefinition, Surfaces};
+        if self.distance_metric != "euclidean" {
+            return Err(TchError::Torch(format!(
+                "dice: distance_metric {:?} is not supported: surface distances are Euclidean (in mm)",
+                self.distance_metric
+            )));
+        }
+        let percentile = self.percentile.unwrap_or(100.0);
+        let (surfaces, grid, n, c) = self.common.surfaces(pred, target, percentile, None)?;
+        let values = surfaces
+            .iter()
+            .map(|s| match (s, self.directed) {
+                (Surfaces::Distances(d), true) => Some(match (self.kind, self.percentile) {
+                    (DistanceKind::Hausdorff, None) => d.max_pred_to_ref,
+                    (DistanceKind::Hausdorff, Some(_)) => d.percentile_pred_to_ref,
+                    (_, _) => d.mean_pred_to_ref,
+                }),
+                _ => {
+                    let m = match (self.kind, self.percentile) {
+                        (DistanceKind::Hausdorff, None) => DistanceMetric::Hausdorff,
+                        (DistanceKind::Hausdorff, Some(_)) => {
+                            DistanceMetric::PercentileHausdorff(PercentileDefinition::MaxDirected)
+                        }
+                        (DistanceKind::Average, _) => DistanceMetric::Assd,
+                        (DistanceKind::MeanOfDirectedMeans, _) => DistanceMetric::Masd,
+                    };
+                    s.distance(m, grid, self.common.policy)
+                }
+            })
+            .collect();
+        Ok(self.common.report(values, n, c))
+    }
+}
+
+/// Normalized surface Dice of integer label maps (MONAI's `SurfaceDiceMetric` without
+/// subvoxels): `class_thresholds` in mm, one per class kept (without the background when
+/// `include_background` is false, as MONAI); both masks empty follows `empty` (dice's default:
+/// skipped).
+#[derive(Clone, Debug)]
+pub struct SurfaceDiceMetric {
+    common: SurfaceCommon,
+    class_thresholds: Vec<f64>,
+    both_empty: EmptyValue,
+}
+
+impl SurfaceDiceMetric {
+    /// With one tolerance (mm) per class kept.
+    pub fn new(class_thresholds: &[f64]) -> Self {
+        SurfaceDiceMetric {
+            common: SurfaceCommon::new(),
+            class_thresholds: class_thresholds.to_vec(),
+            both_empty: EmptyValue::Skip,
+        }
+    }
+    /// Keep class 0.
+    pub fn include_background(mut self, on: bool) -> Self {
+        self.common.include_background = on;
+        self
+    }
+    /// Millimetres per spatial axis, in the tensor's axis order.
+    pub fn spacing(mut self, spacing: &[f64]) -> Self {
+        self.common.spacing = Some(spacing.to_vec());
+        self
+    }
+    /// Classes of label-map predictions.
+    pub fn num_classes(mut self, c: usize) -> Self {
+        self.common.num_classes = Some(c);
+        self
+    }
+    /// NSD when both masks are empty (MONAI: NaN).
+    pub fn empty(mut self, v: EmptyValue) -> Self {
+        self.both_empty = v;
+        self
+    }
+
+    /// NSD per (sample, class) and the means.
+    pub fn compute(&self, pred: &Tensor, target: &Tensor) -> Result<SurfaceReport, TchError> {
+        let first = usize::from(!self.common.include_background);
+        let c = self.class_thresholds.len() + first;
+        let mut tol = vec![0.0; first];
+        tol.extend(&self.class_thresholds);
+        let mut common = self.common.clone();
+        common.num_classes = Some(common.num_classes.unwrap_or(c));
+        if common.num_classes != Some(c) {
+            return Err(TchError::Shape(format!(
+                "dice: {} class_thresholds for {} classes (one per class kept)",
+                self.class_thresholds.len(),
+                common.num_classes.unwrap_or(0)
+            )));
+        }
+        let (surfaces, _, n, c) = common.surfaces(pred, target, 95.0, Some(&tol))?;
+        let values = surfaces.iter().map(|s| s.nsd(self.both_empty)).collect();
+        Ok(common.report(values, n, c))
+    }
+}
+
 fn core_err(e: dice_core::DiceError) -> TchError {
     TchError::Torch(format!("dice: {e}"))
 }
