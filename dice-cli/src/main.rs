@@ -17,7 +17,7 @@ use dice_cli::semantics::Kind;
 use dice_cli::surfaces::{SurfaceOptions, Tolerance};
 use dice_cli::{dirs, output, overlay};
 use dice_core::hard::{EmptyPolicy, EmptyValue};
-use dice_core::surface::{EmptyDistance, PercentileDefinition};
+use dice_core::surface::{Elements, EmptyDistance, PercentileDefinition};
 
 #[derive(Parser)]
 #[command(
@@ -48,6 +48,12 @@ impl From<Empty> for EmptyValue {
             Empty::Skip => EmptyValue::Skip,
         }
     }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum SurfaceChoice {
+    Voxel,
+    Surfel,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -128,6 +134,10 @@ struct EvalArgs {
     /// Voxel spacing in mm (`X,Y` or `X,Y,Z`) for files that carry none (NumPy, PNG, TIFF).
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     spacing: Option<Vec<f64>>,
+    /// What surfaces are made of: boundary voxels (medpy, MONAI) or surfels with areas
+    /// (DeepMind surface-distance, MONAI use_subvoxels: area-weighted means and NSD).
+    #[arg(long, value_enum, default_value = "voxel")]
+    surface: SurfaceChoice,
     /// Surface distances when one mask of a label is empty: diagonal (the image's, the
     /// default), inf, nan, skip, zero, or a number of mm (a fixed penalty).
     #[arg(long, default_value = "diagonal")]
@@ -352,6 +362,10 @@ fn options(a: &EvalArgs) -> Result<Options, String> {
             tolerance,
             spacing,
             one_empty,
+            elements: match a.surface {
+                SurfaceChoice::Voxel => Elements::Voxels,
+                SurfaceChoice::Surfel => Elements::Surfels,
+            },
         },
     })
 }

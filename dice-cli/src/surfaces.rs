@@ -5,8 +5,8 @@
 
 use dice_core::hard::EmptyValue;
 use dice_core::surface::{
-    self, Bounds, DistanceMetric, EmptyDistance, Grid, PercentileDefinition, SurfaceEmptyPolicy,
-    Surfaces,
+    self, Bounds, DistanceMetric, Elements, EmptyDistance, Grid, PercentileDefinition,
+    SurfaceEmptyPolicy, Surfaces,
 };
 use dice_core::Label;
 
@@ -27,6 +27,8 @@ pub struct SurfaceOptions {
     pub spacing: Option<[f64; 3]>,
     /// Distances when one mask is empty.
     pub one_empty: EmptyDistance,
+    /// Boundary voxels or surfels with areas.
+    pub elements: Elements,
 }
 
 impl Default for SurfaceOptions {
@@ -37,6 +39,7 @@ impl Default for SurfaceOptions {
             tolerance: None,
             spacing: None,
             one_empty: EmptyDistance::Diagonal,
+            elements: Elements::Voxels,
         }
     }
 }
@@ -204,13 +207,14 @@ pub fn compute(
                 .of(label)
                 .ok_or_else(|| format!("--tolerance gives no NSD tolerance for label {label}"))?,
         };
-        let n = surface::scratch_len_in(grid, bounds, &p, &g);
+        let n = surface::scratch_len_for(opts.elements, grid, bounds, &p, &g);
         let mut scratch: Vec<f64> = Vec::new();
         scratch.try_reserve_exact(n).map_err(|_| {
             format!("not enough memory for the distance transform of label {label} ({n} values)")
         })?;
         scratch.resize(n, 0.0);
-        let surfaces = surface::surface_distances_in(
+        let surfaces = surface::distances_for(
+            opts.elements,
             grid,
             bounds,
             &p,

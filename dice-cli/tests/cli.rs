@@ -991,6 +991,36 @@ fn surface_metrics_from_the_command_line() {
         assert_eq!(row["nsd"].as_f64(), Some(d.nsd()));
         assert!(row.get("iou").is_none(), "only the metrics asked for");
     }
+    // Surfels with areas (DeepMind's definition) on request.
+    let j = json(&ok(eval(&p, &g).args([
+        "--metrics",
+        "hd95,assd,nsd",
+        "--tolerance",
+        "1",
+        "--surface",
+        "surfel",
+        "--format",
+        "json",
+    ])));
+    let lab1 = |v: &u8| u8::from(*v == 1);
+    let (pm, gm): (Vec<u8>, Vec<u8>) =
+        (pv.iter().map(lab1).collect(), gv.iter().map(lab1).collect());
+    let (pf, gf) = (|i: usize| pm[i] != 0, |i: usize| gm[i] != 0);
+    let b = surf::bounding_box(grid, &pm, &gm);
+    let el = surf::Elements::Surfels;
+    let mut s = vec![0.0; surf::scratch_len_for(el, grid, b, &pf, &gf)];
+    let Surfaces::Distances(d) =
+        surf::distances_for(el, grid, b, &pf, &gf, 95.0, 1.0, &mut s).unwrap()
+    else {
+        panic!()
+    };
+    let row = &j["cases"][0]["labels"][0];
+    assert_eq!(
+        row["hd95"].as_f64(),
+        Some(d.percentile_hausdorff(PercentileDefinition::MaxDirected))
+    );
+    assert_eq!(row["assd"].as_f64(), Some(d.assd()));
+    assert_eq!(row["nsd"].as_f64(), Some(d.nsd()));
     // What is missing is said before anything is decoded (usage errors), or names the file.
     let e = status(eval(&p, &g).args(["--metrics", "nsd"]), 2);
     assert!(e.contains("--tolerance"), "{e}");

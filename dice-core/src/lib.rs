@@ -54,6 +54,7 @@ pub mod loss;
 pub mod score;
 pub mod stats;
 pub mod surface;
+mod surfel_table;
 
 pub use error::{DiceError, Operand, Result};
 pub use float::{Float, Label};

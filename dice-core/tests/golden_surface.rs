@@ -102,3 +102,74 @@ fn surface_metrics_match_medpy_and_monai() {
         );
     }
 }
+
+/// Surfels with areas against DeepMind's surface-distance (the reference implementation of the
+/// NSD paper, in f64: to 1e-12) and MONAI's `use_subvoxels=True` surface Dice (float32).
+#[test]
+fn surfels_match_deepmind_and_monai_subvoxels() {
+    use dice_core::surface::Elements;
+    for c in fixtures::CASES {
+        let grid = Grid::new(c.dims, c.spacing).unwrap();
+        let p = |i: usize| c.pred[i] != 0;
+        let g = |i: usize| c.reference[i] != 0;
+        let bounds = surface::union(surface::bounds_of(grid, p), surface::bounds_of(grid, g));
+        let mut scratch =
+            vec![0.0; surface::scratch_len_for(Elements::Surfels, grid, bounds, &p, &g)];
+        let Surfaces::Distances(d) = surface::distances_for(
+            Elements::Surfels,
+            grid,
+            bounds,
+            &p,
+            &g,
+            95.0,
+            c.tolerance,
+            &mut scratch,
+        )
+        .unwrap() else {
+            panic!("{}: a mask is empty", c.name)
+        };
+        let checks = [
+            (
+                "surfels of the prediction",
+                d.pred_surface as f64,
+                c.deepmind_pred_surfels,
+                0.0,
+            ),
+            (
+                "area of the prediction",
+                d.pred_area,
+                c.deepmind_pred_area,
+                1e-12,
+            ),
+            ("Hausdorff", d.hausdorff(), c.deepmind_hd, 1e-12),
+            (
+                "robust Hausdorff 95",
+                d.percentile_hausdorff(PercentileDefinition::MaxDirected),
+                c.deepmind_hd95,
+                1e-12,
+            ),
+            (
+                "average pred to ref",
+                d.mean_pred_to_ref,
+                c.deepmind_avg_pred_to_ref,
+                1e-12,
+            ),
+            (
+                "average ref to pred",
+                d.mean_ref_to_pred,
+                c.deepmind_avg_ref_to_pred,
+                1e-12,
+            ),
+            ("surface Dice", d.nsd(), c.deepmind_nsd, 1e-12),
+            (
+                "MONAI subvoxel surface Dice",
+                d.nsd(),
+                c.monai_nsd_subvoxels,
+                1e-6,
+            ),
+        ];
+        for (what, got, want, tol) in checks {
+            assert!(close(got, want, tol), "{}: {what}: {got} vs {want}", c.name);
+        }
+    }
+}

@@ -359,9 +359,23 @@ fn every_label_of_two_maps() {
     let ignore = Some(9);
     let mut out = [Surfaces::BothEmpty; 4];
     let tol = [1.0, 0.5, 2.0, 1.5];
-    let mut scratch = vec![0.0; surface::label_scratch_len(grid, &p, &g, ignore, 4).unwrap()];
-    surface::label_surface_distances(grid, &p, &g, ignore, 95.0, &tol, &mut scratch, &mut out)
-        .unwrap();
+    let mut scratch =
+        vec![
+            0.0;
+            surface::label_scratch_len(surface::Elements::Voxels, grid, &p, &g, ignore, 4).unwrap()
+        ];
+    surface::label_surface_distances(
+        surface::Elements::Voxels,
+        grid,
+        &p,
+        &g,
+        ignore,
+        95.0,
+        &tol,
+        &mut scratch,
+        &mut out,
+    )
+    .unwrap();
     for l in 0..4u16 {
         let keep = |i: usize| g[i] != 9;
         let pm: Vec<u8> = (0..p.len())
@@ -376,6 +390,7 @@ fn every_label_of_two_maps() {
         assert_eq!(out[l as usize], want, "label {l}");
     }
     assert!(surface::label_surface_distances(
+        surface::Elements::Voxels,
         grid,
         &p,
         &g,
@@ -386,4 +401,38 @@ fn every_label_of_two_maps() {
         &mut out
     )
     .is_err());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(150))]
+
+    /// Surfels on random masks: never a panic, and the invariants of the definitions.
+    #[test]
+    fn surfels_keep_their_invariants(
+        seed in any::<u64>(),
+        dx in 1usize..9, dy in 1usize..9, dz in 1usize..5,
+        sx in 0.2f64..2.5, sy in 0.2f64..2.5, sz in 0.2f64..2.5,
+        q in 0.0f64..100.0,
+        tol in 0.0f64..3.0,
+    ) {
+        use dice_core::surface::Elements;
+        let mut next = xorshift(seed);
+        let dims = [dx, dy, dz];
+        let grid = Grid::new(dims, [sx, sy, sz]).unwrap();
+        let (p, t) = (random_mask(&mut next, dims, 5), random_mask(&mut next, dims, 5));
+        let (pf, tf) = (|i: usize| p[i] != 0, |i: usize| t[i] != 0);
+        let b = surface::union(surface::bounds_of(grid, pf), surface::bounds_of(grid, tf));
+        let mut s = vec![0.0; surface::scratch_len_for(Elements::Surfels, grid, b, &pf, &tf)];
+        let r = surface::distances_for(Elements::Surfels, grid, b, &pf, &tf, q, tol, &mut s).unwrap();
+        if let Surfaces::Distances(d) = r {
+            prop_assert!(d.pred_area > 0.0 && d.ref_area > 0.0);
+            prop_assert!((0.0..=1.0).contains(&d.nsd()));
+            prop_assert!(d.percentile_pred_to_ref <= d.max_pred_to_ref && d.percentile_ref_to_pred <= d.max_ref_to_pred);
+            prop_assert!(d.percentile_pooled <= d.hausdorff());
+            prop_assert!(d.assd() <= d.hausdorff() + 1e-12 && d.masd() <= d.hausdorff() + 1e-12);
+        } else {
+            let vox = surface::distances_for(Elements::Voxels, grid, b, &pf, &tf, q, tol, &mut vec![0.0; surface::scratch_len_for(Elements::Voxels, grid, b, &pf, &tf)]).unwrap();
+            prop_assert_eq!(r, vox, "the same masks are empty either way");
+        }
+    }
 }

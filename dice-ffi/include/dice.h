@@ -363,6 +363,20 @@ typedef enum DiceEmptyDistanceKind {
 } DiceEmptyDistanceKind;
 
 /**
+ * What surfaces are made of (`elements` of the surface functions).
+ */
+typedef enum DiceSurfaceElements {
+  /**
+   * Boundary voxels, each counting 1 (medpy, MONAI without subvoxels).
+   */
+  DICE_SURFACE_ELEMENTS_VOXELS = 0,
+  /**
+   * Surfels with areas (DeepMind surface-distance, MONAI `use_subvoxels`).
+   */
+  DICE_SURFACE_ELEMENTS_SURFELS = 1,
+} DiceSurfaceElements;
+
+/**
  * An accumulator of per-class soft statistics and hard counts over a volume seen chunk by
  * chunk (slice by slice on a small device). Opaque: create with dice_accumulator_new(), free
  * with dice_accumulator_free().
@@ -631,6 +645,22 @@ typedef struct DiceSurfaceDistances {
    * See `pred_within_tolerance`.
    */
   uint64_t ref_within_tolerance;
+  /**
+   * The surfaces' sizes: voxel counts, or surfel areas (mm², mm in 2-D).
+   */
+  double pred_area;
+  /**
+   * See `pred_area`.
+   */
+  double ref_area;
+  /**
+   * The parts of the surfaces within the NSD tolerance, likewise.
+   */
+  double pred_area_within;
+  /**
+   * See `pred_area_within`.
+   */
+  double ref_area_within;
 } DiceSurfaceDistances;
 
 /**
@@ -900,7 +930,8 @@ enum DiceStatus dice_metrics(const struct DiceConfusion *counts,
  * # Safety
  * `pred` and `target` valid for `len` bytes, `out` writable.
  */
-enum DiceStatus dice_surface_scratch_len(struct DiceGrid grid,
+enum DiceStatus dice_surface_scratch_len(int32_t elements,
+                                         struct DiceGrid grid,
                                          const uint8_t *pred,
                                          const uint8_t *target,
                                          size_t len,
@@ -915,7 +946,8 @@ enum DiceStatus dice_surface_scratch_len(struct DiceGrid grid,
  * `pred` and `target` valid for `len` bytes, `scratch` writable for `scratch_len` doubles and
  * not overlapping them, `out` writable.
  */
-enum DiceStatus dice_surface_distances(struct DiceGrid grid,
+enum DiceStatus dice_surface_distances(int32_t elements,
+                                       struct DiceGrid grid,
                                        const uint8_t *pred,
                                        const uint8_t *target,
                                        size_t len,
@@ -936,7 +968,8 @@ enum DiceStatus dice_surface_distances(struct DiceGrid grid,
  * `pred` and `target` valid for `len` elements of `label_type`, `tolerances` for `labels`
  * doubles, `out` writable for `labels` entries.
  */
-enum DiceStatus dice_label_surface_distances(int32_t label_type,
+enum DiceStatus dice_label_surface_distances(int32_t elements,
+                                             int32_t label_type,
                                              const void *pred,
                                              const void *target,
                                              size_t len,

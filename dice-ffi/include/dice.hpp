@@ -188,25 +188,28 @@ inline DiceGrid grid(std::size_t x, std::size_t y, std::size_t z, double sx, dou
   return DiceGrid{{x, y, z}, {sx, sy, sz}};
 }
 
-/** Surface distances of two byte masks on `g` (scratch allocated here, sized by dice_surface_scratch_len()). */
+/** Surface distances of two byte masks on `g` (scratch allocated here, sized by dice_surface_scratch_len());
+ *  `elements` a ::DiceSurfaceElements (voxels, or surfels with areas). */
 inline DiceSurfaceDistances surface_distances(DiceGrid g, const std::uint8_t* pred, const std::uint8_t* target,
-                                              std::size_t len, double percentile = 95.0, double tolerance = 0.0) {
+                                              std::size_t len, double percentile = 95.0, double tolerance = 0.0,
+                                              int32_t elements = DICE_SURFACE_ELEMENTS_VOXELS) {
   std::size_t need = 0;
-  check(dice_surface_scratch_len(g, pred, target, len, &need));
+  check(dice_surface_scratch_len(elements, g, pred, target, len, &need));
   std::vector<double> scratch(need);
   DiceSurfaceDistances out{};
-  check(dice_surface_distances(g, pred, target, len, percentile, tolerance, scratch.data(), scratch.size(), &out));
+  check(dice_surface_distances(elements, g, pred, target, len, percentile, tolerance, scratch.data(), scratch.size(),
+                               &out));
   return out;
 }
 
 /** surface_distances() over two containers of bytes. */
 template <class C>
 DiceSurfaceDistances surface_distances(DiceGrid g, const C& pred, const C& target, double percentile = 95.0,
-                                       double tolerance = 0.0) {
+                                       double tolerance = 0.0, int32_t elements = DICE_SURFACE_ELEMENTS_VOXELS) {
   if (std::size(pred) != std::size(target)) {
     throw Error(DICE_STATUS_LENGTH_MISMATCH, "length mismatch: prediction and target sizes differ");
   }
-  return surface_distances(g, std::data(pred), std::data(target), std::size(pred), percentile, tolerance);
+  return surface_distances(g, std::data(pred), std::data(target), std::size(pred), percentile, tolerance, elements);
 }
 
 /** Surface distances of every label `0..tolerances.size()` of two label maps, one NSD tolerance per label. */
@@ -214,9 +217,10 @@ template <class L>
 std::vector<DiceSurfaceDistances> label_surface_distances(DiceGrid g, const L* pred, const L* target, std::size_t len,
                                                           const std::vector<double>& tolerances,
                                                           double percentile = 95.0,
-                                                          std::optional<std::int64_t> ignore_index = std::nullopt) {
+                                                          std::optional<std::int64_t> ignore_index = std::nullopt,
+                                                          int32_t elements = DICE_SURFACE_ELEMENTS_VOXELS) {
   std::vector<DiceSurfaceDistances> out(tolerances.size());
-  check(dice_label_surface_distances(detail::label_type<L>::value, pred, target, len, g,
+  check(dice_label_surface_distances(elements, detail::label_type<L>::value, pred, target, len, g,
                                      static_cast<std::uint8_t>(ignore_index.has_value()), ignore_index.value_or(0),
                                      percentile, tolerances.data(), out.data(), out.size()));
   return out;
@@ -227,12 +231,13 @@ template <class C>
 std::vector<DiceSurfaceDistances> label_surface_distances(DiceGrid g, const C& pred, const C& target,
                                                           const std::vector<double>& tolerances,
                                                           double percentile = 95.0,
-                                                          std::optional<std::int64_t> ignore_index = std::nullopt) {
+                                                          std::optional<std::int64_t> ignore_index = std::nullopt,
+                                                          int32_t elements = DICE_SURFACE_ELEMENTS_VOXELS) {
   if (std::size(pred) != std::size(target)) {
     throw Error(DICE_STATUS_LENGTH_MISMATCH, "length mismatch: prediction and target sizes differ");
   }
   return label_surface_distances(g, std::data(pred), std::data(target), std::size(pred), tolerances, percentile,
-                                 ignore_index);
+                                 ignore_index, elements);
 }
 
 /** The default surface policy: the image diagonal with one mask empty, skipped with both, NSD skipped with both. */

@@ -1520,6 +1520,14 @@ pub struct DiceSurfaceDistances {
     pub pred_within_tolerance: u64,
     /// See `pred_within_tolerance`.
     pub ref_within_tolerance: u64,
+    /// The surfaces' sizes: voxel counts, or surfel areas (mm², mm in 2-D).
+    pub pred_area: f64,
+    /// See `pred_area`.
+    pub ref_area: f64,
+    /// The parts of the surfaces within the NSD tolerance, likewise.
+    pub pred_area_within: f64,
+    /// See `pred_area_within`.
+    pub ref_area_within: f64,
 }
 
 impl DiceSurfaceDistances {
@@ -1538,6 +1546,10 @@ impl DiceSurfaceDistances {
                 percentile_pooled: d.percentile_pooled,
                 pred_within_tolerance: d.pred_within_tolerance,
                 ref_within_tolerance: d.ref_within_tolerance,
+                pred_area: d.pred_area,
+                ref_area: d.ref_area,
+                pred_area_within: d.pred_area_within,
+                ref_area_within: d.ref_area_within,
             },
             surface::Surfaces::ReferenceEmpty => Self::empty(DiceSurfaceKind::ReferenceEmpty),
             surface::Surfaces::PredictionEmpty => Self::empty(DiceSurfaceKind::PredictionEmpty),
@@ -1556,7 +1568,10 @@ impl DiceSurfaceDistances {
         Ok(
             match DiceSurfaceKind::from_i32(self.kind, "surfaces->kind")? {
                 DiceSurfaceKind::Distances => {
-                    if self.pred_surface == 0 || self.ref_surface == 0 {
+                    if self.pred_surface == 0
+                        || self.ref_surface == 0
+                        || !(self.pred_area > 0.0 && self.ref_area > 0.0)
+                    {
                         return Err(err(
                             DiceStatus::InvalidParameter,
                             "surfaces->kind says distances, but a surface has no voxel",
@@ -1574,6 +1589,10 @@ impl DiceSurfaceDistances {
                         percentile_pooled: self.percentile_pooled,
                         pred_within_tolerance: self.pred_within_tolerance,
                         ref_within_tolerance: self.ref_within_tolerance,
+                        pred_area: self.pred_area,
+                        ref_area: self.ref_area,
+                        pred_area_within: self.pred_area_within,
+                        ref_area_within: self.ref_area_within,
                     })
                 }
                 DiceSurfaceKind::ReferenceEmpty => surface::Surfaces::ReferenceEmpty,
@@ -1581,6 +1600,27 @@ impl DiceSurfaceDistances {
                 DiceSurfaceKind::BothEmpty => surface::Surfaces::BothEmpty,
             },
         )
+    }
+}
+
+/// What surfaces are made of (`elements` of the surface functions).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiceSurfaceElements {
+    /// Boundary voxels, each counting 1 (medpy, MONAI without subvoxels).
+    Voxels = 0,
+    /// Surfels with areas (DeepMind surface-distance, MONAI `use_subvoxels`).
+    Surfels = 1,
+}
+
+from_i32!(DiceSurfaceElements { Voxels, Surfels });
+
+impl DiceSurfaceElements {
+    fn core(self) -> surface::Elements {
+        match self {
+            DiceSurfaceElements::Voxels => surface::Elements::Voxels,
+            DiceSurfaceElements::Surfels => surface::Elements::Surfels,
+        }
     }
 }
 
@@ -1685,6 +1725,24 @@ pub struct DiceSurfaceEmptyPolicy {
     pub nsd_both_empty: i32,
 }
 
+/// Both masks hold the grid's voxels.
+fn check_masks(g: surface::Grid, p: &[u8], t: &[u8]) -> FfiResult {
+    for (op, m) in [
+        (dice_core::Operand::Prediction, p),
+        (dice_core::Operand::Target, t),
+    ] {
+        if m.len() != g.voxels() {
+            return Err(DiceError::LengthMismatch {
+                operand: op,
+                expected: g.voxels(),
+                found: m.len(),
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
 /// `f64` elements of scratch dice_surface_distances() needs for this pair (0 when a mask is
 /// empty): the masks' bounding box, both surfaces and one line.
 ///
@@ -1692,6 +1750,7 @@ pub struct DiceSurfaceEmptyPolicy {
 /// `pred` and `target` valid for `len` bytes, `out` writable.
 #[no_mangle]
 pub unsafe extern "C" fn dice_surface_scratch_len(
+    elements: i32,
     grid: DiceGrid,
     pred: *const u8,
     target: *const u8,
@@ -1699,10 +1758,13 @@ pub unsafe extern "C" fn dice_surface_scratch_len(
     out: *mut usize,
 ) -> DiceStatus {
     boundary(|| {
+        let el = DiceSurfaceElements::from_i32(elements, "elements")?.core();
         let g = grid.core()?;
         // SAFETY: the caller's promises, checked before use.
         let (p, t) = unsafe { (slice(pred, len, "pred")?, slice(target, len, "target")?) };
-        let n = surface::scratch_len(g, p, t)?;
+        check_masks(g, p, t)?;
+        let (pf, tf) = (|i: usize| p[i] != 0, |i: usize| t[i] != 0);
+        let n = surface::scratch_len_for(el, g, surface::bounding_box(g, p, t), &pf, &tf);
         unsafe { write(out, n, "out") }
     })
 }
@@ -1717,6 +1779,7 @@ pub unsafe extern "C" fn dice_surface_scratch_len(
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn dice_surface_distances(
+    elements: i32,
     grid: DiceGrid,
     pred: *const u8,
     target: *const u8,
@@ -1728,12 +1791,16 @@ pub unsafe extern "C" fn dice_surface_distances(
     out: *mut DiceSurfaceDistances,
 ) -> DiceStatus {
     boundary(|| {
+        let el = DiceSurfaceElements::from_i32(elements, "elements")?.core();
         let g = grid.core()?;
         check_ptr(out, 1, "out")?;
         // SAFETY: the caller's promises, checked before use.
         let (p, t) = unsafe { (slice(pred, len, "pred")?, slice(target, len, "target")?) };
         let s = unsafe { slice_mut(scratch, scratch_len, "scratch")? };
-        let r = surface::surface_distances(g, p, t, percentile, tolerance, s)?;
+        check_masks(g, p, t)?;
+        let (pf, tf) = (|i: usize| p[i] != 0, |i: usize| t[i] != 0);
+        let b = surface::bounding_box(g, p, t);
+        let r = surface::distances_for(el, g, b, &pf, &tf, percentile, tolerance, s)?;
         unsafe { write(out, DiceSurfaceDistances::from_core(&r), "out") }
     })
 }
@@ -1750,6 +1817,7 @@ pub unsafe extern "C" fn dice_surface_distances(
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn dice_label_surface_distances(
+    elements: i32,
     label_type: i32,
     pred: *const c_void,
     target: *const c_void,
@@ -1763,13 +1831,16 @@ pub unsafe extern "C" fn dice_label_surface_distances(
     labels: usize,
 ) -> DiceStatus {
     boundary(|| {
+        let el = DiceSurfaceElements::from_i32(elements, "elements")?.core();
         let ty = DiceLabelType::from_i32(label_type, "label_type")?;
         let g = grid.core()?;
         let ignore = flag(has_ignore_index).then_some(ignore_index);
         // SAFETY: the caller's promises, checked before use.
         let tol = unsafe { slice(tolerances, labels, "tolerances")? };
         let o = unsafe { slice_mut(out, labels, "out")? };
+        #[allow(clippy::too_many_arguments)]
         fn run<L: dice_core::Label>(
+            el: surface::Elements,
             g: surface::Grid,
             p: &[L],
             t: &[L],
@@ -1778,10 +1849,11 @@ pub unsafe extern "C" fn dice_label_surface_distances(
             tol: &[f64],
             o: &mut [DiceSurfaceDistances],
         ) -> FfiResult {
-            let need = surface::label_scratch_len(g, p, t, ignore, o.len())?;
+            let need = surface::label_scratch_len(el, g, p, t, ignore, o.len())?;
             let mut scratch = try_vec(need, 0.0f64, "the distance transform")?;
             let mut res = try_vec(o.len(), surface::Surfaces::BothEmpty, "the results")?;
             surface::label_surface_distances(
+                el,
                 g,
                 p,
                 t,
@@ -1800,6 +1872,7 @@ pub unsafe extern "C" fn dice_label_surface_distances(
         unsafe {
             match ty {
                 DiceLabelType::U8 => run::<u8>(
+                    el,
                     g,
                     slice(pred.cast(), len, "pred")?,
                     slice(target.cast(), len, "target")?,
@@ -1809,6 +1882,7 @@ pub unsafe extern "C" fn dice_label_surface_distances(
                     o,
                 ),
                 DiceLabelType::U16 => run::<u16>(
+                    el,
                     g,
                     slice(pred.cast(), len, "pred")?,
                     slice(target.cast(), len, "target")?,
@@ -1818,6 +1892,7 @@ pub unsafe extern "C" fn dice_label_surface_distances(
                     o,
                 ),
                 DiceLabelType::U32 => run::<u32>(
+                    el,
                     g,
                     slice(pred.cast(), len, "pred")?,
                     slice(target.cast(), len, "target")?,
@@ -1827,6 +1902,7 @@ pub unsafe extern "C" fn dice_label_surface_distances(
                     o,
                 ),
                 DiceLabelType::I32 => run::<i32>(
+                    el,
                     g,
                     slice(pred.cast(), len, "pred")?,
                     slice(target.cast(), len, "target")?,
@@ -1836,6 +1912,7 @@ pub unsafe extern "C" fn dice_label_surface_distances(
                     o,
                 ),
                 DiceLabelType::I64 => run::<i64>(
+                    el,
                     g,
                     slice(pred.cast(), len, "pred")?,
                     slice(target.cast(), len, "target")?,

@@ -228,9 +228,20 @@ fn check_surfaces(out: &HashMap<String, Vec<Vec<String>>>, d: &Data) {
     let grid = Grid::new([10, 10, 1], [1.0, 2.0, 1.0]).unwrap();
     let mut res = [Surfaces::BothEmpty; C];
     let tol = [1.0, 1.0, 2.5];
-    let mut s =
-        vec![0.0; surface::label_scratch_len(grid, &d.pred_labels, &d.labels, None, C).unwrap()];
+    let mut s = vec![
+        0.0;
+        surface::label_scratch_len(
+            surface::Elements::Voxels,
+            grid,
+            &d.pred_labels,
+            &d.labels,
+            None,
+            C
+        )
+        .unwrap()
+    ];
     surface::label_surface_distances(
+        surface::Elements::Voxels,
         grid,
         &d.pred_labels,
         &d.labels,
@@ -270,6 +281,23 @@ fn check_surfaces(out: &HashMap<String, Vec<Vec<String>>>, d: &Data) {
     let Surfaces::Distances(one) = res[1] else {
         unreachable!()
     };
+    if let Some(l) = out.get("surface_surfels") {
+        let m = |v: &[u8]| -> Vec<u8> { v.iter().map(|&x| u8::from(x == 1)).collect() };
+        let (pm, gm) = (m(&d.pred_labels), m(&d.labels));
+        let (pf, gf) = (|i: usize| pm[i] != 0, |i: usize| gm[i] != 0);
+        let b = surface::bounding_box(grid, &pm, &gm);
+        let el = surface::Elements::Surfels;
+        let mut s = vec![0.0; surface::scratch_len_for(el, grid, b, &pf, &gf)];
+        let Surfaces::Distances(x) =
+            surface::distances_for(el, grid, b, &pf, &gf, 95.0, 1.0, &mut s).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            f64s(&l[0]),
+            [x.pred_area, x.mean_pred_to_ref, x.percentile_ref_to_pred]
+        );
+    }
     let line = f64s(&out["surface_one"][0]);
     assert_eq!(line[0], one.hausdorff());
     assert_eq!(line[1], 1.0);

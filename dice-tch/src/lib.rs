@@ -532,6 +532,7 @@ struct SurfaceCommon {
     spacing: Option<Vec<f64>>,
     ignore_index: Option<i64>,
     policy: dice_core::surface::SurfaceEmptyPolicy,
+    elements: dice_core::surface::Elements,
 }
 
 impl SurfaceCommon {
@@ -542,6 +543,7 @@ impl SurfaceCommon {
             spacing: None,
             ignore_index: None,
             policy: dice_core::surface::SurfaceEmptyPolicy::DEFAULT,
+            elements: dice_core::surface::Elements::Voxels,
         }
     }
 
@@ -602,9 +604,11 @@ impl SurfaceCommon {
         for s in 0..n {
             let (ps, gs) = (&p[s * per..(s + 1) * per], &g[s * per..(s + 1) * per]);
             let need =
-                surface::label_scratch_len(grid, ps, gs, self.ignore_index, c).map_err(core_err)?;
+                surface::label_scratch_len(self.elements, grid, ps, gs, self.ignore_index, c)
+                    .map_err(core_err)?;
             let mut scratch = vec![0.0f64; need];
             surface::label_surface_distances(
+                self.elements,
                 grid,
                 ps,
                 gs,
@@ -739,6 +743,16 @@ impl SurfaceDistance {
         self.common.policy = policy;
         self
     }
+    /// MONAI's `use_subvoxels`: surfels with areas (DeepMind's definition) instead of boundary
+    /// voxels; means are area-weighted, percentiles by cumulative area.
+    pub fn use_subvoxels(mut self, on: bool) -> Self {
+        self.common.elements = if on {
+            dice_core::surface::Elements::Surfels
+        } else {
+            dice_core::surface::Elements::Voxels
+        };
+        self
+    }
 
     /// Distances per (sample, class) and their means.
     pub fn compute(&self, pred: &Tensor, target: &Tensor) -> Result<SurfaceReport, TchError> {
@@ -814,6 +828,15 @@ impl SurfaceDiceMetric {
     /// NSD when both masks are empty (MONAI: NaN).
     pub fn empty(mut self, v: EmptyValue) -> Self {
         self.both_empty = v;
+        self
+    }
+    /// MONAI's `use_subvoxels`: area-weighted NSD over surfels (DeepMind's definition).
+    pub fn use_subvoxels(mut self, on: bool) -> Self {
+        self.common.elements = if on {
+            dice_core::surface::Elements::Surfels
+        } else {
+            dice_core::surface::Elements::Voxels
+        };
         self
     }
 

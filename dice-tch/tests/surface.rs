@@ -101,6 +101,42 @@ fn distances_equal_the_core_per_sample_and_class() {
         }
     }
     assert_eq!(hd.per_class.len(), 2);
+    // MONAI's use_subvoxels: surfels with areas, as dice-core's Elements::Surfels.
+    let sub = SurfaceDiceMetric::new(&[1.0, 2.0])
+        .num_classes(3)
+        .spacing(&[sy, sx])
+        .use_subvoxels(true)
+        .compute(&pt, &gt)
+        .unwrap();
+    for s in 0..2 {
+        for c in 1..3usize {
+            let grid = Grid::new([W, H, 1], [sx, sy, 1.0]).unwrap();
+            let r = s * H * W..(s + 1) * H * W;
+            let pm: Vec<u8> = p[r.clone()]
+                .iter()
+                .map(|&v| u8::from(v == c as i64))
+                .collect();
+            let gm: Vec<u8> = g[r].iter().map(|&v| u8::from(v == c as i64)).collect();
+            let (pf, gf) = (|i: usize| pm[i] != 0, |i: usize| gm[i] != 0);
+            let b = surface::bounding_box(grid, &pm, &gm);
+            let el = surface::Elements::Surfels;
+            let mut scratch = vec![0.0; surface::scratch_len_for(el, grid, b, &pf, &gf)];
+            let Surfaces::Distances(d) = surface::distances_for(
+                el,
+                grid,
+                b,
+                &pf,
+                &gf,
+                95.0,
+                [0.0, 1.0, 2.0][c],
+                &mut scratch,
+            )
+            .unwrap() else {
+                panic!()
+            };
+            assert_eq!(sub.per_sample[s][c - 1], Some(d.nsd()));
+        }
+    }
     assert_eq!(hd.mean.defined, 4);
     // Scores [N, C, H, W] are reduced by argmax, as DiceMetric does.
     let scores = gt.one_hot(3).permute([0, 3, 1, 2]).to_kind(Kind::Float);

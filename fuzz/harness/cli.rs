@@ -106,6 +106,11 @@ pub fn eval_pair(data: &[u8]) {
             percentile: c[4] as f64 * 100.0 / 255.0,
             tolerance: Some(Tolerance::All(c[5] as f64 / 16.0)),
             spacing: Some([1.0, 0.5 + c[6] as f64 / 64.0, 2.0]),
+            elements: if c[0] & 0x80 != 0 {
+                dice_core::surface::Elements::Surfels
+            } else {
+                dice_core::surface::Elements::Voxels
+            },
             ..SurfaceOptions::default()
         },
         ..Options::default()

@@ -8,13 +8,22 @@ without subvoxels) and SimpleITK (HausdorffDistanceImageFilter) on the same mask
 isotropic and anisotropic spacing, single voxels, masks touching the image edge, a concave
 shape, nested masks. Arrays are (x, y, z) with x fastest in the flattened fixtures.
 
+DeepMind's surface-distance (surfels with areas: robust Hausdorff, average distances, surface
+Dice) is imported from a checkout of github.com/google-deepmind/surface-distance (its PyPI
+namesakes are repackagings), and MONAI's surface Dice is also computed with use_subvoxels=True.
+
 Regenerate (the LibTorch venv of the README, with the peers added without touching torch):
     pip install --no-deps monai==1.6.1 && pip install medpy==0.5.2 SimpleITK==2.5.7 scipy==1.17.1
-    python dice-core/tests/golden/generate_surface.py > dice-core/tests/golden/surface_fixtures.rs
+    DEEPMIND_SURFACE_DISTANCE=path/to/surface-distance \
+        python dice-core/tests/golden/generate_surface.py > dice-core/tests/golden/surface_fixtures.rs
 """
+import os
+import sys
 import warnings
 
 warnings.filterwarnings("ignore")
+sys.path.insert(0, os.environ["DEEPMIND_SURFACE_DISTANCE"])
+import surface_distance as deepmind  # noqa: E402
 
 import medpy
 import medpy.metric.binary as mb
@@ -74,6 +83,21 @@ def monai_values(p, g, spacing, tol):
         "monai_asd_symmetric": f(compute_average_surface_distance(yp, yg, include_background=True, symmetric=True, spacing=sp)),
         "monai_asd_pred_to_ref": f(compute_average_surface_distance(yp, yg, include_background=True, symmetric=False, spacing=sp)),
         "monai_nsd": f(compute_surface_dice(yp, yg, class_thresholds=[tol], include_background=True, spacing=sp, use_subvoxels=False)),
+        "monai_nsd_subvoxels": f(compute_surface_dice(yp, yg, class_thresholds=[tol], include_background=True, spacing=sp, use_subvoxels=True)),
+    }
+
+
+def deepmind_values(p, g, spacing, tol):
+    d = deepmind.compute_surface_distances(g.astype(bool), p.astype(bool), spacing)
+    avg_gt_to_pred, avg_pred_to_gt = deepmind.compute_average_surface_distance(d)
+    return {
+        "deepmind_hd": deepmind.compute_robust_hausdorff(d, 100),
+        "deepmind_hd95": deepmind.compute_robust_hausdorff(d, 95),
+        "deepmind_avg_pred_to_ref": avg_pred_to_gt,
+        "deepmind_avg_ref_to_pred": avg_gt_to_pred,
+        "deepmind_nsd": deepmind.compute_surface_dice_at_tolerance(d, tol),
+        "deepmind_pred_surfels": float(len(d["distances_pred_to_gt"])),
+        "deepmind_pred_area": float(np.sum(d["surfel_areas_pred"])),
     }
 
 
@@ -100,7 +124,8 @@ def main():
     print("pub struct SurfaceCase {")
     for field, ty in [("name", "&'static str"), ("dims", "[usize; 3]"), ("spacing", "[f64; 3]"), ("pred", "&'static [u8]"), ("reference", "&'static [u8]"), ("tolerance", "f64")]:
         print(f"    pub {field}: {ty},")
-    names = ["medpy_hd", "medpy_hd95", "medpy_asd", "medpy_assd", "monai_hd", "monai_hd95", "monai_hd95_pred_to_ref", "monai_asd_symmetric", "monai_asd_pred_to_ref", "monai_nsd", "sitk_set_hausdorff"]
+    names = ["medpy_hd", "medpy_hd95", "medpy_asd", "medpy_assd", "monai_hd", "monai_hd95", "monai_hd95_pred_to_ref", "monai_asd_symmetric", "monai_asd_pred_to_ref", "monai_nsd", "monai_nsd_subvoxels", "sitk_set_hausdorff",
+             "deepmind_hd", "deepmind_hd95", "deepmind_avg_pred_to_ref", "deepmind_avg_ref_to_pred", "deepmind_nsd", "deepmind_pred_surfels", "deepmind_pred_area"]
     for n in names:
         print(f"    pub {n}: f64,")
     print("}")
@@ -115,6 +140,7 @@ def main():
             "sitk_set_hausdorff": sitk_set_hausdorff(p, g, spacing),
         }
         vals.update(monai_values(p, g, spacing, tol))
+        vals.update(deepmind_values(p, g, spacing, tol))
         dims = list(p.shape) + [1] * (3 - p.ndim)
         sp = list(spacing) + [1.0] * (3 - len(spacing))
         flat = lambda a: ", ".join(str(int(x)) for x in a.flatten(order="F"))

@@ -248,7 +248,7 @@ int main(void) {
   DiceGrid grid = {{10, 10, 1}, {1.0, 2.0, 1.0}};
   double tolerances[C] = {1.0, 1.0, 2.5};
   DiceSurfaceDistances surf[C];
-  expect(dice_label_surface_distances(DICE_LABEL_TYPE_U8, pred_labels, labels, VOX, grid, 0, 0, 95.0, tolerances, surf, C), DICE_STATUS_OK, "label surfaces");
+  expect(dice_label_surface_distances(DICE_SURFACE_ELEMENTS_VOXELS, DICE_LABEL_TYPE_U8, pred_labels, labels, VOX, grid, 0, 0, 95.0, tolerances, surf, C), DICE_STATUS_OK, "label surfaces");
   printf("surface_labels");
   for (int l = 0; l < C; l++) {
     printf(" %d %llu %llu %.17g %.17g %.17g %.17g %llu", (int)surf[l].kind, (unsigned long long)surf[l].pred_surface,
@@ -264,18 +264,27 @@ int main(void) {
     none_mask[i] = 0;
   }
   size_t need = 0;
-  expect(dice_surface_scratch_len(grid, mp, mg, VOX, &need), DICE_STATUS_OK, "surface scratch len");
+  expect(dice_surface_scratch_len(DICE_SURFACE_ELEMENTS_VOXELS, grid, mp, mg, VOX, &need), DICE_STATUS_OK, "surface scratch len");
   double *surface_scratch = malloc(need * sizeof(double));
   DiceSurfaceDistances one;
-  expect(dice_surface_distances(grid, mp, mg, VOX, 95.0, 1.0, surface_scratch, need, &one), DICE_STATUS_OK, "surface distances");
+  expect(dice_surface_distances(DICE_SURFACE_ELEMENTS_VOXELS, grid, mp, mg, VOX, 95.0, 1.0, surface_scratch, need, &one), DICE_STATUS_OK, "surface distances");
   double hd = 0.0;
   uint8_t hd_defined = 0;
   DiceSurfaceEmptyPolicy monai = {{DICE_EMPTY_DISTANCE_KIND_INFINITY, 0.0}, {DICE_EMPTY_DISTANCE_KIND_NAN, 0.0}, DICE_EMPTY_VALUE_NAN};
   expect(dice_surface_metric(&one, grid, DICE_SURFACE_METRIC_HAUSDORFF, monai, &hd, &hd_defined), DICE_STATUS_OK, "surface metric");
   printf("surface_one %.17g %d %.17g\n", hd, (int)hd_defined, one.mean_ref_to_pred);
+  /* The same masks as surfels with areas (DeepMind's definition). */
+  size_t need_s = 0;
+  expect(dice_surface_scratch_len(DICE_SURFACE_ELEMENTS_SURFELS, grid, mp, mg, VOX, &need_s), DICE_STATUS_OK, "surfel scratch len");
+  double *surfel_scratch = malloc(need_s * sizeof(double));
+  DiceSurfaceDistances sf;
+  expect(dice_surface_distances(DICE_SURFACE_ELEMENTS_SURFELS, grid, mp, mg, VOX, 95.0, 1.0, surfel_scratch, need_s, &sf), DICE_STATUS_OK, "surfels");
+  printf("surface_surfels %.17g %.17g %.17g\n", sf.pred_area, sf.mean_pred_to_ref, sf.percentile_ref_to_pred);
+  expect(dice_surface_distances(7, grid, mp, mg, VOX, 95.0, 1.0, surfel_scratch, need_s, &sf), DICE_STATUS_INVALID_ENUM, "elements enum");
+  free(surfel_scratch);
   /* A missing structure under a fixed penalty, and NSD. */
   DiceSurfaceDistances missing;
-  expect(dice_surface_distances(grid, none_mask, mg, VOX, 95.0, 1.0, surface_scratch, need, &missing), DICE_STATUS_OK, "empty prediction");
+  expect(dice_surface_distances(DICE_SURFACE_ELEMENTS_VOXELS, grid, none_mask, mg, VOX, 95.0, 1.0, surface_scratch, need, &missing), DICE_STATUS_OK, "empty prediction");
   DiceSurfaceEmptyPolicy brats = {{DICE_EMPTY_DISTANCE_KIND_VALUE, 373.13}, {DICE_EMPTY_DISTANCE_KIND_ZERO, 0.0}, DICE_EMPTY_VALUE_ONE};
   double penalty = 0.0, nsd = -1.0;
   expect(dice_surface_metric(&missing, grid, DICE_SURFACE_METRIC_PERCENTILE_POOLED, brats, &penalty, &hd_defined), DICE_STATUS_OK, "penalty");
@@ -283,19 +292,19 @@ int main(void) {
   if (missing.kind != DICE_SURFACE_KIND_PREDICTION_EMPTY || penalty != 373.13 || nsd != 0.0) failures++;
   /* Bad input: statuses. */
   DiceGrid flat = {{10, 10, 1}, {1.0, 0.0, 1.0}};
-  expect(dice_surface_distances(flat, mp, mg, VOX, 95.0, 1.0, surface_scratch, need, &one), DICE_STATUS_INVALID_PARAMETER, "zero spacing");
-  expect(dice_surface_distances(grid, mp, mg, VOX, 95.0, 1.0, surface_scratch, need - 1, &one), DICE_STATUS_LENGTH_MISMATCH, "short scratch");
-  expect(dice_surface_distances(grid, mp, mg, VOX - 1, 95.0, 1.0, surface_scratch, need, &one), DICE_STATUS_LENGTH_MISMATCH, "mask length");
-  expect(dice_surface_distances(grid, mp, NULL, VOX, 95.0, 1.0, surface_scratch, need, &one), DICE_STATUS_NULL_POINTER, "NULL mask");
-  expect(dice_surface_distances(grid, mp, mg, VOX, 101.0, 1.0, surface_scratch, need, &one), DICE_STATUS_INVALID_PARAMETER, "percentile");
+  expect(dice_surface_distances(DICE_SURFACE_ELEMENTS_VOXELS, flat, mp, mg, VOX, 95.0, 1.0, surface_scratch, need, &one), DICE_STATUS_INVALID_PARAMETER, "zero spacing");
+  expect(dice_surface_distances(DICE_SURFACE_ELEMENTS_VOXELS, grid, mp, mg, VOX, 95.0, 1.0, surface_scratch, need - 1, &one), DICE_STATUS_LENGTH_MISMATCH, "short scratch");
+  expect(dice_surface_distances(DICE_SURFACE_ELEMENTS_VOXELS, grid, mp, mg, VOX - 1, 95.0, 1.0, surface_scratch, need, &one), DICE_STATUS_LENGTH_MISMATCH, "mask length");
+  expect(dice_surface_distances(DICE_SURFACE_ELEMENTS_VOXELS, grid, mp, NULL, VOX, 95.0, 1.0, surface_scratch, need, &one), DICE_STATUS_NULL_POINTER, "NULL mask");
+  expect(dice_surface_distances(DICE_SURFACE_ELEMENTS_VOXELS, grid, mp, mg, VOX, 101.0, 1.0, surface_scratch, need, &one), DICE_STATUS_INVALID_PARAMETER, "percentile");
   expect(dice_surface_metric(&one, grid, 42, monai, &hd, &hd_defined), DICE_STATUS_INVALID_ENUM, "surface metric enum");
   DiceSurfaceDistances forged = one;
   forged.pred_surface = 0;
   expect(dice_surface_metric(&forged, grid, DICE_SURFACE_METRIC_ASSD, monai, &hd, &hd_defined), DICE_STATUS_INVALID_PARAMETER, "forged distances");
   DiceGrid wide = {{(size_t)1 << 40, (size_t)1 << 40, 1}, {1.0, 1.0, 1.0}};
-  expect(dice_label_surface_distances(DICE_LABEL_TYPE_U8, pred_labels, labels, VOX, wide, 0, 0, 95.0, tolerances, surf, C), DICE_STATUS_INVALID_PARAMETER, "grid overflowing size_t");
+  expect(dice_label_surface_distances(DICE_SURFACE_ELEMENTS_VOXELS, DICE_LABEL_TYPE_U8, pred_labels, labels, VOX, wide, 0, 0, 95.0, tolerances, surf, C), DICE_STATUS_INVALID_PARAMETER, "grid overflowing size_t");
   DiceGrid other = {{20, 10, 1}, {1.0, 1.0, 1.0}};
-  expect(dice_label_surface_distances(DICE_LABEL_TYPE_U8, pred_labels, labels, VOX, other, 0, 0, 95.0, tolerances, surf, C), DICE_STATUS_LENGTH_MISMATCH, "grid of another size");
+  expect(dice_label_surface_distances(DICE_SURFACE_ELEMENTS_VOXELS, DICE_LABEL_TYPE_U8, pred_labels, labels, VOX, other, 0, 0, 95.0, tolerances, surf, C), DICE_STATUS_LENGTH_MISMATCH, "grid of another size");
   free(surface_scratch);
 
   /* Item by item, what used to abort, panic or mislead. */
