@@ -737,6 +737,11 @@ pub enum DistanceMetric {
 /// | this crate (default) | image diagonal | skip | [`SurfaceEmptyPolicy::DEFAULT`] |
 /// | MONAI `compute_hausdorff_distance` | `inf` | `nan` | [`SurfaceEmptyPolicy::MONAI`] |
 /// | MetricsReloaded (worst case) | image diagonal | `nan` | [`SurfaceEmptyPolicy::METRICS_RELOADED`] |
+/// | DeepMind surface-distance | `inf` | `inf` | `{ Infinity, Infinity }` |
+/// | medpy | raises | raises | — |
+///
+/// (MONAI 1.6 returns NaN, not `inf`, for its *percentile* Hausdorff with one mask empty;
+/// `tests/golden_surface.rs` checks every row against the peers' own output.)
 ///
 /// NSD is a ratio, defined when one mask is empty (`0`: nothing is within the tolerance of
 /// nothing); when both are empty it follows `hard::EmptyPolicy::both_empty`, as Dice does.

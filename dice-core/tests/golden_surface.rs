@@ -173,3 +173,50 @@ fn surfels_match_deepmind_and_monai_subvoxels() {
         }
     }
 }
+
+/// Empty masks: what the peers return, and the presets that reproduce them. MONAI 1.6 returns
+/// `inf` for the Hausdorff distance but NaN for its percentile when one mask is empty (its
+/// percentile path differs from its maximum); DeepMind returns `inf` even when both masks are
+/// empty; medpy raises. `SurfaceEmptyPolicy::MONAI` reproduces MONAI's Hausdorff, average
+/// distance and NSD; a `Nan` one-empty value reproduces its percentile.
+#[test]
+fn empty_masks_as_the_peers_score_them() {
+    use dice_core::hard::EmptyValue;
+    use dice_core::surface::{DistanceMetric as M, EmptyDistance, SurfaceEmptyPolicy};
+    let same = |a: f64, b: f64| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+    let grid = Grid::new([6, 5, 4], [1.0; 3]).unwrap();
+    for c in fixtures::EMPTY_CASES {
+        let s = match (c.pred_empty, c.ref_empty) {
+            (true, true) => Surfaces::BothEmpty,
+            (true, false) => Surfaces::PredictionEmpty,
+            _ => Surfaces::ReferenceEmpty,
+        };
+        let monai = SurfaceEmptyPolicy::MONAI;
+        let v = |m, p| s.distance(m, grid, p).unwrap();
+        assert!(same(v(M::Hausdorff, monai), c.monai_hd), "{}", c.name);
+        assert!(same(v(M::Assd, monai), c.monai_asd_symmetric), "{}", c.name);
+        assert!(
+            same(s.nsd(EmptyValue::Nan).unwrap(), c.monai_nsd),
+            "{}",
+            c.name
+        );
+        let monai_percentile = SurfaceEmptyPolicy {
+            one_empty: EmptyDistance::Nan,
+            both_empty: EmptyDistance::Nan,
+        };
+        let p95 = M::PercentileHausdorff(PercentileDefinition::MaxDirected);
+        assert!(same(v(p95, monai_percentile), c.monai_hd95), "{}", c.name);
+        let deepmind = SurfaceEmptyPolicy {
+            one_empty: EmptyDistance::Infinity,
+            both_empty: EmptyDistance::Infinity,
+        };
+        assert!(same(v(M::Hausdorff, deepmind), c.deepmind_hd), "{}", c.name);
+        assert!(same(v(p95, deepmind), c.deepmind_hd95), "{}", c.name);
+        assert!(
+            same(s.nsd(EmptyValue::Nan).unwrap(), c.deepmind_nsd),
+            "{}",
+            c.name
+        );
+        assert!(c.medpy_raises, "medpy has no value for an empty mask");
+    }
+}

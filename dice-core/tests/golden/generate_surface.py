@@ -152,6 +152,34 @@ def main():
             print(f"        {n}: {rust_f64(vals[n])},")
         print("    },")
     print("];")
+    # Empty masks: what each peer returns (medpy raises).
+    print("pub struct EmptyCase {")
+    for n in ["name: &'static str", "pred_empty: bool", "ref_empty: bool"] + [f"{k}: f64" for k in EMPTY_KEYS] + ["medpy_raises: bool"]:
+        print(f"    pub {n},")
+    print("}")
+    print("#[rustfmt::skip]")
+    print("pub const EMPTY_CASES: &[EmptyCase] = &[")
+    z = np.zeros((6, 5, 4), np.uint8)
+    a = z.copy()
+    a[1:3, 1:3, 1:3] = 1
+    for name, p, g in [("pred_empty", z, a), ("ref_empty", a, z), ("both_empty", z, z)]:
+        vals = monai_values(p, g, (1.0, 1.0, 1.0), 1.0)
+        with np.errstate(all="ignore"):
+            d = deepmind.compute_surface_distances(g.astype(bool), p.astype(bool), (1.0, 1.0, 1.0))
+            vals["deepmind_hd"] = deepmind.compute_robust_hausdorff(d, 100)
+            vals["deepmind_hd95"] = deepmind.compute_robust_hausdorff(d, 95)
+            vals["deepmind_nsd"] = deepmind.compute_surface_dice_at_tolerance(d, 1.0)
+        try:
+            mb.hd(p, g)
+            raises = "false"
+        except RuntimeError:
+            raises = "true"
+        fields = ", ".join(f"{k}: {rust_f64(vals[k])}" for k in EMPTY_KEYS)
+        print(f'    EmptyCase {{ name: "{name}", pred_empty: {str(not p.any()).lower()}, ref_empty: {str(not g.any()).lower()}, {fields}, medpy_raises: {raises} }},')
+    print("];")
+
+
+EMPTY_KEYS = ["monai_hd", "monai_hd95", "monai_asd_symmetric", "monai_nsd", "deepmind_hd", "deepmind_hd95", "deepmind_nsd"]
 
 
 if __name__ == "__main__":

@@ -223,3 +223,22 @@ pub const CASES: &[SurfaceCase] = &[
         deepmind_pred_area: 48.18705473720773,
     },
 ];
+pub struct EmptyCase {
+    pub name: &'static str,
+    pub pred_empty: bool,
+    pub ref_empty: bool,
+    pub monai_hd: f64,
+    pub monai_hd95: f64,
+    pub monai_asd_symmetric: f64,
+    pub monai_nsd: f64,
+    pub deepmind_hd: f64,
+    pub deepmind_hd95: f64,
+    pub deepmind_nsd: f64,
+    pub medpy_raises: bool,
+}
+#[rustfmt::skip]
+pub const EMPTY_CASES: &[EmptyCase] = &[
+    EmptyCase { name: "pred_empty", pred_empty: true, ref_empty: false, monai_hd: f64::INFINITY, monai_hd95: f64::NAN, monai_asd_symmetric: f64::INFINITY, monai_nsd: 0.0, deepmind_hd: f64::INFINITY, deepmind_hd95: f64::INFINITY, deepmind_nsd: 0.0, medpy_raises: true },
+    EmptyCase { name: "ref_empty", pred_empty: false, ref_empty: true, monai_hd: f64::INFINITY, monai_hd95: f64::NAN, monai_asd_symmetric: f64::INFINITY, monai_nsd: 0.0, deepmind_hd: f64::INFINITY, deepmind_hd95: f64::INFINITY, deepmind_nsd: 0.0, medpy_raises: true },
+    EmptyCase { name: "both_empty", pred_empty: true, ref_empty: true, monai_hd: f64::NAN, monai_hd95: f64::NAN, monai_asd_symmetric: f64::NAN, monai_nsd: f64::NAN, deepmind_hd: f64::INFINITY, deepmind_hd95: f64::INFINITY, deepmind_nsd: f64::NAN, medpy_raises: true },
+];
