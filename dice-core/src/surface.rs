@@ -582,6 +582,42 @@ pub fn surface_distances(
     )
 }
 
+/// Checks the arguments shared by both kinds of surface: a percentile in `[0, 100]`, a finite
+/// tolerance `≥ 0`, a non-empty box inside the grid (`None`: both masks are empty).
+fn check_args(
+    grid: Grid,
+    bounds: Option<Bounds>,
+    percentile: f64,
+    tolerance: f64,
+) -> Result<Option<Bounds>> {
+    if !(0.0..=100.0).contains(&percentile) {
+        return Err(invalid("percentile", percentile, "must be in [0, 100]"));
+    }
+    if !(tolerance.is_finite() && tolerance >= 0.0) {
+        return Err(invalid("tolerance", tolerance, "must be finite and >= 0"));
+    }
+    if let Some(b) = bounds {
+        if (0..3).any(|k| b.lo[k] >= b.hi[k] || b.hi[k] > grid.dims[k]) {
+            return Err(invalid(
+                "bounds",
+                b.hi[0] as f64,
+                "must be a non-empty box inside the grid",
+            ));
+        }
+    }
+    Ok(bounds)
+}
+
+/// Which mask has no surface element, if any (`np`, `nt`: the prediction's and reference's).
+fn which_empty(np: usize, nt: usize) -> Option<Surfaces> {
+    match (np, nt) {
+        (0, 0) => Some(Surfaces::BothEmpty),
+        (_, 0) => Some(Surfaces::ReferenceEmpty),
+        (0, _) => Some(Surfaces::PredictionEmpty),
+        _ => None,
+    }
+}
+
 /// [`surface_distances`] for masks given as predicates on grid indices (one label of a label
 /// map, a thresholded probability map), within `bounds`: a box holding every voxel of both
 /// (from [`label_bounds`] and [`union`]), `None` when both are empty. Nothing outside it is
@@ -598,28 +634,12 @@ pub fn surface_distances_in(
     tolerance: f64,
     scratch: &mut [f64],
 ) -> Result<Surfaces> {
-    if !(0.0..=100.0).contains(&percentile) {
-        return Err(invalid("percentile", percentile, "must be in [0, 100]"));
-    }
-    if !(tolerance.is_finite() && tolerance >= 0.0) {
-        return Err(invalid("tolerance", tolerance, "must be finite and >= 0"));
-    }
-    let Some(b) = bounds else {
+    let Some(b) = check_args(grid, bounds, percentile, tolerance)? else {
         return Ok(Surfaces::BothEmpty);
     };
-    if (0..3).any(|k| b.lo[k] >= b.hi[k] || b.hi[k] > grid.dims[k]) {
-        return Err(invalid(
-            "bounds",
-            b.hi[0] as f64,
-            "must be a non-empty box inside the grid",
-        ));
-    }
     let (np, nt) = (count_surface(grid, b, pred), count_surface(grid, b, target));
-    match (np, nt) {
-        (0, 0) => return Ok(Surfaces::BothEmpty),
-        (_, 0) => return Ok(Surfaces::ReferenceEmpty),
-        (0, _) => return Ok(Surfaces::PredictionEmpty),
-        _ => {}
+    if let Some(empty) = which_empty(np, nt) {
+        return Ok(empty);
     }
     let d = b.dims();
     let nb = b.voxels();
@@ -1073,28 +1093,12 @@ pub fn distances_for(
     if elements == Elements::Voxels {
         return surface_distances_in(grid, bounds, pred, target, percentile, tolerance, scratch);
     }
-    if !(0.0..=100.0).contains(&percentile) {
-        return Err(invalid("percentile", percentile, "must be in [0, 100]"));
-    }
-    if !(tolerance.is_finite() && tolerance >= 0.0) {
-        return Err(invalid("tolerance", tolerance, "must be finite and >= 0"));
-    }
-    let Some(b) = bounds else {
+    let Some(b) = check_args(grid, bounds, percentile, tolerance)? else {
         return Ok(Surfaces::BothEmpty);
     };
-    if (0..3).any(|k| b.lo[k] >= b.hi[k] || b.hi[k] > grid.dims[k]) {
-        return Err(invalid(
-            "bounds",
-            b.hi[0] as f64,
-            "must be a non-empty box inside the grid",
-        ));
-    }
     let (np, nt) = (count_surfels(grid, b, pred), count_surfels(grid, b, target));
-    match (np, nt) {
-        (0, 0) => return Ok(Surfaces::BothEmpty),
-        (_, 0) => return Ok(Surfaces::ReferenceEmpty),
-        (0, _) => return Ok(Surfaces::PredictionEmpty),
-        _ => {}
+    if let Some(empty) = which_empty(np, nt) {
+        return Ok(empty);
     }
     let cd = corner_dims(grid, b);
     let nc = cd[0] * cd[1] * cd[2];

@@ -1327,6 +1327,51 @@ pub unsafe extern "C" fn dice_label_confusion(
     })
 }
 
+/// Runs `$body` with `$p` and `$t` bound to the two label maps as slices of the type `$ty` (a
+/// ::DiceLabelType) names, after the pointer checks. Use inside `unsafe`: the caller promises
+/// both pointers hold `$len` elements of that type.
+macro_rules! with_label_slices {
+    ($ty:expr, $pred:expr, $target:expr, $len:expr, |$p:ident, $t:ident| $body:expr) => {
+        match $ty {
+            DiceLabelType::U8 => {
+                let ($p, $t) = (
+                    slice::<u8>($pred.cast(), $len, "pred")?,
+                    slice::<u8>($target.cast(), $len, "target")?,
+                );
+                $body
+            }
+            DiceLabelType::U16 => {
+                let ($p, $t) = (
+                    slice::<u16>($pred.cast(), $len, "pred")?,
+                    slice::<u16>($target.cast(), $len, "target")?,
+                );
+                $body
+            }
+            DiceLabelType::U32 => {
+                let ($p, $t) = (
+                    slice::<u32>($pred.cast(), $len, "pred")?,
+                    slice::<u32>($target.cast(), $len, "target")?,
+                );
+                $body
+            }
+            DiceLabelType::I32 => {
+                let ($p, $t) = (
+                    slice::<i32>($pred.cast(), $len, "pred")?,
+                    slice::<i32>($target.cast(), $len, "target")?,
+                );
+                $body
+            }
+            DiceLabelType::I64 => {
+                let ($p, $t) = (
+                    slice::<i64>($pred.cast(), $len, "pred")?,
+                    slice::<i64>($target.cast(), $len, "target")?,
+                );
+                $body
+            }
+        }
+    };
+}
+
 /// # Safety
 /// `pred` and `target` valid for `len` elements of `ty`.
 unsafe fn label_confusion_typed(
@@ -1350,41 +1395,8 @@ unsafe fn label_confusion_typed(
         let n = hard::label_confusion(p, t, ignore, core)?;
         Ok(n)
     }
-    // SAFETY (every arm): the caller's promise that both pointers hold `len` elements of `ty`.
-    unsafe {
-        match ty {
-            DiceLabelType::U8 => run::<u8>(
-                slice(pred.cast(), len, "pred")?,
-                slice(target.cast(), len, "target")?,
-                ignore,
-                out,
-            ),
-            DiceLabelType::U16 => run::<u16>(
-                slice(pred.cast(), len, "pred")?,
-                slice(target.cast(), len, "target")?,
-                ignore,
-                out,
-            ),
-            DiceLabelType::U32 => run::<u32>(
-                slice(pred.cast(), len, "pred")?,
-                slice(target.cast(), len, "target")?,
-                ignore,
-                out,
-            ),
-            DiceLabelType::I32 => run::<i32>(
-                slice(pred.cast(), len, "pred")?,
-                slice(target.cast(), len, "target")?,
-                ignore,
-                out,
-            ),
-            DiceLabelType::I64 => run::<i64>(
-                slice(pred.cast(), len, "pred")?,
-                slice(target.cast(), len, "target")?,
-                ignore,
-                out,
-            ),
-        }
-    }
+    // SAFETY: the caller's promise that both pointers hold `len` elements of `ty`.
+    unsafe { with_label_slices!(ty, pred, target, len, |p, t| run(p, t, ignore, out)) }
 }
 
 // `DiceConfusion` and `hard::Confusion` have the same layout (four u64, every bit pattern
@@ -1868,60 +1880,11 @@ pub unsafe extern "C" fn dice_label_surface_distances(
             }
             Ok(())
         }
-        // SAFETY (every arm): the caller's promise that both pointers hold `len` elements.
+        // SAFETY: the caller's promise that both pointers hold `len` elements of the type.
         unsafe {
-            match ty {
-                DiceLabelType::U8 => run::<u8>(
-                    el,
-                    g,
-                    slice(pred.cast(), len, "pred")?,
-                    slice(target.cast(), len, "target")?,
-                    ignore,
-                    percentile,
-                    tol,
-                    o,
-                ),
-                DiceLabelType::U16 => run::<u16>(
-                    el,
-                    g,
-                    slice(pred.cast(), len, "pred")?,
-                    slice(target.cast(), len, "target")?,
-                    ignore,
-                    percentile,
-                    tol,
-                    o,
-                ),
-                DiceLabelType::U32 => run::<u32>(
-                    el,
-                    g,
-                    slice(pred.cast(), len, "pred")?,
-                    slice(target.cast(), len, "target")?,
-                    ignore,
-                    percentile,
-                    tol,
-                    o,
-                ),
-                DiceLabelType::I32 => run::<i32>(
-                    el,
-                    g,
-                    slice(pred.cast(), len, "pred")?,
-                    slice(target.cast(), len, "target")?,
-                    ignore,
-                    percentile,
-                    tol,
-                    o,
-                ),
-                DiceLabelType::I64 => run::<i64>(
-                    el,
-                    g,
-                    slice(pred.cast(), len, "pred")?,
-                    slice(target.cast(), len, "target")?,
-                    ignore,
-                    percentile,
-                    tol,
-                    o,
-                ),
-            }
+            with_label_slices!(ty, pred, target, len, |p, t| run(
+                el, g, p, t, ignore, percentile, tol, o
+            ))
         }
     })
 }
