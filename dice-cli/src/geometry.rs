@@ -13,8 +13,6 @@
 //! prediction. Anything else (another origin, a rotation, another spacing) is a different grid
 //! and an error that prints both affines.
 
-use std::fmt::Write as _;
-
 use crate::volume::Data;
 
 /// The default of `--geometry-tolerance`: 0.01 mm. Far below any voxel size, far above what
@@ -357,13 +355,6 @@ pub fn reoriented_dims(dims: &[usize], map: AxisMap) -> Vec<usize> {
         out.pop();
     }
     out
-}
-
-/// One line per axis of `a` against `b`, for messages about spacing.
-pub fn spacing_text(g: &Geometry) -> String {
-    let mut s = String::new();
-    let _ = write!(s, "{}", nums(&g.spacing()));
-    s
 }
 
 #[cfg(test)]
