@@ -29,8 +29,10 @@
 //! Means ([`mean`], [`class_means`]) leave out skipped values *and* NaN (as `nanmean` does) and
 //! report how many values were defined, so "0.91 over 37 of 40 cases" is always visible.
 
+pub use crate::counts::Confusion;
+use crate::counts::Counts;
 use crate::error::{invalid, DiceError, Operand, Result};
-use crate::kernels::{self, portable, Counts};
+use crate::kernels::{self, portable};
 use crate::layout::{check_labels, check_len, Shape};
 use crate::stats::{bad_value, value_error};
 use crate::{Float, Label};
@@ -165,19 +167,6 @@ impl Metric {
     }
 }
 
-/// Exact confusion counts of one binary decision (one class, one sample or any union).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Confusion {
-    /// True positives: positive in both.
-    pub tp: u64,
-    /// False positives: predicted, not in the reference.
-    pub fp: u64,
-    /// False negatives: in the reference, not predicted.
-    pub fn_: u64,
-    /// True negatives: in neither.
-    pub tn: u64,
-}
-
 /// Which empty case a set of counts is in.
 enum Case {
     Normal,
@@ -186,44 +175,6 @@ enum Case {
 }
 
 impl Confusion {
-    /// From the counts of "both", "prediction" and "reference" positives among `total` voxels.
-    pub(crate) fn from_counts(c: Counts, total: u64) -> Confusion {
-        let tp = c.both;
-        let fp = c.pred - c.both;
-        let fn_ = c.target - c.both;
-        Confusion {
-            tp,
-            fp,
-            fn_,
-            tn: total - tp - fp - fn_,
-        }
-    }
-
-    /// The counts of the union of two disjoint sets of voxels.
-    pub fn merge(&self, o: &Confusion) -> Confusion {
-        Confusion {
-            tp: self.tp + o.tp,
-            fp: self.fp + o.fp,
-            fn_: self.fn_ + o.fn_,
-            tn: self.tn + o.tn,
-        }
-    }
-
-    /// Reference volume `TP + FN`.
-    pub fn reference(&self) -> u64 {
-        self.tp + self.fn_
-    }
-
-    /// Predicted volume `TP + FP`.
-    pub fn prediction(&self) -> u64 {
-        self.tp + self.fp
-    }
-
-    /// Voxels counted.
-    pub fn total(&self) -> u64 {
-        self.tp + self.fp + self.fn_ + self.tn
-    }
-
     fn case(&self) -> Case {
         match (self.reference(), self.prediction()) {
             (0, 0) => Case::BothEmpty,
@@ -241,28 +192,8 @@ impl Confusion {
         }
     }
 
-    /// Checks that the counts can describe one set of voxels: their total `TP + FP + FN + TN`
-    /// (and so every sum a metric divides by, e.g. `2TP + FP + FN`) fits in `u64`. Counts made
-    /// by this crate always do; counts from elsewhere (a C caller, a file) may not, and then no
-    /// metric of them means anything.
-    ///
-    /// Errors: [`DiceError::InvalidParameter`] naming `counts`.
-    pub fn validate(&self) -> Result<()> {
-        let total = [self.tp, self.fp, self.fn_, self.tn]
-            .iter()
-            .try_fold(self.tp, |a, &b| a.checked_add(b));
-        if total.is_none() {
-            return Err(invalid(
-                "counts",
-                self.tp as f64 + self.fp as f64 + self.fn_ as f64 + self.tn as f64,
-                "2·TP + FP + FN + TN overflows u64: not the counts of one set of voxels",
-            ));
-        }
-        Ok(())
-    }
-
     /// Dice `2TP / (2TP + FP + FN)`. Empty cases follow `policy`. (Sums in `f64`, so even counts
-    /// that fail [`Confusion::validate`] give a value in `[0, 1]`.)
+    /// that fail [`Confusion::validate`](crate::hard::Confusion::validate) give a value in `[0, 1]`.)
     pub fn dice(&self, policy: EmptyPolicy) -> Option<f64> {
         self.with_policy(policy, || {
             let tp = self.tp as f64;

@@ -45,6 +45,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod counts;
 pub mod error;
 pub mod float;
 pub mod hard;

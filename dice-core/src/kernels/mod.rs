@@ -22,7 +22,8 @@
 //! sum rounds.
 //! `f64` inputs are accumulated in `f64` throughout.
 
-use crate::hard::Confusion;
+use crate::counts::Confusion;
+pub(crate) use crate::counts::Counts;
 
 pub(crate) mod portable;
 #[cfg(target_arch = "x86_64")]
@@ -49,29 +50,6 @@ impl Sums {
             pg: self.pg + o.pg,
             p: self.p + o.p,
             g: self.g + o.g,
-        }
-    }
-}
-
-/// Three exact counts over a pair of binary decisions: both positive, prediction positive,
-/// target positive.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counts {
-    /// Voxels positive in both.
-    pub both: u64,
-    /// Voxels positive in the prediction.
-    pub pred: u64,
-    /// Voxels positive in the target.
-    pub target: u64,
-}
-
-impl Counts {
-    #[inline]
-    pub(crate) fn add(self, o: Counts) -> Counts {
-        Counts {
-            both: self.both + o.both,
-            pred: self.pred + o.pred,
-            target: self.target + o.target,
         }
     }
 }

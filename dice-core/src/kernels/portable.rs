@@ -3,7 +3,7 @@
 //! accumulation (and its error bound) is the same as in the SIMD kernels.
 
 use super::{Bad, Counts, Sums, ROWS};
-use crate::hard::Confusion;
+use crate::counts::Confusion;
 use crate::{Float, Label};
 
 const LANES: usize = 16;

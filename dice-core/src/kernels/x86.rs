@@ -15,7 +15,7 @@
 use core::arch::x86_64::*;
 
 use super::{portable, Bad, Counts, Sums, ROWS};
-use crate::hard::Confusion;
+use crate::counts::Confusion;
 
 /// Proof that AVX2 and FMA are available.
 #[derive(Clone, Copy, Debug)]
