@@ -183,6 +183,7 @@ pub fn compute(
         })
     };
     let mut out = Vec::with_capacity(labels.len());
+    let mut scratch: Vec<f64> = Vec::new();
     for &label in labels {
         let pm = Mask {
             values: &pair.pred,
@@ -207,12 +208,16 @@ pub fn compute(
                 .of(label)
                 .ok_or_else(|| format!("--tolerance gives no NSD tolerance for label {label}"))?,
         };
+        // One buffer for every label, grown when a label's box needs more.
         let n = surface::scratch_len_for(opts.elements, grid, bounds, &p, &g);
-        let mut scratch: Vec<f64> = Vec::new();
-        scratch.try_reserve_exact(n).map_err(|_| {
-            format!("not enough memory for the distance transform of label {label} ({n} values)")
-        })?;
-        scratch.resize(n, 0.0);
+        if n > scratch.len() {
+            scratch.try_reserve_exact(n - scratch.len()).map_err(|_| {
+                format!(
+                    "not enough memory for the distance transform of label {label} ({n} values)"
+                )
+            })?;
+            scratch.resize(n, 0.0);
+        }
         let surfaces = surface::distances_for(
             opts.elements,
             grid,

@@ -641,6 +641,37 @@ impl SurfaceCommon {
     }
 }
 
+/// The builder methods both surface metrics share, on their [`SurfaceCommon`].
+macro_rules! surface_common_setters {
+    () => {
+        /// Keep class 0.
+        pub fn include_background(mut self, on: bool) -> Self {
+            self.common.include_background = on;
+            self
+        }
+        /// Millimetres per spatial axis, in the tensor's axis order.
+        pub fn spacing(mut self, spacing: &[f64]) -> Self {
+            self.common.spacing = Some(spacing.to_vec());
+            self
+        }
+        /// Classes of label-map predictions.
+        pub fn num_classes(mut self, c: usize) -> Self {
+            self.common.num_classes = Some(c);
+            self
+        }
+        /// MONAI's `use_subvoxels`: surfels with areas (DeepMind's definition) instead of
+        /// boundary voxels; means and NSD are area-weighted, percentiles by cumulative area.
+        pub fn use_subvoxels(mut self, on: bool) -> Self {
+            self.common.elements = if on {
+                dice_core::surface::Elements::Surfels
+            } else {
+                dice_core::surface::Elements::Voxels
+            };
+            self
+        }
+    };
+}
+
 /// What the surface metrics return: values per sample and class (classes from 1 without the
 /// background), means per class and overall, each with how many values were defined.
 #[derive(Clone, Debug)]
@@ -703,11 +734,6 @@ impl SurfaceDistance {
         self.kind = kind;
         self
     }
-    /// Keep class 0.
-    pub fn include_background(mut self, on: bool) -> Self {
-        self.common.include_background = on;
-        self
-    }
     /// MONAI's `distance_metric`: only `"euclidean"` is accepted.
     pub fn distance_metric(mut self, name: &str) -> Self {
         self.distance_metric = name.into();
@@ -723,16 +749,6 @@ impl SurfaceDistance {
         self.directed = on;
         self
     }
-    /// Millimetres per spatial axis, in the tensor's axis order.
-    pub fn spacing(mut self, spacing: &[f64]) -> Self {
-        self.common.spacing = Some(spacing.to_vec());
-        self
-    }
-    /// Classes of label-map predictions.
-    pub fn num_classes(mut self, c: usize) -> Self {
-        self.common.num_classes = Some(c);
-        self
-    }
     /// A label left out of both masks.
     pub fn ignore_index(mut self, i: i64) -> Self {
         self.common.ignore_index = Some(i);
@@ -743,16 +759,7 @@ impl SurfaceDistance {
         self.common.policy = policy;
         self
     }
-    /// MONAI's `use_subvoxels`: surfels with areas (DeepMind's definition) instead of boundary
-    /// voxels; means are area-weighted, percentiles by cumulative area.
-    pub fn use_subvoxels(mut self, on: bool) -> Self {
-        self.common.elements = if on {
-            dice_core::surface::Elements::Surfels
-        } else {
-            dice_core::surface::Elements::Voxels
-        };
-        self
-    }
+    surface_common_setters!();
 
     /// Distances per (sample, class) and their means.
     pub fn compute(&self, pred: &Tensor, target: &Tensor) -> Result<SurfaceReport, TchError> {
@@ -810,35 +817,12 @@ impl SurfaceDiceMetric {
             both_empty: EmptyValue::Skip,
         }
     }
-    /// Keep class 0.
-    pub fn include_background(mut self, on: bool) -> Self {
-        self.common.include_background = on;
-        self
-    }
-    /// Millimetres per spatial axis, in the tensor's axis order.
-    pub fn spacing(mut self, spacing: &[f64]) -> Self {
-        self.common.spacing = Some(spacing.to_vec());
-        self
-    }
-    /// Classes of label-map predictions.
-    pub fn num_classes(mut self, c: usize) -> Self {
-        self.common.num_classes = Some(c);
-        self
-    }
     /// NSD when both masks are empty (MONAI: NaN).
     pub fn empty(mut self, v: EmptyValue) -> Self {
         self.both_empty = v;
         self
     }
-    /// MONAI's `use_subvoxels`: area-weighted NSD over surfels (DeepMind's definition).
-    pub fn use_subvoxels(mut self, on: bool) -> Self {
-        self.common.elements = if on {
-            dice_core::surface::Elements::Surfels
-        } else {
-            dice_core::surface::Elements::Voxels
-        };
-        self
-    }
+    surface_common_setters!();
 
     /// NSD per (sample, class) and the means.
     pub fn compute(&self, pred: &Tensor, target: &Tensor) -> Result<SurfaceReport, TchError> {
