@@ -160,7 +160,7 @@ impl fmt::Display for DiceError {
                 write!(f, "invalid parameter {name} = {value}: {reason}")
             }
             DiceError::MomentMismatch => f.write_str(
-                "statistics with linear and squared moments cannot be combined (squared_pred differs)",
+                "statistics of different sums cannot be combined (squared_pred or soft_label differs)",
             ),
             DiceError::LogOfNonPositive { sample, class, score } => {
                 write!(f, "-ln(score) is undefined for score {score}")?;

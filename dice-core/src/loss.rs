@@ -22,6 +22,7 @@
 
 use crate::error::{invalid, DiceError, Operand, Result};
 use crate::hard::EmptyValue;
+use crate::kernels::portable;
 use crate::layout::{check_len, with_labels, Shape, SoftInput, Target};
 use crate::score::{self, Partials, Weighting};
 use crate::stats::{self, value_error, Moment, SoftStats};
@@ -110,6 +111,10 @@ pub struct SoftLoss<'w> {
     pub score: Score,
     /// Use `Σp²`, `Σg²` in the denominator (Dice and Jaccard only).
     pub squared_pred: bool,
+    /// The soft-label intersection `(P + G − Σ|p − g|)/2` instead of `Σp·g` (MONAI's
+    /// `soft_label`): the right form for soft targets, identical for binary ones (see
+    /// [`crate::stats`]). No effect with `squared_pred`, where both forms are `Σp·g`.
+    pub soft_label: bool,
     /// Numerator smoothing `s_nr ≥ 0`.
     pub smooth_nr: f64,
     /// Denominator smoothing `s_dr ≥ 0`.
@@ -143,6 +148,7 @@ impl<'w> SoftLoss<'w> {
         SoftLoss {
             score: Score::Dice,
             squared_pred: false,
+            soft_label: false,
             smooth_nr: 1e-5,
             smooth_dr: 1e-5,
             form: LossForm::OneMinus,
@@ -202,6 +208,12 @@ impl<'w> SoftLoss<'w> {
         self
     }
 
+    /// Sets `soft_label`.
+    pub const fn soft_label(mut self, on: bool) -> Self {
+        self.soft_label = on;
+        self
+    }
+
     /// Sets the loss form.
     pub const fn form(mut self, form: LossForm) -> Self {
         self.form = form;
@@ -248,6 +260,8 @@ impl<'w> SoftLoss<'w> {
     pub fn moment(&self) -> Moment {
         if self.squared_pred {
             Moment::Squared
+        } else if self.soft_label {
+            Moment::SoftLabel
         } else {
             Moment::Linear
         }
@@ -461,14 +475,7 @@ impl<'w> SoftLoss<'w> {
             samples
                 .clone()
                 .fold(SoftStats::zero(self.moment()), |acc, n| {
-                    let s = &stats[n * c_n + c];
-                    SoftStats {
-                        intersection: acc.intersection + s.intersection,
-                        pred: acc.pred + s.pred,
-                        target: acc.target + s.target,
-                        voxels: acc.voxels + s.voxels,
-                        moment: acc.moment,
-                    }
+                    acc.add_unchecked(&stats[n * c_n + c])
                 })
         };
         let (snr, sdr) = (self.smooth_nr, self.smooth_dr);
@@ -671,7 +678,7 @@ impl<'w> SoftLoss<'w> {
             let (k_i, k_p) = self.pair_coefficients(shape, stats, &total, upstream, n, c)?;
             let (a, b, cc) = self.affine_of(k_i, k_p);
             let p = &input.pred()[pair * s_n..(pair + 1) * s_n];
-            write_pair(input, n, c, p, out, a, b, cc);
+            write_pair(input, self.moment(), n, c, p, out, (a, b, cc));
         }
         Ok(())
     }
@@ -769,10 +776,11 @@ impl<'w> SoftLoss<'w> {
                         shape,
                         n,
                         c,
+                        soft: self.moment() == Moment::SoftLabel,
                     };
                     for (s, o) in out.iter_mut().enumerate() {
                         let p = *o;
-                        *o = match voxels.at(s) {
+                        *o = match voxels.slope(s, p) {
                             Some(g) => (a + b * g + cc * p) * p * (T::ONE - p),
                             None => T::ZERO,
                         };
@@ -801,7 +809,8 @@ impl<'w> SoftLoss<'w> {
                         let (a, b, cc) = self.affine_of(k_i, k_p);
                         Ok((T::from_f64(a), T::from_f64(b), T::from_f64(cc)))
                     };
-                    softmax_chain(&target, mask, shape, n, grad, coef)?;
+                    let soft = self.moment() == Moment::SoftLabel;
+                    softmax_chain(&target, mask, shape, n, soft, grad, coef)?;
                 }
             }
         }
@@ -832,31 +841,37 @@ fn unreachable_generalized() -> (Option<f64>, Option<Partials>) {
     (None, None)
 }
 
-/// Writes `a + b·g + c·p` for the voxels of pair `(n, c)` that count, 0 for the others.
-#[allow(clippy::too_many_arguments)]
+/// Writes `a + b·∂I/∂p + c·p` for the voxels of pair `(n, c)` that count, 0 for the others:
+/// `∂I/∂p = g`, or [`portable::soft_label_slope`] for soft-label statistics (which is `g` again
+/// for label-map targets, whose values are 0 or 1).
 fn write_pair<T: Float>(
     input: &SoftInput<'_, T>,
+    moment: Moment,
     n: usize,
     class: usize,
     p: &[T],
     out: &mut [T],
-    a: f64,
-    b: f64,
-    cc: f64,
+    (a, b, cc): (f64, f64, f64),
 ) {
     let shape = input.shape();
     let s_n = shape.spatial;
     let vox = n * s_n;
     let mask = input.mask().map(|m| &m[vox..vox + s_n]);
     let base = (n * shape.channels + class) * s_n;
+    let soft = moment == Moment::SoftLabel;
     match (input.target(), mask) {
-        (Target::Dense(g), None) => T::affine(out, &g[base..base + s_n], p, a, b, cc),
-        (Target::Dense(g), Some(m)) => {
+        (Target::Dense(g), None) if !soft => T::affine(out, &g[base..base + s_n], p, a, b, cc),
+        (Target::Dense(g), mask) => {
             let g = &g[base..base + s_n];
             let (a, b, cc) = (T::from_f64(a), T::from_f64(b), T::from_f64(cc));
             for (i, o) in out.iter_mut().enumerate() {
-                *o = if m[i] != 0 {
-                    a + b * g[i] + cc * p[i]
+                *o = if mask.is_none_or(|m| m[i] != 0) {
+                    let slope = if soft {
+                        portable::soft_label_slope(p[i], g[i])
+                    } else {
+                        g[i]
+                    };
+                    a + b * slope + cc * p[i]
                 } else {
                     T::ZERO
                 };
@@ -892,9 +907,22 @@ struct VoxelTarget<'t, 'a, T> {
     shape: Shape,
     n: usize,
     c: usize,
+    /// Soft-label statistics: `∂I/∂p` is [`portable::soft_label_slope`], not `g`.
+    soft: bool,
 }
 
 impl<T: Float> VoxelTarget<'_, '_, T> {
+    /// `∂I/∂p` at voxel `s` where the prediction is `p`, or `None` when the voxel does not count.
+    #[inline(always)]
+    fn slope(&self, s: usize, p: T) -> Option<T> {
+        let g = self.at(s)?;
+        Some(if self.soft {
+            portable::soft_label_slope(p, g)
+        } else {
+            g
+        })
+    }
+
     /// `g(n, c, s)`, or `None` when voxel `s` is masked out or ignored.
     #[inline(always)]
     fn at(&self, s: usize) -> Option<T> {
@@ -932,6 +960,7 @@ fn softmax_chain<T: Float>(
     mask: Option<&[u8]>,
     shape: Shape,
     n: usize,
+    soft: bool,
     grad: &mut [T],
     coef: impl Fn(usize) -> Result<(T, T, T)>,
 ) -> Result<()> {
@@ -948,10 +977,11 @@ fn softmax_chain<T: Float>(
                 shape,
                 n,
                 c,
+                soft,
             };
             let row = &grad[(n * c_n + c) * s_n + start..][..len];
             for (j, (&p, acc)) in row.iter().zip(acc.iter_mut()).enumerate() {
-                if let Some(g) = voxels.at(start + j) {
+                if let Some(g) = voxels.slope(start + j, p) {
                     *acc = *acc + p * (a + b * g + cc * p);
                 }
             }
@@ -964,11 +994,12 @@ fn softmax_chain<T: Float>(
                 shape,
                 n,
                 c,
+                soft,
             };
             let row = &mut grad[(n * c_n + c) * s_n + start..][..len];
             for (j, (o, &acc)) in row.iter_mut().zip(acc.iter()).enumerate() {
                 let p = *o;
-                let d = match voxels.at(start + j) {
+                let d = match voxels.slope(start + j, p) {
                     Some(g) => a + b * g + cc * p,
                     None => T::ZERO,
                 };

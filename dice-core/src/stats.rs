@@ -2,7 +2,16 @@
 //!
 //! Every soft score of this crate is a function of four numbers per (sample, class):
 //! the intersection `I = Σ pᵢ·gᵢ`, the prediction moment `P = Σ pᵢ` (or `Σ pᵢ²` with
-//! `squared_pred`), the target moment `G = Σ gᵢ` (or `Σ gᵢ²`) and the voxel count. Sums add, so
+//! `squared_pred`), the target moment `G = Σ gᵢ` (or `Σ gᵢ²`) and the voxel count.
+//!
+//! ## Soft labels
+//! With soft targets (label smoothing, mixup, distillation) `Σp·g` is the wrong intersection:
+//! for `g = 0.7` it is largest at `p = 1`, so the loss is not minimal at `p = g` (MONAI #8094,
+//! smp PR #810). [`Moment::SoftLabel`] keeps `D = Σ|pᵢ − gᵢ|` instead and takes
+//! `I = (P + G − D)/2` (Wang & Blaschko's JDT form, MONAI's `soft_label = true`), which equals
+//! `Σp·g` wherever `g ∈ {0, 1}` and makes `p = g` the minimum for any `g`. With squared moments
+//! the same construction, `(Σp² + Σg² − Σ(p − g)²)/2`, *is* `Σp·g`, so soft labels change
+//! nothing there (MONAI computes it that way; we keep `Σp·g`). Sums add, so
 //! statistics of the chunks of a volume, merged, equal the statistics of the whole volume (up
 //! to the rounding of the sums): this is what makes slice-by-slice evaluation on small devices
 //! and the all-reduce of data-parallel training exact. Reduce (sum) the statistics, *then*
@@ -16,21 +25,26 @@ use crate::kernels::{portable, Bad, Sums};
 use crate::layout::{check_labels, check_len, with_labels, SoftInput, Target};
 use crate::{Float, Label as _};
 
-/// Which moments the denominator statistics hold (`repr(u8)`: 0 linear, 1 squared).
+/// Which sums the statistics hold (`repr(u8)`: 0 linear, 1 squared, 2 soft label).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum Moment {
-    /// `P = Σp`, `G = Σg` (the Dice of Milletari's V-Net paper uses squares instead).
+    /// `I = Σp·g`, `P = Σp`, `G = Σg` (the Dice of Milletari's V-Net paper uses squares instead).
     #[default]
     Linear = 0,
-    /// `P = Σp²`, `G = Σg²`: MONAI's `squared_pred = true`.
+    /// `I = Σp·g`, `P = Σp²`, `G = Σg²`: MONAI's `squared_pred = true`.
     Squared = 1,
+    /// `P = Σp`, `G = Σg`, `abs_diff = Σ|p − g|` and `I = (P + G − abs_diff)/2`: MONAI's
+    /// `soft_label = true` (see the module docs).
+    SoftLabel = 2,
 }
 
 /// The sufficient statistics of one (sample, class) or of any union of voxels.
 ///
 /// `intersection = Σ p·g`, `pred = Σ p` or `Σ p²`, `target = Σ g` or `Σ g²`, `voxels` = the
-/// number of voxels counted (after masks and ignore labels).
+/// number of voxels counted (after masks and ignore labels). With [`Moment::SoftLabel`],
+/// `abs_diff = Σ|p − g|` and `intersection = max(0, (pred + target − abs_diff)/2)`, recomputed
+/// from the merged sums by [`SoftStats::merge`] so that it stays exact under any grouping.
 ///
 /// `repr(C)`, so that a C caller's buffer of the same layout can hold it (see `dice-ffi`).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -44,8 +58,10 @@ pub struct SoftStats {
     pub target: f64,
     /// Voxels counted.
     pub voxels: u64,
-    /// Which moments `pred` and `target` hold.
+    /// Which sums the fields hold.
     pub moment: Moment,
+    /// `D = Σ |pᵢ − gᵢ|` with [`Moment::SoftLabel`]; 0 otherwise.
+    pub abs_diff: f64,
 }
 
 impl SoftStats {
@@ -57,6 +73,7 @@ impl SoftStats {
             target: 0.0,
             voxels: 0,
             moment,
+            abs_diff: 0.0,
         }
     }
 
@@ -67,6 +84,11 @@ impl SoftStats {
     /// statistics (merging it is a no-op).
     pub fn of<T: Float>(p: &[T], g: &[T], moment: Moment) -> Result<SoftStats> {
         check_len(Operand::Target, p.len(), g.len())?;
+        if moment == Moment::SoftLabel {
+            let (s, n) = portable::soft_label_sums_where(p, |i| g[i], |_| true)
+                .map_err(|b| bad_value(b, p, g, 0))?;
+            return Ok(SoftStats::from_sums(s, n, moment));
+        }
         let s = T::soft_sums(p, g, moment == Moment::Squared).map_err(|b| bad_value(b, p, g, 0))?;
         Ok(SoftStats::from_sums(s, p.len() as u64, moment))
     }
@@ -79,18 +101,29 @@ impl SoftStats {
 
     /// The statistics of the union of two disjoint sets of voxels: every field adds.
     ///
-    /// Errors: [`DiceError::MomentMismatch`] when one holds squares and the other does not.
+    /// Errors: [`DiceError::MomentMismatch`] when the two hold different sums (linear,
+    /// squared or soft-label).
     pub fn merge(&self, other: &SoftStats) -> Result<SoftStats> {
         if self.moment != other.moment {
             return Err(DiceError::MomentMismatch);
         }
-        Ok(SoftStats {
+        Ok(self.add_unchecked(other))
+    }
+
+    /// [`SoftStats::merge`] of statistics known to hold the same sums.
+    pub(crate) fn add_unchecked(&self, other: &SoftStats) -> SoftStats {
+        let mut s = SoftStats {
             intersection: self.intersection + other.intersection,
             pred: self.pred + other.pred,
             target: self.target + other.target,
             voxels: self.voxels + other.voxels,
             moment: self.moment,
-        })
+            abs_diff: self.abs_diff + other.abs_diff,
+        };
+        if s.moment == Moment::SoftLabel {
+            s.intersection = soft_label_intersection(s.pred, s.target, s.abs_diff);
+        }
+        s
     }
 
     /// Soft false positives `FP = Σ p·(1 − g) = P − I` (linear moments).
@@ -103,20 +136,32 @@ impl SoftStats {
         self.target - self.intersection
     }
 
+    /// From kernel sums: `s.pg` holds `Σp·g`, or `Σ|p − g|` for [`Moment::SoftLabel`].
     pub(crate) fn from_sums(s: Sums, voxels: u64, moment: Moment) -> SoftStats {
+        if moment == Moment::SoftLabel {
+            return SoftStats {
+                intersection: soft_label_intersection(s.p, s.g, s.pg),
+                pred: s.p,
+                target: s.g,
+                voxels,
+                moment,
+                abs_diff: s.pg,
+            };
+        }
         SoftStats {
             intersection: s.pg,
             pred: s.p,
             target: s.g,
             voxels,
             moment,
+            abs_diff: 0.0,
         }
     }
 
     /// Checks the fields are finite and non-negative, as statistics of valid inputs are (for
     /// statistics that come back from an all-reduce or from C).
     pub fn validate(&self) -> Result<()> {
-        for v in [self.intersection, self.pred, self.target] {
+        for v in [self.intersection, self.pred, self.target, self.abs_diff] {
             if !v.is_finite() || v < 0.0 {
                 return Err(DiceError::InvalidParameter {
                     name: "statistics",
@@ -127,6 +172,12 @@ impl SoftStats {
         }
         Ok(())
     }
+}
+
+/// The soft-label intersection `I = (P + G − D)/2`, clamped at 0 against rounding
+/// (`|p − g| ≤ p + g` for values in `[0, 1]`, so `D ≤ P + G` exactly).
+pub fn soft_label_intersection(pred: f64, target: f64, abs_diff: f64) -> f64 {
+    (0.5 * (pred + target - abs_diff)).max(0.0)
 }
 
 /// Turns a kernel's "first bad element" into the error naming its operand, index and value.
@@ -165,6 +216,7 @@ pub fn accumulate<T: Float>(
     check_len(Operand::Output, shape.pairs()?, out.len())?;
     let (c_n, s_n) = (shape.channels, shape.spatial);
     let squared = moment == Moment::Squared;
+    let soft = moment == Moment::SoftLabel;
     let pred = input.pred();
     if let Target::Labels {
         labels,
@@ -180,6 +232,11 @@ pub fn accumulate<T: Float>(
         let vox = n * s_n;
         let mask = input.mask().map(|m| &m[vox..vox + s_n]);
         let (sums, count) = match (input.target(), mask) {
+            (Target::Dense(g), m) if soft => {
+                let g = &g[base..base + s_n];
+                portable::soft_label_sums_where(p, |i| g[i], |i| m.is_none_or(|m| m[i] != 0))
+                    .map_err(|b| bad_value(b, p, g, base))?
+            }
             (Target::Dense(g), None) => {
                 let g = &g[base..base + s_n];
                 let s = T::soft_sums(p, g, squared).map_err(|b| bad_value(b, p, g, base))?;
@@ -199,12 +256,13 @@ pub fn accumulate<T: Float>(
             ) => with_labels!(labels, l => {
                 let l = &l[vox..vox + s_n];
                 let class = c as i64;
-                portable::soft_sums_where(
-                    p,
-                    squared,
-                    |i| if l[i].to_i64() == class { T::ONE } else { T::ZERO },
-                    |i| Some(l[i].to_i64()) != ignore_index && m.is_none_or(|m| m[i] != 0),
-                )
+                let g = |i: usize| if l[i].to_i64() == class { T::ONE } else { T::ZERO };
+                let keep = |i: usize| Some(l[i].to_i64()) != ignore_index && m.is_none_or(|m| m[i] != 0);
+                if soft {
+                    portable::soft_label_sums_where(p, g, keep)
+                } else {
+                    portable::soft_sums_where(p, squared, g, keep)
+                }
                 .map_err(|b| match b {
                     Bad::Pred(i) => value_error(Operand::Prediction, base + i, p[i]),
                     // Label targets are 0 or 1 and cannot be invalid once checked.

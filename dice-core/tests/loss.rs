@@ -3,8 +3,8 @@
 
 use dice_core::score::{self, Weighting};
 use dice_core::{
-    Activation, DiceError, EmptyValue, LossForm, Operand, Reduction, Shape, SoftInput, SoftLoss,
-    SoftStats, Target, Upstream,
+    Activation, DiceError, EmptyValue, LossForm, Moment, Operand, Reduction, Shape, SoftInput,
+    SoftLoss, SoftStats, Target, Upstream,
 };
 use proptest::prelude::*;
 
@@ -436,6 +436,7 @@ struct Case {
     mask: Option<Vec<u8>>,
     loss_kind: u8,
     squared: bool,
+    soft_label: bool,
     smooth: (f64, f64),
     log: bool,
     gamma: f64,
@@ -457,6 +458,7 @@ impl Case {
             _ => SoftLoss::generalized_dice(Weighting::Uniform),
         };
         let mut l = base
+            .soft_label(self.soft_label)
             .smooth(self.smooth.0, self.smooth.1)
             .form(if self.log {
                 LossForm::NegLog
@@ -508,6 +510,7 @@ fn case_strategy() -> impl Strategy<Value = Case> {
                 (
                     0u8..6,
                     any::<bool>(),
+                    any::<bool>(),
                     prop_oneof![
                         Just((0.0, 0.0)),
                         Just((1e-5, 1e-5)),
@@ -533,7 +536,7 @@ fn case_strategy() -> impl Strategy<Value = Case> {
                 labels,
                 use_labels,
                 mask,
-                (kind, squared, smooth),
+                (kind, squared, soft_label, smooth),
                 (log, gamma, bg, batch, red),
                 (w, weighted),
             )| Case {
@@ -545,6 +548,7 @@ fn case_strategy() -> impl Strategy<Value = Case> {
                 mask,
                 loss_kind: kind,
                 squared,
+                soft_label,
                 smooth,
                 log,
                 gamma,
@@ -773,4 +777,118 @@ fn f32_matches_f64() {
             assert!((g_a[i] - g_b[i] as f64).abs() <= 1e-6 * (1.0 + g_a[i].abs()) + 1e-9);
         }
     }
+}
+
+/// A soft target `g` (label smoothing, mixup): the soft-label loss is minimal (zero up to the
+/// smoothing) at `p = g`, and every other `p` scores worse. The classic `Σp·g` form is not
+/// minimal there: pushing `p` towards 0/1 lowers it.
+#[test]
+fn soft_label_loss_is_minimal_at_the_target() {
+    let shape = Shape::new(1, 2, 8);
+    let g: Vec<f64> = (0..16)
+        .map(|i| [0.1, 0.7, 0.35, 0.9, 0.5, 0.2, 0.65, 0.8][i % 8])
+        .collect();
+    let value = |loss: &SoftLoss, p: &[f64]| {
+        let input = SoftInput::new(shape, p, Target::Dense(&g)).unwrap();
+        loss_of(loss, &input)
+    };
+    for base in [
+        SoftLoss::dice(),
+        SoftLoss::jaccard(),
+        SoftLoss::tversky(0.3, 0.7),
+        SoftLoss::generalized_dice(Weighting::Simple),
+    ] {
+        let soft = base.soft_label(true);
+        let at_target = value(&soft, &g);
+        assert!(at_target.abs() < 1e-9, "{soft:?}: {at_target}");
+        let mut state = 7u64;
+        for _ in 0..200 {
+            let p: Vec<f64> = g
+                .iter()
+                .map(|&x| {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let r = (state >> 11) as f64 / (1u64 << 53) as f64;
+                    (x + (r - 0.5) * 0.4).clamp(0.0, 1.0)
+                })
+                .collect();
+            assert!(value(&soft, &p) > at_target, "{soft:?}");
+        }
+        // The classic form: rounding the target's values to 0/1 gives a lower loss than p = g.
+        let rounded: Vec<f64> = g
+            .iter()
+            .map(|&x| if x >= 0.5 { 1.0 } else { 0.0 })
+            .collect();
+        assert!(value(&base, &rounded) < value(&base, &g), "{base:?}");
+    }
+}
+
+/// Binary targets: the soft-label form gives the classic values and gradients, for probabilities
+/// and for logits, dense or label-map targets, also where `p` sits exactly on 0 or 1.
+#[test]
+fn soft_label_equals_classic_for_binary_targets() {
+    let shape = Shape::new(2, 3, 5);
+    let labels: Vec<i64> = (0..10).map(|i| (i * 7 % 3) as i64).collect();
+    let dense = one_hot(&labels, shape);
+    let mut p: Vec<f64> = (0..30).map(|i| ((i * 37) % 29) as f64 / 28.0).collect();
+    p[3] = 0.0;
+    p[4] = 1.0;
+    for base in [
+        SoftLoss::dice(),
+        SoftLoss::jaccard().reduction(Reduction::Sum),
+        SoftLoss::tversky(0.2, 0.8).batch(true),
+        SoftLoss::generalized_dice(Weighting::Square).include_background(false),
+    ] {
+        for target in [Target::Dense(&dense[..]), Target::labels(&labels[..])] {
+            let input = SoftInput::new(shape, &p, target).unwrap();
+            let run = |loss: SoftLoss| {
+                let mut st = stats_ws(shape);
+                let mut grad = vec![0.0; p.len()];
+                let v = loss.loss_and_gradient(&input, &mut st, &mut grad).unwrap();
+                let mut zgrad = vec![0.0; p.len()];
+                let z = loss
+                    .loss_and_gradient_logits(&input, Activation::Softmax, &mut st, &mut zgrad)
+                    .unwrap();
+                (v.value, grad, z.value, zgrad)
+            };
+            let (a, b) = (run(base), run(base.soft_label(true)));
+            assert!(
+                approx(a.0, b.0, 1e-12) && approx(a.2, b.2, 1e-12),
+                "{base:?}"
+            );
+            for (x, y) in a.1.iter().zip(&b.1).chain(a.3.iter().zip(&b.3)) {
+                assert!(approx(*x, *y, 1e-12), "{base:?}: {x} vs {y}");
+            }
+        }
+    }
+}
+
+/// Soft-label statistics merge exactly: chunks merged equal the whole; mixing them with classic
+/// statistics is refused.
+#[test]
+fn soft_label_statistics_merge() {
+    let p: Vec<f64> = (0..100).map(|i| ((i * 13) % 17) as f64 / 16.0).collect();
+    let g: Vec<f64> = (0..100).map(|i| ((i * 5) % 11) as f64 / 10.0).collect();
+    let whole = SoftStats::of(&p, &g, Moment::SoftLabel).unwrap();
+    let d: f64 = p.iter().zip(&g).map(|(a, b)| (a - b).abs()).sum();
+    assert!(approx(whole.abs_diff, d, 1e-12));
+    let want_i = (p.iter().sum::<f64>() + g.iter().sum::<f64>() - d) / 2.0;
+    assert!(approx(whole.intersection, want_i, 1e-12));
+    let a = SoftStats::of(&p[..37], &g[..37], Moment::SoftLabel).unwrap();
+    let b = SoftStats::of(&p[37..], &g[37..], Moment::SoftLabel).unwrap();
+    let m = a.merge(&b).unwrap();
+    for (x, y) in [
+        (m.intersection, whole.intersection),
+        (m.abs_diff, whole.abs_diff),
+        (m.pred, whole.pred),
+    ] {
+        assert!(approx(x, y, 1e-12));
+    }
+    assert_eq!(m.voxels, 100);
+    let classic = SoftStats::of(&p, &g, Moment::Linear).unwrap();
+    assert_eq!(
+        whole.merge(&classic).unwrap_err(),
+        DiceError::MomentMismatch
+    );
 }

@@ -451,6 +451,12 @@ typedef struct DiceSoftParams {
    * Number of class weights (must be C when `class_weights` is not NULL).
    */
   size_t class_weights_len;
+  /**
+   * Non-zero: the soft-label intersection `(P + G − Σ|p − g|)/2` instead of `Σp·g` (MONAI's
+   * `soft_label`), right for soft targets and identical for binary ones; the statistics
+   * then have `squared = 2` (unless `squared_pred`, where both forms agree).
+   */
+  uint8_t soft_label;
 } DiceSoftParams;
 
 /**
@@ -499,7 +505,9 @@ typedef struct DiceTarget {
 
 /**
  * Sufficient statistics of one (sample, class): `I = Σp·g`, `P = Σp` (or `Σp²`),
- * `G = Σg` (or `Σg²`), voxels counted. Sum them across chunks or processes, then score.
+ * `G = Σg` (or `Σg²`), voxels counted; with soft labels also `D = Σ|p − g|`, and then
+ * `I = (P + G − D)/2`. Sum them across chunks or processes (for soft-label statistics,
+ * recompute `I` from the summed `P`, `G`, `D`), then score.
  */
 typedef struct DiceStats {
   /**
@@ -519,9 +527,14 @@ typedef struct DiceStats {
    */
   uint64_t voxels;
   /**
-   * 1 when `pred` and `target` hold squares (`squared_pred`), else 0.
+   * Which sums these are: 0 linear, 1 squares (`squared_pred`), 2 soft label
+   * (`soft_label`: `abs_diff` holds `Σ|p − g|`).
    */
   uint8_t squared;
+  /**
+   * `D = Σ|p − g|` for soft-label statistics (`squared = 2`), else 0.
+   */
+  double abs_diff;
 } DiceStats;
 
 /**

@@ -58,6 +58,7 @@ const ZERO_STATS: DiceStats = DiceStats {
     target: 0.0,
     voxels: 0,
     squared: 0,
+    abs_diff: 0.0,
 };
 
 pub fn ffi_calls(data: &[u8]) {
@@ -83,6 +84,7 @@ pub fn ffi_calls(data: &[u8]) {
     params.beta = b.f64();
     params.weighting = b.i32();
     params.squared_pred = b.u8() % 3;
+    params.soft_label = b.u8() % 3;
     params.smooth_nr = b.f64();
     params.smooth_dr = b.f64();
     params.form = b.i32();
@@ -168,7 +170,8 @@ pub fn ffi_calls(data: &[u8]) {
                 pred: b.f64(),
                 target: b.f64(),
                 voxels: b.u64(),
-                squared: b.u8() % 3,
+                squared: b.u8() % 4,
+                abs_diff: b.f64(),
             })
             .collect();
         let mut groups = vec![0f64; pairs];

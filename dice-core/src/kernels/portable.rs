@@ -142,6 +142,63 @@ pub fn soft_sums_where<T: Float>(
     Ok((total, kept))
 }
 
+/// Sums over the voxels where `keep(i)` holds of `Σ|p − g|` (in the `pg` field), `Σp` and `Σg`,
+/// and the count of kept voxels: the soft-label statistics. Validation as [`soft_sums_where`].
+#[inline(always)]
+pub fn soft_label_sums_where<T: Float>(
+    p: &[T],
+    mut g: impl FnMut(usize) -> T,
+    mut keep: impl FnMut(usize) -> bool,
+) -> Result<(Sums, u64), Bad> {
+    let mut total = Sums::default();
+    let mut kept = 0u64;
+    for (b, pb) in p.chunks(LANES * ROWS).enumerate() {
+        let base = b * LANES * ROWS;
+        let mut ad = [T::ZERO; LANES];
+        let mut ap = [T::ZERO; LANES];
+        let mut ag = [T::ZERO; LANES];
+        for (j, &a) in pb.iter().enumerate() {
+            let i = base + j;
+            if !unit(a) {
+                return Err(Bad::Pred(i));
+            }
+            if keep(i) {
+                let v = g(i);
+                if !unit(v) {
+                    return Err(Bad::Target(i));
+                }
+                let l = j % LANES;
+                kept += 1;
+                ad[l] = ad[l] + if a > v { a - v } else { v - a };
+                ap[l] = ap[l] + a;
+                ag[l] = ag[l] + v;
+            }
+        }
+        total = total.add(Sums {
+            pg: lanes_to_f64(&ad),
+            p: lanes_to_f64(&ap),
+            g: lanes_to_f64(&ag),
+        });
+    }
+    Ok((total, kept))
+}
+
+/// `∂I/∂p` of the soft-label intersection `I = (P + G − Σ|p − g|)/2` at one voxel:
+/// `(1 − sign(p − g))/2`, so 1 below the target and 0 above it. At the kink `p = g` any value
+/// in `[0, 1]` is a subgradient; we take `g`, the gradient of the classic `Σp·g`, so that
+/// binary targets give the classic gradient everywhere (PyTorch's `sign(0) = 0`, which MONAI
+/// inherits, gives ½ there).
+#[inline(always)]
+pub fn soft_label_slope<T: Float>(p: T, g: T) -> T {
+    if p < g {
+        T::ONE
+    } else if p > g {
+        T::ZERO
+    } else {
+        g
+    }
+}
+
 /// `outᵢ = a + b·gᵢ + c·pᵢ` (a plain map: the compiler vectorises it).
 pub fn affine<T: Float>(out: &mut [T], g: &[T], p: &[T], a: f64, b: f64, c: f64) {
     let (a, b) = (T::from_f64(a), T::from_f64(b));
