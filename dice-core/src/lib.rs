@@ -11,6 +11,8 @@
 //! * [`loss`]: [`SoftLoss`] over `[N, C, S]` batches with MONAI's parameters, and gradients
 //!   with respect to probabilities or, fused, to logits through sigmoid or softmax, written
 //!   into the caller's buffer without allocating.
+//! * [`compound`]: Dice plus cross-entropy or focal loss over logits, fused in two passes
+//!   (MONAI's `DiceCELoss`, `DiceFocalLoss`; nnU-Net's `DC_and_CE_loss`).
 //! * [`hard`]: exact `u64` confusion counts from thresholded probabilities, masks and label
 //!   maps (every label in one pass), the metrics computed from them, an explicit empty-mask
 //!   policy, and means that report how many values were defined.
@@ -45,6 +47,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod compound;
 mod counts;
 pub mod error;
 pub mod float;
@@ -57,6 +60,7 @@ pub mod stats;
 pub mod surface;
 mod surfel_table;
 
+pub use compound::{CompoundLoss, CompoundValue, Term};
 pub use error::{DiceError, Operand, Result};
 pub use float::{Float, Label};
 pub use hard::{Confusion, EmptyPolicy, EmptyValue, MeanValue, Metric};

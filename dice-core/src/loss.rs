@@ -54,6 +54,9 @@ pub enum LossForm {
     OneMinus,
     /// `−ln(score)` (smp's `log_loss`); a score ≤ 0 is an error.
     NegLog,
+    /// `−score` (nnU-Net's `SoftDiceLoss` returns `−mean Dice`): `1 − score` less a constant,
+    /// so the same gradient and nnU-Net's values. Not with a focal exponent.
+    Negative,
 }
 
 /// How group losses are combined (MONAI's `reduction`).
@@ -283,6 +286,13 @@ impl<'w> SoftLoss<'w> {
                 "gamma",
                 self.gamma,
                 "the focal exponent must be finite and > 0",
+            ));
+        }
+        if self.form == LossForm::Negative && self.gamma != 1.0 {
+            return Err(invalid(
+                "gamma",
+                self.gamma,
+                "the focal exponent needs a non-negative loss: not with the form -score",
             ));
         }
         match self.score {
@@ -539,7 +549,7 @@ impl<'w> SoftLoss<'w> {
         };
         let l = self.form_value(score, sample, class_id)?;
         let dform = match self.form {
-            LossForm::OneMinus => -1.0,
+            LossForm::OneMinus | LossForm::Negative => -1.0,
             LossForm::NegLog => -1.0 / score,
         };
         let loss = weight * score::focal(l, self.gamma);
@@ -554,6 +564,7 @@ impl<'w> SoftLoss<'w> {
     fn form_value(&self, score: f64, sample: Option<usize>, class: Option<usize>) -> Result<f64> {
         match self.form {
             LossForm::OneMinus => Ok(score::one_minus(score)),
+            LossForm::Negative => Ok(-score),
             LossForm::NegLog => score::neg_ln(score).ok_or(DiceError::LogOfNonPositive {
                 sample,
                 class,
@@ -599,7 +610,7 @@ impl<'w> SoftLoss<'w> {
     /// `(k_I, k_P)` of pair `(n, c)`: `∂loss/∂I` and `∂loss/∂P` of the pair's own statistics,
     /// through its group, the reduction and the upstream gradient. `total` is the evaluation
     /// of the whole batch (for the mean's divisor). O(N) or O(C) work.
-    fn pair_coefficients(
+    pub(crate) fn pair_coefficients(
         &self,
         shape: Shape,
         stats: &[SoftStats],
@@ -650,7 +661,7 @@ impl<'w> SoftLoss<'w> {
     }
 
     /// `(a, b, c)` of `∂loss/∂pᵢ = a + b·gᵢ + c·pᵢ` from `(k_I, k_P)`.
-    fn affine_of(&self, k_i: f64, k_p: f64) -> (f64, f64, f64) {
+    pub(crate) fn affine_of(&self, k_i: f64, k_p: f64) -> (f64, f64, f64) {
         if self.squared_pred {
             (0.0, k_i, 2.0 * k_p)
         } else {
