@@ -198,11 +198,72 @@ fn labels_u8(c: &mut Criterion) {
     }
 }
 
+/// Dice + cross-entropy, forward and gradient over logits `[2, 4, 128³]` with a label map:
+/// the fused two-pass form against the two losses computed apart by the core (the Dice loss
+/// through the softmax, then the cross-entropy alone, gradients added), as every peer does.
+fn dice_ce(c: &mut Criterion) {
+    use dice_core::compound::CompoundLoss;
+    use dice_core::Activation;
+    let shape = Shape::new(2, 4, 128 * 128 * 128);
+    let len = shape.batch * shape.channels * shape.spatial;
+    let mut state = 0x9e3779b97f4a7c15u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let z: Vec<f32> = (0..len)
+        .map(|_| (next() >> 40) as f32 / (1u64 << 24) as f32 * 8.0 - 4.0)
+        .collect();
+    let labels: Vec<u8> = (0..shape.batch * shape.spatial)
+        .map(|_| (next() % 4) as u8)
+        .collect();
+    let input = SoftInput::new(shape, &z, Target::labels(&labels[..])).unwrap();
+    let fused = CompoundLoss::dice_ce(SoftLoss::dice(), Activation::Softmax);
+    let ce_alone = fused.lambdas(0.0, 1.0);
+    let mut stats = vec![SoftStats::default(); 8];
+    let mut grad = vec![0.0f32; len];
+    let mut grad_ce = vec![0.0f32; len];
+    let mut grp = c.benchmark_group("dice_ce_forward_gradient");
+    grp.throughput(Throughput::Elements(len as u64))
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(8));
+    grp.bench_function(BenchmarkId::new("separate", len), |b| {
+        b.iter(|| {
+            let d = fused
+                .dice
+                .loss_and_gradient_logits(&input, Activation::Softmax, &mut stats, &mut grad)
+                .unwrap();
+            let t = ce_alone
+                .loss_and_gradient(&input, &mut stats, &mut grad_ce)
+                .unwrap();
+            for (g, h) in grad.iter_mut().zip(&grad_ce) {
+                *g += *h;
+            }
+            black_box(d.value + t.term)
+        })
+    });
+    grp.bench_function(BenchmarkId::new("fused", len), |b| {
+        b.iter(|| {
+            black_box(
+                fused
+                    .loss_and_gradient(&input, &mut stats, &mut grad)
+                    .unwrap()
+                    .value,
+            )
+        })
+    });
+    grp.finish();
+}
+
 criterion_group!(
     benches,
     soft_forward,
     forward_gradient,
     hard_threshold,
-    labels_u8
+    labels_u8,
+    dice_ce
 );
 criterion_main!(benches);

@@ -331,37 +331,35 @@ impl<'w> CompoundLoss<'w> {
         let dice_on = self.lambda_dice != 0.0;
         let term_on = self.lambda_term != 0.0;
         let softmax_dice = self.activation == Activation::Softmax;
-        let categorical = matches!(resolved, Resolved::Categorical { .. });
-        let mut term_sum = 0.0f64;
-        let mut term_div = 0.0f64;
-        let mut per_sample = Divisors::default();
-        let mut focal_sum_reduced = 0.0f64;
-        let mut voxels = Voxels::new(logits);
+        let categorical = term_on && matches!(resolved, Resolved::Categorical { .. });
+        let (mut term_sum, mut term_div, mut focal_reduced) = (0.0f64, 0.0f64, 0.0f64);
+        let mut divisors = Divisors::default();
+        let mut t = Tile::new(logits);
         let mut mx = [T::ZERO; TILE];
         let mut se = [T::ZERO; TILE];
         for n in 0..shape.batch {
-            let mut kept_n = 0u64;
-            let mut focal_n = 0.0f64;
+            let (mut kept_n, mut sum_n) = (0u64, 0.0f64);
             let mut start = 0;
             while start < s_n {
                 let tl = TILE.min(s_n - start);
                 let at = |c: usize| (n * c_n + c) * s_n + start;
-                voxels.load(n, start, tl);
-                kept_n += voxels.kept[..tl].iter().filter(|&&k| k).count() as u64;
+                t.load(n, start, tl);
+                let kept = t.kept_count(tl);
+                kept_n += kept as u64;
                 // Logits must be finite everywhere (a NaN in an ignored voxel is still a bug).
                 for c in 0..c_n {
                     if let Some(j) = z[at(c)..at(c) + tl].iter().position(|v| !v.is_finite()) {
                         return Err(value_error(Operand::Logits, at(c) + j, z[at(c) + j]));
                     }
                 }
-                if softmax_dice || (categorical && term_on) {
+                if softmax_dice || categorical {
                     log_sum_exp(z, c_n, s_n, n, start, tl, &mut mx, &mut se, out);
                 }
                 // The Dice term's probabilities, in `out`.
                 for c in 0..c_n {
                     let (zr, o) = (&z[at(c)..at(c) + tl], &mut out[at(c)..at(c) + tl]);
                     if softmax_dice {
-                        for ((o, s), _) in o.iter_mut().zip(&se).zip(zr) {
+                        for (o, s) in o.iter_mut().zip(&se) {
                             *o = *o / *s;
                         }
                     } else {
@@ -370,58 +368,58 @@ impl<'w> CompoundLoss<'w> {
                         }
                     }
                 }
-                if dice_on {
-                    for c in 0..c_n {
-                        let p = &out[at(c)..at(c) + tl];
-                        let st = &mut stats[n * c_n + c];
-                        voxels.add_stats(c, p, moment, st, at(c))?;
-                    }
+                if categorical {
+                    t.clear_q(tl);
                 }
-                if term_on {
+                for c in 0..c_n {
+                    t.fill_g(c, tl, at(c))?;
+                    if dice_on {
+                        t.add_stats(&out[at(c)..at(c) + tl], moment, &mut stats[n * c_n + c]);
+                    }
+                    if !term_on {
+                        continue;
+                    }
+                    let zr = &z[at(c)..at(c) + tl];
                     match resolved {
                         Resolved::Categorical { weight, smoothing } => {
-                            let (s, d) = voxels.categorical_sum(
-                                z, c_n, s_n, n, start, tl, &mx, &se, weight, smoothing,
-                            )?;
-                            term_sum += s;
-                            term_div += d;
+                            let w = weight.map_or(1.0, |w| w[c]);
+                            t.add_q(zr, w, smoothing, c_n);
                         }
                         Resolved::Binary { pos_weight } => {
-                            for c in 0..c_n {
-                                let w = pos_weight.map_or(1.0, |w| w[c]);
-                                let zr = &z[at(c)..at(c) + tl];
-                                term_sum += voxels
-                                    .element_sum(c, zr, at(c), |zv, t| binary_ce(zv, t, w).0)?;
-                            }
-                            term_div +=
-                                (voxels.kept[..tl].iter().filter(|&&k| k).count() * c_n) as f64;
+                            let w = pos_weight.map_or(1.0, |w| w[c]);
+                            term_sum += t.element_sum(zr, |zv, g| binary_ce(zv, g, w).0);
                         }
                         Resolved::Focal {
                             gamma,
                             alpha,
                             weight,
                             first,
-                        } => {
-                            for c in first..c_n {
-                                let w = weight.map_or(1.0, |w| w[c]);
-                                let zr = &z[at(c)..at(c) + tl];
-                                let s = voxels.element_sum(c, zr, at(c), |zv, t| {
-                                    focal(zv, t, gamma, alpha, w).0
-                                })?;
-                                term_sum += s;
-                                focal_n += s;
-                            }
-                            term_div += (voxels.kept[..tl].iter().filter(|&&k| k).count()
-                                * (c_n - first)) as f64;
+                        } if c >= first => {
+                            let w = weight.map_or(1.0, |w| w[c]);
+                            let s = t.element_sum(zr, |zv, g| focal(zv, g, gamma, alpha, w).0);
+                            term_sum += s;
+                            sum_n += s;
                         }
+                        Resolved::Focal { .. } => {}
+                    }
+                }
+                if term_on {
+                    match resolved {
+                        Resolved::Categorical { .. } => {
+                            let (s, d) = t.categorical_tile(tl, &mx, &se);
+                            term_sum += s;
+                            term_div += d;
+                        }
+                        Resolved::Binary { .. } => term_div += (kept * c_n) as f64,
+                        Resolved::Focal { first, .. } => term_div += (kept * (c_n - first)) as f64,
                     }
                 }
                 start += tl;
             }
             if kept_n > 0 {
-                focal_sum_reduced += focal_n / kept_n as f64;
+                focal_reduced += sum_n / kept_n as f64;
             }
-            per_sample.push(kept_n);
+            divisors.push(kept_n);
         }
         let dice = if dice_on {
             self.dice.loss(shape, stats)?
@@ -433,18 +431,18 @@ impl<'w> CompoundLoss<'w> {
             }
         };
         let (term, divisor) = match (self.dice.reduction, resolved) {
-            (Reduction::Sum, Resolved::Focal { .. }) => (focal_sum_reduced, Divisor::PerSample),
+            (Reduction::Sum, Resolved::Focal { .. }) => (focal_reduced, Divisor::PerSample),
             (Reduction::Sum, _) => (term_sum, Divisor::Fixed(1.0)),
             (_, _) if term_div > 0.0 => (term_sum / term_div, Divisor::Fixed(term_div)),
             _ => (0.0, Divisor::Fixed(0.0)),
         };
-        per_sample.divisor = divisor;
+        divisors.divisor = divisor;
         let value = CompoundValue {
             value: self.lambda_dice * dice.value + self.lambda_term * term,
             dice,
             term,
         };
-        Ok((value, per_sample))
+        Ok((value, divisors))
     }
 
     /// Pass 2: over `grad` (holding the Dice term's probabilities), `∂loss/∂z` in place.
@@ -465,13 +463,13 @@ impl<'w> CompoundLoss<'w> {
         let softmax_dice = self.activation == Activation::Softmax;
         let soft = self.dice.moment() == Moment::SoftLabel;
         let upstream = Upstream::Scalar(self.lambda_dice);
-        let mut voxels = Voxels::new(logits);
+        let mut t = Tile::new(logits);
         let mut coef = [(0.0f64, 0.0f64, 0.0f64); COEF_CACHE];
         let mut mx = [T::ZERO; TILE];
         let mut se = [T::ZERO; TILE];
         let mut acc = [T::ZERO; TILE];
-        let mut q_sum = [0.0f64; TILE];
-        let mut scratch = [T::ZERO; TILE];
+        let mut q_sum = [T::ZERO; TILE];
+        let mut ps = [T::ZERO; TILE];
         let coefficients = |n: usize, c: usize| -> Result<(f64, f64, f64)> {
             if !dice_on {
                 return Ok((0.0, 0.0, 0.0));
@@ -485,12 +483,13 @@ impl<'w> CompoundLoss<'w> {
             for (c, slot) in coef.iter_mut().enumerate().take(c_n) {
                 *slot = coefficients(n, c)?;
             }
-            let coef_of = |c: usize| -> Result<(f64, f64, f64)> {
-                if c < COEF_CACHE {
-                    Ok(coef[c])
+            let coef_of = |c: usize| -> Result<(T, T, T)> {
+                let (a, b, cc) = if c < COEF_CACHE {
+                    coef[c]
                 } else {
-                    coefficients(n, c)
-                }
+                    coefficients(n, c)?
+                };
+                Ok((T::from_f64(a), T::from_f64(b), T::from_f64(cc)))
             };
             let term_scale = if !term_on {
                 0.0
@@ -504,94 +503,106 @@ impl<'w> CompoundLoss<'w> {
                     },
                 }
             };
+            let categorical = match resolved {
+                Resolved::Categorical { weight, smoothing } if term_scale != 0.0 => {
+                    Some((weight, smoothing))
+                }
+                _ => None,
+            };
             let mut start = 0;
             while start < s_n {
                 let tl = TILE.min(s_n - start);
                 let at = |c: usize| (n * c_n + c) * s_n + start;
-                voxels.load(n, start, tl);
-                // Σ_k p_k·d_k of the softmax chain, over voxels that count.
+                t.load(n, start, tl);
+                // Σ_k p_k·d_k of the softmax chain, and Σ_k q_k of the cross-entropy.
                 if softmax_dice && dice_on {
                     acc[..tl].fill(T::ZERO);
+                }
+                if categorical.is_some() {
+                    q_sum[..tl].fill(T::ZERO);
+                }
+                if (softmax_dice && dice_on) || categorical.is_some() {
                     for c in 0..c_n {
-                        let (a, b, cc) = coef_of(c)?;
-                        let (a, b, cc) = (T::from_f64(a), T::from_f64(b), T::from_f64(cc));
-                        let p = &grad[at(c)..at(c) + tl];
-                        for j in 0..tl {
-                            if voxels.kept[j] {
-                                let g = voxels.slope(c, j, p[j], soft);
-                                acc[j] = acc[j] + p[j] * (a + b * g + cc * p[j]);
+                        t.fill_g_checked(c, tl);
+                        if softmax_dice && dice_on {
+                            let (a, b, cc) = coef_of(c)?;
+                            let p = &grad[at(c)..at(c) + tl];
+                            for j in 0..tl {
+                                let s = t.slope(j, p[j], soft);
+                                acc[j] = acc[j] + t.kf[j] * p[j] * (a + b * s + cc * p[j]);
+                            }
+                        }
+                        if let Some((weight, eps)) = categorical {
+                            let (qa, qb) = q_coefficients::<T>(weight, c, eps, c_n, term_scale);
+                            for j in 0..tl {
+                                q_sum[j] = q_sum[j] + t.kf[j] * (qa + qb * t.g[j]);
                             }
                         }
                     }
-                }
-                let categorical = match resolved {
-                    Resolved::Categorical { weight, smoothing } if term_scale != 0.0 => {
-                        if !softmax_dice {
-                            log_sum_exp(z, c_n, s_n, n, start, tl, &mut mx, &mut se, &mut []);
-                        }
-                        voxels.q_sums(c_n, tl, weight, smoothing, &mut q_sum);
-                        Some((weight, smoothing))
+                    if categorical.is_some() && !softmax_dice {
+                        log_sum_exp(z, c_n, s_n, n, start, tl, &mut mx, &mut se, &mut []);
                     }
-                    _ => None,
-                };
+                }
                 for c in 0..c_n {
+                    t.fill_g_checked(c, tl);
                     let (a, b, cc) = coef_of(c)?;
-                    let (a, b, cc) = (T::from_f64(a), T::from_f64(b), T::from_f64(cc));
                     let zr = &z[at(c)..at(c) + tl];
                     let row = &mut grad[at(c)..at(c) + tl];
-                    // The softmax probabilities of the cross-entropy when the Dice is sigmoid.
-                    if categorical.is_some() && !softmax_dice {
+                    // The Dice term's gradient.
+                    if dice_on {
                         for j in 0..tl {
-                            scratch[j] = (zr[j] - mx[j]).exp() / se[j];
-                        }
-                    }
-                    for j in 0..tl {
-                        let p = row[j];
-                        if !voxels.kept[j] {
-                            row[j] = T::ZERO;
-                            continue;
-                        }
-                        let dice_grad = if !dice_on {
-                            T::ZERO
-                        } else {
-                            let d = a + b * voxels.slope(c, j, p, soft) + cc * p;
-                            if softmax_dice {
+                            let p = row[j];
+                            let d = a + b * t.slope(j, p, soft) + cc * p;
+                            let dz = if softmax_dice {
                                 p * (d - acc[j])
                             } else {
                                 d * p * (T::ONE - p)
+                            };
+                            ps[j] = p;
+                            row[j] = t.kf[j] * dz;
+                        }
+                    } else {
+                        ps[..tl].copy_from_slice(row);
+                        row.fill(T::ZERO);
+                    }
+                    if term_scale == 0.0 {
+                        continue;
+                    }
+                    // The voxel term's gradient, added.
+                    match (resolved, categorical) {
+                        (_, Some((weight, eps))) => {
+                            if !softmax_dice {
+                                for j in 0..tl {
+                                    ps[j] = (zr[j] - mx[j]).exp() / se[j];
+                                }
                             }
-                        };
-                        let term_grad = if term_scale == 0.0 {
-                            0.0
-                        } else {
-                            match (resolved, categorical) {
-                                (_, Some((weight, smoothing))) => {
-                                    let ps = if softmax_dice { p } else { scratch[j] };
-                                    let q = voxels.q(c, c_n, j, weight, smoothing);
-                                    ps.to_f64() * q_sum[j] - q
-                                }
-                                (Resolved::Binary { pos_weight }, _) => {
-                                    let w = pos_weight.map_or(1.0, |w| w[c]);
-                                    let t = voxels.g(c, j).to_f64();
-                                    binary_ce(zr[j].to_f64(), t, w).1
-                                }
-                                (
-                                    Resolved::Focal {
-                                        gamma,
-                                        alpha,
-                                        weight,
-                                        first,
-                                    },
-                                    _,
-                                ) if c >= first => {
-                                    let w = weight.map_or(1.0, |w| w[c]);
-                                    let t = voxels.g(c, j).to_f64();
-                                    focal(zr[j].to_f64(), t, gamma, alpha, w).1
-                                }
-                                _ => 0.0,
+                            let (qa, qb) = q_coefficients::<T>(weight, c, eps, c_n, term_scale);
+                            for j in 0..tl {
+                                let q = qa + qb * t.g[j];
+                                row[j] = row[j] + t.kf[j] * (ps[j] * q_sum[j] - q);
                             }
-                        };
-                        row[j] = dice_grad + T::from_f64(term_scale * term_grad);
+                        }
+                        (Resolved::Binary { pos_weight }, None) => {
+                            let w = pos_weight.map_or(1.0, |w| w[c]);
+                            t.add_element_gradient(zr, row, term_scale, |zv, g| {
+                                binary_ce(zv, g, w).1
+                            });
+                        }
+                        (
+                            Resolved::Focal {
+                                gamma,
+                                alpha,
+                                weight,
+                                first,
+                            },
+                            None,
+                        ) if c >= first => {
+                            let w = weight.map_or(1.0, |w| w[c]);
+                            t.add_element_gradient(zr, row, term_scale, |zv, g| {
+                                focal(zv, g, gamma, alpha, w).1
+                            });
+                        }
+                        _ => {}
                     }
                 }
                 start += tl;
@@ -599,6 +610,22 @@ impl<'w> CompoundLoss<'w> {
         }
         Ok(())
     }
+}
+
+/// `q_c = qa + qb·g` of channel `c`, times `scale`: `w_c·((1 − ε)·g + ε/C)`.
+#[inline(always)]
+fn q_coefficients<T: Float>(
+    weight: Option<&[f64]>,
+    c: usize,
+    eps: f64,
+    c_n: usize,
+    scale: f64,
+) -> (T, T) {
+    let w = weight.map_or(1.0, |w| w[c]) * scale;
+    (
+        T::from_f64(w * eps / c_n as f64),
+        T::from_f64(w * (1.0 - eps)),
+    )
 }
 
 /// How the voxel term's sum was divided (for the gradient's scale).
@@ -724,27 +751,39 @@ fn log_sum_exp<T: Float>(
     }
 }
 
-/// One tile of one sample's target: which voxels count, and the label or dense values.
-struct Voxels<'a, T> {
+/// One tile of one sample's target: which voxels count, their labels, and the target row of
+/// the channel at hand (0 where a voxel does not count).
+struct Tile<'a, T> {
     target: Target<'a, T>,
     mask: Option<&'a [u8]>,
     shape: Shape,
     n: usize,
     start: usize,
-    kept: [bool; TILE],
+    /// 1 where the voxel counts, else 0.
+    kf: [T; TILE],
     label: [i64; TILE],
+    /// `g(n, c, start + j)` of the last filled channel `c`, 0 where the voxel does not count.
+    g: [T; TILE],
+    /// `Σ_c q_c·z_c` and `Σ_c q_c` of the cross-entropy, and `Σ_c w_c·g_c` (its divisor).
+    qz: [f64; TILE],
+    qs: [f64; TILE],
+    wy: [f64; TILE],
 }
 
-impl<'a, T: Float> Voxels<'a, T> {
+impl<'a, T: Float> Tile<'a, T> {
     fn new(input: &SoftInput<'a, T>) -> Self {
-        Voxels {
+        Tile {
             target: input.target(),
             mask: input.mask(),
             shape: input.shape(),
             n: 0,
             start: 0,
-            kept: [false; TILE],
+            kf: [T::ZERO; TILE],
             label: [0; TILE],
+            g: [T::ZERO; TILE],
+            qz: [0.0; TILE],
+            qs: [0.0; TILE],
+            wy: [0.0; TILE],
         }
     }
 
@@ -753,7 +792,8 @@ impl<'a, T: Float> Voxels<'a, T> {
         self.start = start;
         let vox = n * self.shape.spatial + start;
         for j in 0..tl {
-            self.kept[j] = self.mask.is_none_or(|m| m[vox + j] != 0);
+            let keep = self.mask.is_none_or(|m| m[vox + j] != 0);
+            self.kf[j] = if keep { T::ONE } else { T::ZERO };
         }
         if let Target::Labels {
             labels,
@@ -765,186 +805,167 @@ impl<'a, T: Float> Voxels<'a, T> {
                     let v = l[vox + j].to_i64();
                     self.label[j] = v;
                     if Some(v) == ignore_index {
-                        self.kept[j] = false;
+                        self.kf[j] = T::ZERO;
                     }
                 }
             });
         }
     }
 
-    /// `g(n, c, start + j)`.
-    #[inline(always)]
-    fn g(&self, c: usize, j: usize) -> T {
-        match self.target {
-            Target::Dense(g) => {
-                g[(self.n * self.shape.channels + c) * self.shape.spatial + self.start + j]
-            }
-            Target::Labels { .. } => {
-                if self.label[j] == c as i64 {
-                    T::ONE
-                } else {
-                    T::ZERO
-                }
-            }
-        }
+    fn kept_count(&self, tl: usize) -> usize {
+        self.kf[..tl].iter().filter(|&&k| k != T::ZERO).count()
     }
 
-    /// `∂I/∂p` at voxel `j` of channel `c` (`g`, or the soft-label slope).
-    #[inline(always)]
-    fn slope(&self, c: usize, j: usize, p: T, soft: bool) -> T {
-        let g = self.g(c, j);
-        if soft {
-            portable::soft_label_slope(p, g)
-        } else {
-            g
-        }
-    }
-
-    /// Adds one tile of channel `c` to the statistics (validating dense target values).
-    fn add_stats(
-        &self,
-        c: usize,
-        p: &[T],
-        moment: Moment,
-        st: &mut SoftStats,
-        base: usize,
-    ) -> Result<()> {
-        let (mut i, mut sp, mut sg, mut d, mut count) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0u64);
-        for (j, &pv) in p.iter().enumerate() {
-            if !self.kept[j] {
-                continue;
-            }
-            let g = self.g(c, j);
-            if !portable::unit(g) {
-                return Err(value_error(Operand::Target, base + j, g));
-            }
-            let (pf, gf) = (pv.to_f64(), g.to_f64());
-            count += 1;
-            match moment {
-                Moment::Linear => {
-                    i += pf * gf;
-                    sp += pf;
-                    sg += gf;
-                }
-                Moment::Squared => {
-                    i += pf * gf;
-                    sp += pf * pf;
-                    sg += gf * gf;
-                }
-                Moment::SoftLabel => {
-                    d += (pf - gf).abs();
-                    sp += pf;
-                    sg += gf;
+    /// Fills `g` for channel `c`, checking that dense values that count are in `[0, 1]`
+    /// (`base` is the flat index of the tile's first element, for the error).
+    fn fill_g(&mut self, c: usize, tl: usize, base: usize) -> Result<()> {
+        if let Target::Dense(g) = self.target {
+            let row = &g[base..base + tl];
+            for j in 0..tl {
+                if self.kf[j] != T::ZERO && !portable::unit(row[j]) {
+                    return Err(value_error(Operand::Target, base + j, row[j]));
                 }
             }
         }
-        let tile = SoftStats {
-            intersection: i,
-            pred: sp,
-            target: sg,
-            voxels: count,
-            moment,
-            abs_diff: d,
-        };
-        *st = st.add_unchecked(&tile);
+        self.fill_g_checked(c, tl);
         Ok(())
     }
 
-    /// `Σ f(z, t)` over the kept voxels of one tile of channel `c` (validating dense targets).
-    fn element_sum(
-        &self,
-        c: usize,
-        z: &[T],
-        base: usize,
-        f: impl Fn(f64, f64) -> f64,
-    ) -> Result<f64> {
+    /// [`Tile::fill_g`] for values already checked (the second pass).
+    fn fill_g_checked(&mut self, c: usize, tl: usize) {
+        match self.target {
+            Target::Dense(g) => {
+                let base = (self.n * self.shape.channels + c) * self.shape.spatial + self.start;
+                for j in 0..tl {
+                    self.g[j] = if self.kf[j] != T::ZERO {
+                        g[base + j]
+                    } else {
+                        T::ZERO
+                    };
+                }
+            }
+            Target::Labels { .. } => {
+                let c = c as i64;
+                for j in 0..tl {
+                    self.g[j] = if self.label[j] == c {
+                        self.kf[j]
+                    } else {
+                        T::ZERO
+                    };
+                }
+            }
+        }
+    }
+
+    /// `∂I/∂p` at voxel `j` of the filled channel (`g`, or the soft-label slope).
+    #[inline(always)]
+    fn slope(&self, j: usize, p: T, soft: bool) -> T {
+        if soft {
+            portable::soft_label_slope(p, self.g[j])
+        } else {
+            self.g[j]
+        }
+    }
+
+    /// Adds one tile of the filled channel, with probabilities `p`, to the statistics.
+    fn add_stats(&self, p: &[T], moment: Moment, st: &mut SoftStats) {
+        const L: usize = 8;
+        let (mut a0, mut a1, mut a2) = ([0.0f64; L], [0.0f64; L], [0.0f64; L]);
+        let tl = p.len();
+        let (g, kf) = (&self.g[..tl], &self.kf[..tl]);
+        for ((pc, gc), kc) in p.chunks(L).zip(g.chunks(L)).zip(kf.chunks(L)) {
+            for l in 0..pc.len() {
+                let (pf, gf, k) = (pc[l].to_f64(), gc[l].to_f64(), kc[l].to_f64());
+                match moment {
+                    Moment::Linear => {
+                        a0[l] += pf * gf;
+                        a1[l] += pf * k;
+                        a2[l] += gf;
+                    }
+                    Moment::Squared => {
+                        a0[l] += pf * gf;
+                        a1[l] += pf * pf * k;
+                        a2[l] += gf * gf;
+                    }
+                    Moment::SoftLabel => {
+                        a0[l] += (pf - gf).abs() * k;
+                        a1[l] += pf * k;
+                        a2[l] += gf;
+                    }
+                }
+            }
+        }
+        let sum = |a: [f64; L]| a.iter().sum::<f64>();
+        let (s0, s1, s2) = (sum(a0), sum(a1), sum(a2));
+        let soft = moment == Moment::SoftLabel;
+        let tile = SoftStats {
+            intersection: if soft { 0.0 } else { s0 },
+            pred: s1,
+            target: s2,
+            voxels: self.kept_count(tl) as u64,
+            moment,
+            abs_diff: if soft { s0 } else { 0.0 },
+        };
+        *st = st.add_unchecked(&tile);
+    }
+
+    /// `Σ f(z, g)` over the voxels of the tile that count, for the filled channel.
+    fn element_sum(&self, z: &[T], f: impl Fn(f64, f64) -> f64) -> f64 {
         let mut s = 0.0;
         for (j, &zv) in z.iter().enumerate() {
-            if self.kept[j] {
-                let g = self.g(c, j);
-                if !portable::unit(g) {
-                    return Err(value_error(Operand::Target, base + j, g));
-                }
-                s += f(zv.to_f64(), g.to_f64());
+            if self.kf[j] != T::ZERO {
+                s += f(zv.to_f64(), self.g[j].to_f64());
             }
         }
-        Ok(s)
+        s
     }
 
-    /// The categorical target weight `q_c` of voxel `j` (module docs).
-    #[inline(always)]
-    fn q(&self, c: usize, c_n: usize, j: usize, weight: Option<&[f64]>, eps: f64) -> f64 {
-        let w = weight.map_or(1.0, |w| w[c]);
-        match self.target {
-            Target::Dense(_) => w * ((1.0 - eps) * self.g(c, j).to_f64() + eps / c_n as f64),
-            Target::Labels { .. } => {
-                let y = self.label[j];
-                let hit = if y == c as i64 { (1.0 - eps) * w } else { 0.0 };
-                hit + eps * w / c_n as f64
-            }
-        }
-    }
-
-    /// `Σ_c q_c` of every voxel of the tile.
-    fn q_sums(
-        &self,
-        c_n: usize,
-        tl: usize,
-        weight: Option<&[f64]>,
-        eps: f64,
-        out: &mut [f64; TILE],
-    ) {
-        for (j, o) in out.iter_mut().enumerate().take(tl) {
-            *o = if self.kept[j] {
-                (0..c_n).map(|c| self.q(c, c_n, j, weight, eps)).sum()
-            } else {
-                0.0
-            };
-        }
-    }
-
-    /// The categorical cross-entropy sum of one tile, `Σ (Q·lse − Σ_c q_c·z_c)`, and its mean's
-    /// divisor (`Σ w_y` for labels, kept voxels for dense targets).
-    #[allow(clippy::too_many_arguments)]
-    fn categorical_sum(
+    /// `row += scale·f'(z, g)` over the voxels that count, for the filled channel.
+    fn add_element_gradient(
         &self,
         z: &[T],
-        c_n: usize,
-        s_n: usize,
-        n: usize,
-        start: usize,
-        tl: usize,
-        mx: &[T; TILE],
-        se: &[T; TILE],
-        weight: Option<&[f64]>,
-        eps: f64,
-    ) -> Result<(f64, f64)> {
-        let at = |c: usize| (n * c_n + c) * s_n + start;
+        row: &mut [T],
+        scale: f64,
+        f: impl Fn(f64, f64) -> f64,
+    ) {
+        for (j, (o, &zv)) in row.iter_mut().zip(z).enumerate() {
+            if self.kf[j] != T::ZERO {
+                *o = *o + T::from_f64(scale * f(zv.to_f64(), self.g[j].to_f64()));
+            }
+        }
+    }
+
+    fn clear_q(&mut self, tl: usize) {
+        self.qz[..tl].fill(0.0);
+        self.qs[..tl].fill(0.0);
+        self.wy[..tl].fill(0.0);
+    }
+
+    /// Adds the filled channel (weight `w`) to the cross-entropy's per-voxel sums.
+    fn add_q(&mut self, z: &[T], w: f64, eps: f64, c_n: usize) {
+        let (qa, qb) = (w * eps / c_n as f64, w * (1.0 - eps));
+        for (j, &zv) in z.iter().enumerate() {
+            let (g, k) = (self.g[j].to_f64(), self.kf[j].to_f64());
+            let q = k * (qa + qb * g);
+            self.qz[j] += q * zv.to_f64();
+            self.qs[j] += q;
+            self.wy[j] += w * g;
+        }
+    }
+
+    /// The categorical cross-entropy of the tile, `Σ (Q·lse − Σ_c q_c·z_c)`, and its mean's
+    /// divisor (`Σ w_y` for labels, voxels for dense targets).
+    fn categorical_tile(&self, tl: usize, mx: &[T; TILE], se: &[T; TILE]) -> (f64, f64) {
         let (mut sum, mut div) = (0.0f64, 0.0f64);
+        let labels = matches!(self.target, Target::Labels { .. });
         for j in 0..tl {
-            if !self.kept[j] {
+            if self.kf[j] == T::ZERO {
                 continue;
             }
             let lse = mx[j].to_f64() + libm::log(se[j].to_f64());
-            let mut q_total = 0.0;
-            let mut qz = 0.0;
-            for c in 0..c_n {
-                if let Target::Dense(_) = self.target {
-                    let g = self.g(c, j);
-                    if !portable::unit(g) {
-                        return Err(value_error(Operand::Target, at(c) + j, g));
-                    }
-                }
-                let q = self.q(c, c_n, j, weight, eps);
-                q_total += q;
-                qz += q * z[at(c) + j].to_f64();
-            }
-            sum += q_total * lse - qz;
-            div += match self.target {
-                Target::Dense(_) => 1.0,
-                Target::Labels { .. } => weight.map_or(1.0, |w| w[self.label[j] as usize]),
-            };
+            sum += self.qs[j] * lse - self.qz[j];
+            div += if labels { self.wy[j] } else { 1.0 };
         }
-        Ok((sum, div))
+        (sum, div)
     }
 }
