@@ -133,6 +133,10 @@ typedef enum DiceLossForm {
    * `−ln(score)`.
    */
   DICE_LOSS_FORM_NEG_LOG = 1,
+  /**
+   * `−score` (nnU-Net's `−Dice`; not with `gamma != 1`).
+   */
+  DICE_LOSS_FORM_NEGATIVE = 2,
 } DiceLossForm;
 
 /**
@@ -375,6 +379,25 @@ typedef enum DiceSurfaceElements {
    */
   DICE_SURFACE_ELEMENTS_SURFELS = 1,
 } DiceSurfaceElements;
+
+/**
+ * The voxel-wise term added to the Dice loss (`DiceCompoundParams::term`).
+ */
+typedef enum DiceTermKind {
+  /**
+   * `torch.nn.CrossEntropyLoss` over the channel softmax (`C ≥ 2`), or `BCEWithLogitsLoss`
+   * with `pos_weight = weights[0]` for one channel: MONAI's `DiceCELoss`.
+   */
+  DICE_TERM_KIND_CROSS_ENTROPY = 0,
+  /**
+   * `BCEWithLogitsLoss` on every element, `weights` as `pos_weight` (multi-label, regions).
+   */
+  DICE_TERM_KIND_BINARY_CROSS_ENTROPY = 1,
+  /**
+   * MONAI's sigmoid focal loss on the channels the Dice loss counts: `DiceFocalLoss`.
+   */
+  DICE_TERM_KIND_FOCAL = 2,
+} DiceTermKind;
 
 /**
  * An accumulator of per-class soft statistics and hard counts over a volume seen chunk by
@@ -708,6 +731,76 @@ typedef struct DiceSurfaceEmptyPolicy {
    */
   int32_t nsd_both_empty;
 } DiceSurfaceEmptyPolicy;
+
+/**
+ * Parameters of the voxel term and the two weights; defaults (MONAI's `DiceCELoss`) from
+ * dice_compound_params_default().
+ */
+typedef struct DiceCompoundParams {
+  /**
+   * A ::DiceTermKind.
+   */
+  int32_t term;
+  /**
+   * Weight of the Dice loss, `≥ 0` (default 1).
+   */
+  double lambda_dice;
+  /**
+   * Weight of the voxel term, `≥ 0` (MONAI's `lambda_ce` / `lambda_focal`, default 1).
+   */
+  double lambda_term;
+  /**
+   * One weight per channel for the voxel term (class weights, or `pos_weight` of binary
+   * cross-entropy); NULL for none.
+   */
+  const double *weights;
+  /**
+   * Number of weights (C when `weights` is not NULL).
+   */
+  size_t weights_len;
+  /**
+   * Label smoothing `ε ∈ [0, 1]` of the categorical cross-entropy (default 0).
+   */
+  double label_smoothing;
+  /**
+   * Focal exponent `γ ≥ 0` (default 2).
+   */
+  double gamma;
+  /**
+   * Non-zero: α-balanced focal loss with `alpha`.
+   */
+  uint8_t has_alpha;
+  /**
+   * `α ∈ [0, 1]` of the focal loss.
+   */
+  double alpha;
+} DiceCompoundParams;
+
+/**
+ * The value of a compound loss and of its two terms.
+ */
+typedef struct DiceCompoundValue {
+  /**
+   * `lambda_dice·dice + lambda_term·term`.
+   */
+  double value;
+  /**
+   * The Dice loss, reduced.
+   */
+  double dice;
+  /**
+   * The voxel term, reduced.
+   */
+  double term;
+  /**
+   * Groups of the Dice loss.
+   */
+  size_t groups;
+  /**
+   * Groups whose Dice score was defined.
+   */
+  size_t defined;
+} DiceCompoundValue;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1080,6 +1173,62 @@ enum DiceStatus dice_accumulator_finish(const struct DiceAccumulator *acc,
  * `acc` NULL or a live accumulator from dice_accumulator_new(), not used afterwards.
  */
 void dice_accumulator_free(struct DiceAccumulator *acc);
+
+/**
+ * Writes the defaults of MONAI's `DiceCELoss` into `*out`: cross-entropy, both weights 1,
+ * no class weights, no label smoothing (and, for the focal term, `gamma = 2`, no `alpha`).
+ *
+ * # Safety
+ * `out` must be NULL or valid for writing a ::DiceCompoundParams.
+ */
+enum DiceStatus dice_compound_params_default(struct DiceCompoundParams *out);
+
+/**
+ * Dice plus a voxel term over `float` logits `[N, C, S]`, with `∂loss/∂logits`, in two
+ * passes over the data (no probability tensor is kept).
+ *
+ * - `dice`: the Dice-family loss (see ::DiceSoftParams); `activation` must be SIGMOID or
+ *   SOFTMAX and `reduction` MEAN or SUM (it also reduces the voxel term). Its
+ *   `class_weights` weigh the Dice loss only; the voxel term's are `params->weights`.
+ * - `params`: the voxel term and the two weights (see ::DiceCompoundParams).
+ * - `target`, `mask`: as for dice_soft_loss_f32() (an ignore label leaves both terms).
+ * - `stats`: workspace of `N·C` ::DiceStats; holds the Dice statistics on return.
+ * - `grad`: `N·C·S` floats receiving the gradient (required).
+ * - `out`: the loss and its two terms.
+ *
+ * # Safety
+ * Every non-NULL pointer must be valid for the number of elements stated, `grad` and `stats`
+ * writable and not overlapping any input, for the duration of the call.
+ */
+enum DiceStatus dice_compound_loss_f32(const struct DiceSoftParams *dice,
+                                       const struct DiceCompoundParams *params,
+                                       struct DiceShape shape,
+                                       const float *logits,
+                                       const struct DiceTarget *target,
+                                       const uint8_t *mask,
+                                       struct DiceStats *stats,
+                                       size_t stats_len,
+                                       float *grad,
+                                       size_t grad_len,
+                                       struct DiceCompoundValue *out);
+
+/**
+ * dice_compound_loss_f32() for `double` logits (and a `double` dense target).
+ *
+ * # Safety
+ * As dice_compound_loss_f32().
+ */
+enum DiceStatus dice_compound_loss_f64(const struct DiceSoftParams *dice,
+                                       const struct DiceCompoundParams *params,
+                                       struct DiceShape shape,
+                                       const double *logits,
+                                       const struct DiceTarget *target,
+                                       const uint8_t *mask,
+                                       struct DiceStats *stats,
+                                       size_t stats_len,
+                                       double *grad,
+                                       size_t grad_len,
+                                       struct DiceCompoundValue *out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -119,6 +119,51 @@ SoftLossResult soft_loss(const DiceSoftParams& params, DiceShape shape, const Pr
   return soft_loss(params, shape, std::data(pred), target, grad ? grad->data() : nullptr);
 }
 
+/** Parameters of the voxel term of a compound loss, initialised to MONAI's `DiceCELoss`. */
+struct CompoundParams : DiceCompoundParams {
+  CompoundParams() : DiceCompoundParams() { check(dice_compound_params_default(this)); }
+};
+
+/** A compound loss value with the Dice statistics it came from. */
+struct CompoundLossResult {
+  DiceCompoundValue value;
+  std::vector<DiceStats> stats;
+};
+
+/**
+ * Dice plus a voxel term over `logits` (`N·C·S` floats or doubles): `grad` (`N·C·S`) receives
+ * ∂loss/∂logits. `dice.activation` must be sigmoid or softmax.
+ */
+template <class T>
+CompoundLossResult compound_loss(const DiceSoftParams& dice, const DiceCompoundParams& params, DiceShape shape,
+                                 const T* logits, const DiceTarget& target, T* grad,
+                                 const std::uint8_t* mask = nullptr) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "logits are float or double");
+  CompoundLossResult r{};
+  if (shape.batch != 0 && shape.channels > SIZE_MAX / shape.batch) {
+    check(DICE_STATUS_SHAPE_OVERFLOW);
+  }
+  r.stats.resize(shape.batch * shape.channels);
+  const std::size_t len = shape.batch * shape.channels * shape.spatial;
+  if constexpr (std::is_same_v<T, float>) {
+    check(dice_compound_loss_f32(&dice, &params, shape, logits, &target, mask, r.stats.data(), r.stats.size(), grad, len,
+                                 &r.value));
+  } else {
+    check(dice_compound_loss_f64(&dice, &params, shape, logits, &target, mask, r.stats.data(), r.stats.size(), grad, len,
+                                 &r.value));
+  }
+  return r;
+}
+
+/** compound_loss() over containers; `grad` is resized to the logits' size. */
+template <class Logits>
+CompoundLossResult compound_loss(const DiceSoftParams& dice, const DiceCompoundParams& params, DiceShape shape,
+                                 const Logits& logits, const DiceTarget& target,
+                                 std::vector<detail::element_t<Logits>>& grad) {
+  grad.resize(std::size(logits));
+  return compound_loss(dice, params, shape, std::data(logits), target, grad.data());
+}
+
 /** Confusion counts of `pred ≥ threshold` against `target ≥ threshold`. */
 inline DiceConfusion confusion(const float* pred, const float* target, std::size_t len, double threshold = 0.5) {
   DiceConfusion c{};

@@ -66,9 +66,15 @@ pub enum DiceLossForm {
     OneMinus = 0,
     /// `−ln(score)`.
     NegLog = 1,
+    /// `−score` (nnU-Net's `−Dice`; not with `gamma != 1`).
+    Negative = 2,
 }
 
-from_i32!(DiceLossForm { OneMinus, NegLog });
+from_i32!(DiceLossForm {
+    OneMinus,
+    NegLog,
+    Negative
+});
 
 /// How group losses combine (`DiceSoftParams::reduction`).
 #[repr(C)]

@@ -31,7 +31,10 @@ mod surface;
 
 mod accumulator;
 
+mod compound;
+
 pub use accumulator::*;
+pub use compound::*;
 pub use enums::*;
 pub use hard::*;
 pub use params::*;

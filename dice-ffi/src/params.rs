@@ -232,6 +232,7 @@ impl DiceSoftParams {
         let form = match DiceLossForm::from_i32(self.form, "form")? {
             DiceLossForm::OneMinus => LossForm::OneMinus,
             DiceLossForm::NegLog => LossForm::NegLog,
+            DiceLossForm::Negative => LossForm::Negative,
         };
         let reduction = match DiceReduction::from_i32(self.reduction, "reduction")? {
             DiceReduction::Mean => Reduction::Mean,

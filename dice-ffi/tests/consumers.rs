@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use dice_core::compound::{CompoundLoss, Term};
 use dice_core::hard::{self, Confusion, EmptyPolicy, Metric};
 use dice_core::{
     Activation, Moment, Reduction, Shape, SoftInput, SoftLoss, SoftStats, Target, Upstream,
@@ -348,6 +349,41 @@ fn check_c_output(out: &HashMap<String, Vec<Vec<String>>>, d: &Data) {
     assert!(close(&line[1], grad[3] as f64, 1e-6));
     assert!(close(&line[2], grad[151] as f64, 1e-6));
 
+    // compound_ce: Dice (softmax) + cross-entropy with weights and smoothing, ignore label 255
+    let w = [0.5, 2.0, 1.5];
+    let lab = Target::labels_ignoring(&d.labels_ignore[..], 255);
+    let input = SoftInput::new(shape, &logits, lab).unwrap();
+    let ce = CompoundLoss::dice_ce(SoftLoss::dice(), Activation::Softmax)
+        .lambdas(0.7, 1.0)
+        .term(Term::CrossEntropy {
+            weight: Some(&w),
+            label_smoothing: 0.1,
+        });
+    let v = ce.loss_and_gradient(&input, &mut st, &mut grad).unwrap();
+    let line = &out["compound_ce"][0];
+    for (k, want) in [v.value, v.dice.value, v.term].iter().enumerate() {
+        assert!(close(&line[k], *want, 1e-12), "{} vs {want}", line[k]);
+    }
+    assert_eq!(line[3], v.dice.defined.to_string());
+    assert!(close(&line[4], grad[3] as f64, 1e-6));
+    assert!(close(&line[5], grad[151] as f64, 1e-6));
+
+    // compound_focal: soft-label Dice (sigmoid) + α-balanced focal, dense target
+    let input = SoftInput::new(shape, &logits, Target::Dense(&d.target)).unwrap();
+    let focal = CompoundLoss::dice_focal(SoftLoss::dice().soft_label(true), Activation::Sigmoid)
+        .lambdas(0.7, 1.0)
+        .term(Term::Focal {
+            gamma: 2.0,
+            alpha: Some(0.25),
+            weight: None,
+        });
+    let v = focal.loss_and_gradient(&input, &mut st, &mut grad).unwrap();
+    let line = &out["compound_focal"][0];
+    assert!(close(&line[0], v.value, 1e-12) && close(&line[1], v.term, 1e-12));
+    assert!(close(&line[2], grad[10] as f64, 1e-6));
+    assert_eq!(line[3], "2");
+    assert!(close(&line[4], st[1].abs_diff, 1e-12));
+
     // soft_none and soft_gradient_f64
     let p64: Vec<f64> = d.pred.iter().map(|&v| v as f64).collect();
     let g64: Vec<f64> = d.target.iter().map(|&v| v as f64).collect();
@@ -435,6 +471,17 @@ fn check_cpp_output(out: &HashMap<String, Vec<Vec<String>>>, d: &Data) {
     assert!(close(&c_like["soft_dense"][0][5], grad[299] as f64, 1e-6));
     let mut per_label = [Confusion::default(); C];
     hard::label_confusion(&d.pred_labels, &d.labels, None, &mut per_label).unwrap();
+    // compound_ce: DiceCELoss's defaults over the same logits, through dice.hpp.
+    let logits: Vec<f32> = d.pred.iter().map(|&p| p * 4.0 - 2.0).collect();
+    let input = SoftInput::new(shape, &logits, Target::labels(&d.labels[..])).unwrap();
+    let mut zg = vec![0.0f32; LEN];
+    let cv = CompoundLoss::dice_ce(SoftLoss::dice(), Activation::Softmax)
+        .loss_and_gradient(&input, &mut st, &mut zg)
+        .unwrap();
+    let line = &c_like["compound_ce"][0];
+    assert!(close(&line[0], cv.value, 1e-12) && close(&line[2], cv.term, 1e-12));
+    assert_eq!(line[3], LEN.to_string());
+    assert!(close(&line[4], zg[5] as f64, 1e-6));
     assert_eq!(c_like["labels"][0], conf_line(&per_label));
     assert_eq!(
         f64s(&c_like["metric0_label1"][0])[0],

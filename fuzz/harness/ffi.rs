@@ -147,6 +147,34 @@ pub fn ffi_calls(data: &[u8]) {
             if with_grad { len } else { 0 },
             &mut value,
         );
+        // The fused compound loss over the same buffers, read as logits.
+        let mut cp = std::mem::zeroed::<DiceCompoundParams>();
+        dice_compound_params_default(&mut cp);
+        cp.term = b.i32() % 4;
+        cp.lambda_dice = b.f64();
+        cp.lambda_term = b.f64();
+        cp.label_smoothing = b.f64();
+        cp.gamma = b.f64();
+        cp.has_alpha = b.u8() % 3;
+        cp.alpha = b.f64();
+        if b.u8() % 2 == 0 {
+            cp.weights = weights.as_ptr();
+            cp.weights_len = weights.len();
+        }
+        let mut cv = std::mem::zeroed::<DiceCompoundValue>();
+        let _ = dice_compound_loss_f32(
+            &params,
+            &cp,
+            shape,
+            pred.as_ptr(),
+            &target,
+            mask_ptr,
+            stats.as_mut_ptr(),
+            pairs,
+            grad.as_mut_ptr(),
+            len,
+            &mut cv,
+        );
         let ups: Vec<f64> = (0..1 + b.u8() as usize % pairs.max(1))
             .map(|_| b.f64())
             .collect();

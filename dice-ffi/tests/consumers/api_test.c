@@ -108,6 +108,40 @@ int main(void) {
   expect(dice_soft_loss_f32(&sm, shape, logits, &lab_plain, NULL, stats, N * C, grad, LEN, &v), DICE_STATUS_OK, "softmax");
   printf("soft_softmax %.17g %.9g %.9g\n", v.value, grad[3], grad[151]);
 
+  /* Dice + cross-entropy over the same logits, fused; then Dice (soft labels) + focal. */
+  DiceCompoundParams cp;
+  expect(dice_compound_params_default(&cp), DICE_STATUS_OK, "compound default");
+  double ce_w[C] = {0.5, 2.0, 1.5};
+  cp.weights = ce_w;
+  cp.weights_len = C;
+  cp.label_smoothing = 0.1;
+  cp.lambda_dice = 0.7;
+  DiceSoftParams dce = params;
+  dce.activation = DICE_ACTIVATION_SOFTMAX;
+  DiceCompoundValue cv;
+  expect(dice_compound_loss_f32(&dce, &cp, shape, logits, &lab, NULL, stats, N * C, grad, LEN, &cv), DICE_STATUS_OK,
+         "dice ce");
+  printf("compound_ce %.17g %.17g %.17g %zu %.9g %.9g\n", cv.value, cv.dice, cv.term, cv.defined, grad[3], grad[151]);
+  DiceCompoundParams fp = cp;
+  fp.term = DICE_TERM_KIND_FOCAL;
+  fp.weights = NULL;
+  fp.weights_len = 0;
+  fp.has_alpha = 1;
+  DiceSoftParams dsl = params;
+  dsl.activation = DICE_ACTIVATION_SIGMOID;
+  dsl.soft_label = 1;
+  expect(dice_compound_loss_f32(&dsl, &fp, shape, logits, &dense, NULL, stats, N * C, grad, LEN, &cv), DICE_STATUS_OK,
+         "dice focal");
+  printf("compound_focal %.17g %.17g %.9g %u %.17g\n", cv.value, cv.term, grad[10], (unsigned)stats[1].squared,
+         stats[1].abs_diff);
+  expect(dice_compound_loss_f32(&params, &cp, shape, logits, &lab, NULL, stats, N * C, grad, LEN, &cv),
+         DICE_STATUS_INVALID_PARAMETER, "compound without activation");
+  expect(dice_compound_loss_f32(&dce, &cp, shape, logits, &lab, NULL, stats, N * C, NULL, LEN, &cv),
+         DICE_STATUS_NULL_POINTER, "compound without grad");
+  fp.term = 7;
+  expect(dice_compound_loss_f32(&dsl, &fp, shape, logits, &dense, NULL, stats, N * C, grad, LEN, &cv),
+         DICE_STATUS_INVALID_ENUM, "compound term enum");
+
   /* Double precision, value only, then per-group values from the statistics. */
   DiceSoftParams none = params;
   none.reduction = DICE_REDUCTION_NONE;

@@ -51,6 +51,19 @@ int main() {
   std::printf("soft_dense %.17g %zu %zu %.9g %.9g %.9g\n", r.value.value, r.value.groups, r.value.defined, grad[0], grad[7],
               grad[299]);
 
+  {
+    std::vector<float> logits(pred.size()), zgrad;
+    for (std::size_t i = 0; i < pred.size(); i++) logits[i] = pred[i] * 4.0f - 2.0f;
+    dice::SoftParams dsp;
+    dsp.activation = DICE_ACTIVATION_SOFTMAX;
+    dice::CompoundParams cp;
+    auto c = dice::compound_loss(dsp, cp, DiceShape{N, C, S}, logits, dice::labels(labels.data(), labels.size()), zgrad);
+    std::printf("compound_ce %.17g %.17g %.17g %zu %.9g\n", c.value.value, c.value.dice, c.value.term, zgrad.size(),
+                zgrad[5]);
+    expect_throw([&] { dice::compound_loss(params, cp, DiceShape{N, C, S}, logits, dice::labels(labels.data(), labels.size()), zgrad); },
+                 DICE_STATUS_INVALID_PARAMETER, "compound without activation");
+  }
+
   auto per_label = dice::label_confusion(pred_labels, labels, C);
   std::printf("labels");
   for (const auto& c : per_label) {
