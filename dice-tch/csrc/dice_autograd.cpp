@@ -19,6 +19,7 @@
 #include <torch/csrc/autograd/functions/basic_ops.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -154,6 +155,16 @@ std::vector<int64_t> group_shape(const Options& o, int64_t n, int64_t groups) {
 // The ATen path: the same closed form with tensor operations on the input's device
 // ---------------------------------------------------------------------------------------------
 
+/// The soft-label intersection applies (with squared moments both forms are Σp·g).
+bool soft_label(const Options& o) { return o.params.soft_label && !o.params.squared_pred; }
+
+/// ∂I/∂p per element: g, or for soft labels (1 − sign(p − g))/2 with g at p = g (dice-core's
+/// subgradient, the classic form's gradient there).
+Tensor intersection_slope(const Tensor& prob, const Tensor& g, const Options& o) {
+  if (!soft_label(o)) return g;
+  return at::where(prob.lt(g), at::ones_like(g), at::where(prob.gt(g), at::zeros_like(g), g));
+}
+
 struct AtenStats {
   Tensor prob, g, valid;  // [N, C, S] probabilities and target, [N, 1, S] validity (or undefined)
   Tensor i, p, gs;        // [N, C] Σp·g, Σp (or Σp²), Σg (or Σg²)
@@ -187,9 +198,16 @@ AtenStats aten_stats(const Tensor& input, const Tensor& target, const Tensor& ma
   if (valid.defined()) r.valid = valid.unsqueeze(1).to(x.scalar_type());
   Tensor pm = r.valid.defined() ? r.prob * r.valid : r.prob;
   Tensor gm = r.valid.defined() ? r.g * r.valid : r.g;
-  r.i = (pm * r.g).sum(2);
   r.p = p.squared_pred ? (pm * r.prob).sum(2) : pm.sum(2);
   r.gs = p.squared_pred ? (gm * r.g).sum(2) : gm.sum(2);
+  if (soft_label(o)) {
+    // I = (P + G − Σ|p − g|)/2: right for soft targets, Σp·g for binary ones.
+    Tensor d = (r.prob - r.g).abs();
+    if (r.valid.defined()) d = d * r.valid;
+    r.i = (0.5 * (r.p + r.gs - d.sum(2))).clamp_min(0);
+  } else {
+    r.i = (pm * r.g).sum(2);
+  }
   return r;
 }
 
@@ -256,7 +274,10 @@ GroupLosses aten_group_losses(const Tensor& i_all, const Tensor& p_all, const Te
     score = at::where(zero, at::full_like(score, v), score);
   }
   Tensor loss;
-  if (p.form == DICE_LOSS_FORM_NEG_LOG) {
+  if (p.form == DICE_LOSS_FORM_NEGATIVE) {
+    TORCH_CHECK(p.gamma == 1.0, "dice: the focal exponent needs a non-negative loss: not with the form -score");
+    loss = -score;
+  } else if (p.form == DICE_LOSS_FORM_NEG_LOG) {
     Tensor bad = score.le(0).logical_and(defined);
     TORCH_CHECK(!bad.any().item<bool>(), "dice: -ln(score) is undefined for a score <= 0: set smooth_nr > 0");
     loss = -at::where(defined, score, at::ones_like(score)).log();
@@ -299,7 +320,8 @@ Tensor aten_gradient(const Tensor& input, const Tensor& target, const Tensor& ma
     ki = grads[0].defined() ? grads[0] : at::zeros_like(st.i);
     kp = grads[1].defined() ? grads[1] : at::zeros_like(st.p);
   }
-  Tensor dp = ki.unsqueeze(2) * st.g + (o.params.squared_pred ? 2 * kp.unsqueeze(2) * st.prob : kp.unsqueeze(2));
+  Tensor dp = ki.unsqueeze(2) * intersection_slope(st.prob, st.g, o) +
+              (o.params.squared_pred ? 2 * kp.unsqueeze(2) * st.prob : kp.unsqueeze(2));
   if (st.valid.defined()) dp = dp * st.valid;
   Tensor dz = o.params.activation == DICE_ACTIVATION_SIGMOID ? dp * st.prob * (1 - st.prob)
               : o.params.activation == DICE_ACTIVATION_SOFTMAX
@@ -475,6 +497,158 @@ struct DiceFunction : public torch::autograd::Function<DiceFunction> {
   }
 };
 
+// ---------------------------------------------------------------------------------------------
+// Dice + cross-entropy / focal: a second autograd function
+// ---------------------------------------------------------------------------------------------
+
+struct CompoundOptions {
+  Options dice;
+  DiceCompoundParams term;
+};
+
+std::string pack_compound(const CompoundOptions& o) {
+  return std::string(reinterpret_cast<const char*>(&o), sizeof o);
+}
+
+CompoundOptions unpack_compound(const std::string& s, const Tensor& dice_weights, const Tensor& term_weights) {
+  CompoundOptions o;
+  TORCH_INTERNAL_ASSERT(s.size() == sizeof o);
+  std::memcpy(&o, s.data(), sizeof o);
+  o.dice = unpack(pack(o.dice), dice_weights);
+  if (term_weights.defined() && term_weights.numel() > 0) {
+    o.term.weights = term_weights.data_ptr<double>();
+    o.term.weights_len = static_cast<size_t>(term_weights.numel());
+  } else {
+    o.term.weights = nullptr;
+    o.term.weights_len = 0;
+  }
+  return o;
+}
+
+/// The voxel term's value and closed-form gradient (times `scale_out`) with ATen operations on
+/// the input's device: the formulas of dice-core's compound module.
+std::pair<Tensor, Tensor> aten_term(const AtenStats& st, const Tensor& x, bool labels, const CompoundOptions& o,
+                                    const Tensor& term_weights) {
+  const auto& t = o.term;
+  const int64_t n = x.size(0), c = x.size(1);
+  TORCH_CHECK(t.lambda_term >= 0 && std::isfinite(t.lambda_term), "dice: lambda_term must be finite and >= 0");
+  Tensor valid = st.valid.defined() ? st.valid : at::ones({n, 1, x.size(2)}, x.options());
+  Tensor w = at::ones({c}, x.options());
+  if (term_weights.defined() && term_weights.numel() > 0) {
+    TORCH_CHECK(term_weights.numel() == c, "dice: the term's weights must have one entry per channel (", c, "); got ",
+                term_weights.numel());
+    TORCH_CHECK(term_weights.ge(0).all().item<bool>() && term_weights.isfinite().all().item<bool>(),
+                "dice: the term's weights must be finite and >= 0");
+    w = term_weights.to(x.options());
+  }
+  w = w.view({1, c, 1});
+  const bool sum = o.dice.params.reduction == DICE_REDUCTION_SUM;
+  const Tensor& g = st.g;
+  Tensor value, grad, divisor;
+  if (t.term == DICE_TERM_KIND_CROSS_ENTROPY && c >= 2) {
+    TORCH_CHECK(t.label_smoothing >= 0 && t.label_smoothing <= 1, "dice: label_smoothing must be in [0, 1]");
+    const double eps = t.label_smoothing;
+    Tensor logp = x.log_softmax(1);
+    Tensor q = w * ((1 - eps) * g + eps / static_cast<double>(c)) * valid;
+    value = -(q * logp).sum();
+    grad = logp.exp() * q.sum(1, true) - q;
+    divisor = labels ? (w * g * valid).sum() : valid.sum();
+  } else if (t.term == DICE_TERM_KIND_CROSS_ENTROPY || t.term == DICE_TERM_KIND_BINARY_CROSS_ENTROPY) {
+    value = ((w * g * at::softplus(-x) + (1 - g) * at::softplus(x)) * valid).sum();
+    grad = ((1 - g) * x.sigmoid() - w * g * (-x).sigmoid()) * valid;
+    divisor = valid.sum() * static_cast<double>(c);
+  } else {
+    TORCH_CHECK(t.term == DICE_TERM_KIND_FOCAL, "dice: unknown term ", t.term);
+    TORCH_CHECK(t.gamma >= 0 && std::isfinite(t.gamma), "dice: gamma must be finite and >= 0");
+    TORCH_CHECK(!t.has_alpha || (t.alpha >= 0 && t.alpha <= 1), "dice: alpha must be in [0, 1]");
+    const int64_t first = o.dice.params.include_background ? 0 : 1;
+    Tensor channel = at::arange(c, x.options()).ge(static_cast<double>(first)).to(x.scalar_type()).view({1, c, 1});
+    Tensor a = w * channel * valid;
+    if (t.has_alpha) a = a * (t.alpha * g + (1 - t.alpha) * (1 - g));
+    Tensor bce = at::softplus(x) - x * g;
+    Tensor u = x * (1 - 2 * g);
+    Tensor m = t.gamma == 0 ? at::ones_like(x) : at::exp(-t.gamma * at::softplus(-u));
+    Tensor per = a * m * bce;
+    grad = a * m * ((x.sigmoid() - g) + t.gamma * bce * (-u).sigmoid() * (1 - 2 * g));
+    if (sum) {
+      // MONAI's FocalLoss(reduction="sum"): per-(sample, class) means over the voxels, summed.
+      Tensor kept = valid.sum({1, 2}, true);
+      Tensor safe = at::where(kept.gt(0), kept, at::ones_like(kept));
+      Tensor scale = at::where(kept.gt(0), 1.0 / safe, at::zeros_like(kept));
+      return {(per * scale).sum(), grad * scale * t.lambda_term};
+    }
+    value = per.sum();
+    divisor = valid.sum() * static_cast<double>(c - first);
+  }
+  if (sum) return {value, grad * t.lambda_term};
+  const double d = divisor.item<double>();
+  if (d <= 0) return {at::zeros({}, x.options()), at::zeros_like(x)};
+  return {value / d, grad * (t.lambda_term / d)};
+}
+
+struct CompoundFunction : public torch::autograd::Function<CompoundFunction> {
+  static Tensor forward(AutogradContext* ctx, Tensor input, Tensor target, std::optional<Tensor> mask_opt,
+                        std::optional<Tensor> dice_weights_opt, std::optional<Tensor> term_weights_opt,
+                        std::string packed) {
+    const Tensor mask = mask_opt.value_or(Tensor()), dice_weights = dice_weights_opt.value_or(Tensor()),
+                 term_weights = term_weights_opt.value_or(Tensor());
+    const CompoundOptions o = unpack_compound(packed, dice_weights, term_weights);
+    TORCH_CHECK(o.dice.params.activation != DICE_ACTIVATION_NONE,
+                "dice: a compound loss takes logits: set sigmoid or softmax");
+    TORCH_CHECK(o.dice.params.reduction != DICE_REDUCTION_NONE,
+                "dice: a compound loss needs reduction mean or sum: the voxel term has no groups");
+    ctx->saved_data["input_dtype"] = static_cast<int64_t>(input.scalar_type());
+    ctx->saved_data["input_sizes"] = input.sizes().vec();
+    Tensor grad;
+    double value = 0;
+    if (o.dice.force_aten || !input.is_cpu()) {
+      TORCH_CHECK(o.term.lambda_dice >= 0 && std::isfinite(o.term.lambda_dice),
+                  "dice: lambda_dice must be finite and >= 0");
+      AtenStats st = aten_stats(input, target, mask, o.dice);
+      const Layout l = layout(input);
+      Tensor x = compute_input(input).reshape({l.n, l.c, l.s});
+      GroupLosses gl = aten_group_losses(st.i, st.p, st.gs, o.dice, dice_weights);
+      Tensor dice_value = reduce(gl, o.dice.params.reduction);
+      auto [term_value, term_grad] = aten_term(st, x, !is_dense(input, target), o, term_weights);
+      Tensor up = at::scalar_tensor(o.term.lambda_dice, x.options());
+      Tensor dice_grad = o.term.lambda_dice == 0 ? at::zeros_like(x)
+                                                 : aten_gradient(input, target, mask, o.dice, dice_weights, up)
+                                                       .reshape({l.n, l.c, l.s})
+                                                       .to(x.scalar_type());
+      grad = (dice_grad + term_grad).reshape(input.sizes());
+      Tensor total = o.term.lambda_dice * dice_value + o.term.lambda_term * term_value;
+      ctx->saved_data["grad"] = grad;
+      return total.to(input.scalar_type());
+    }
+    CpuView v = cpu_view(input, target, mask, o.dice);
+    const size_t pairs = v.shape.batch * v.shape.channels, len = static_cast<size_t>(v.input.numel());
+    Tensor stats = at::empty({static_cast<int64_t>(pairs * sizeof(DiceStats))}, at::kByte);
+    auto* stp = reinterpret_cast<DiceStats*>(stats.data_ptr());
+    grad = at::empty_like(v.input);
+    DiceCompoundValue cv{};
+    check(v.input.scalar_type() == at::kDouble
+              ? dice_compound_loss_f64(&o.dice.params, &o.term, v.shape, v.input.data_ptr<double>(), &v.t,
+                                       mask_ptr(v.mask), stp, pairs, grad.data_ptr<double>(), len, &cv)
+              : dice_compound_loss_f32(&o.dice.params, &o.term, v.shape, v.input.data_ptr<float>(), &v.t,
+                                       mask_ptr(v.mask), stp, pairs, grad.data_ptr<float>(), len, &cv));
+    value = cv.value;
+    ctx->saved_data["grad"] = grad.view(input.sizes());
+    return at::scalar_tensor(value, input.options());
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const auto input_dtype = static_cast<at::ScalarType>(ctx->saved_data["input_dtype"].toInt());
+    Tensor g = ctx->saved_data["grad"].toTensor();
+    Tensor go = grad_outputs[0];
+    Tensor result = g * go.to(g.scalar_type());
+    if (result.scalar_type() != input_dtype) result = result.to(input_dtype);
+    const auto sizes = ctx->saved_data["input_sizes"].toIntVector();
+    if (result.sizes() != c10::IntArrayRef(sizes)) result = result.view(sizes);
+    if (at::GradMode::is_enabled()) result = once_differentiable(result);
+    return {result, Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
+  }
+};
+
 void write_error(char* err, size_t err_len, const std::string& msg) {
   if (err && err_len > 0) {
     const size_t k = std::min(err_len - 1, msg.size());
@@ -505,6 +679,35 @@ int32_t dice_tch_loss(const DiceSoftParams* params, const Tensor* input, const T
     if (mask) m = *mask;
     if (weights) w = weights->to(at::kDouble).contiguous().cpu();
     *out = new Tensor(DiceFunction::apply(*input, *target, m, w, pack(o)));
+    return 0;
+  } catch (const std::exception& e) {
+    write_error(err, err_len, e.what());
+    return 1;
+  }
+}
+
+/// Applies the compound (Dice + voxel term) autograd function; as dice_tch_loss().
+int32_t dice_tch_compound_loss(const DiceSoftParams* params, const DiceCompoundParams* term, const Tensor* input,
+                               const Tensor* target, const Tensor* mask, const Tensor* dice_weights,
+                               const Tensor* term_weights, uint8_t has_ignore, int64_t ignore_index,
+                               uint8_t force_aten, Tensor** out, char* err, size_t err_len) {
+  try {
+    TORCH_CHECK(params && term && input && target && out, "dice: NULL argument");
+    CompoundOptions o;
+    o.dice.params = *params;
+    o.dice.params.class_weights = nullptr;
+    o.dice.params.class_weights_len = 0;
+    o.dice.has_ignore = has_ignore != 0;
+    o.dice.ignore_index = ignore_index;
+    o.dice.force_aten = force_aten != 0;
+    o.term = *term;
+    o.term.weights = nullptr;
+    o.term.weights_len = 0;
+    std::optional<Tensor> m, dw, tw;
+    if (mask) m = *mask;
+    if (dice_weights) dw = dice_weights->to(at::kDouble).contiguous().cpu();
+    if (term_weights) tw = term_weights->to(at::kDouble).contiguous().cpu();
+    *out = new Tensor(CompoundFunction::apply(*input, *target, m, dw, tw, pack_compound(o)));
     return 0;
   } catch (const std::exception& e) {
     write_error(err, err_len, e.what());

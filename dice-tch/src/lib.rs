@@ -37,6 +37,21 @@ use torch_sys::C_tensor;
 pub use dice_core::{EmptyValue, Reduction, Weighting};
 
 extern "C" {
+    fn dice_tch_compound_loss(
+        params: *const DiceSoftParams,
+        term: *const dice::DiceCompoundParams,
+        input: *const C_tensor,
+        target: *const C_tensor,
+        mask: *const C_tensor,
+        dice_weights: *const C_tensor,
+        term_weights: *const C_tensor,
+        has_ignore: u8,
+        ignore_index: i64,
+        force_aten: u8,
+        out: *mut *mut C_tensor,
+        err: *mut c_char,
+        err_len: usize,
+    ) -> i32;
     fn dice_tch_loss(
         params: *const DiceSoftParams,
         input: *const C_tensor,
@@ -120,18 +135,18 @@ impl Config {
     }
 }
 
-/// Builder methods every loss has.
-macro_rules! common_methods {
-    ($t:ident) => {
+/// Builder methods of the Dice term, shared by every loss (`$c` is the path to its `Config`).
+macro_rules! dice_options {
+    ($t:ident, $($c:tt)+) => {
         impl $t {
             /// Keep channel 0 as a class (MONAI's `include_background`, default `true`).
             pub fn include_background(mut self, on: bool) -> Self {
-                self.0.params.include_background = u8::from(on);
+                self.$($c)+.params.include_background = u8::from(on);
                 self
             }
             /// The input holds logits; apply a sigmoid (binary and multi-label).
             pub fn sigmoid(mut self, on: bool) -> Self {
-                self.0.params.activation = if on {
+                self.$($c)+.params.activation = if on {
                     dice::DiceActivation::Sigmoid as i32
                 } else {
                     dice::DiceActivation::None as i32
@@ -140,7 +155,7 @@ macro_rules! common_methods {
             }
             /// The input holds logits; apply a softmax over the channels (multi-class).
             pub fn softmax(mut self, on: bool) -> Self {
-                self.0.params.activation = if on {
+                self.$($c)+.params.activation = if on {
                     dice::DiceActivation::Softmax as i32
                 } else {
                     dice::DiceActivation::None as i32
@@ -149,23 +164,23 @@ macro_rules! common_methods {
             }
             /// Sum the statistics over the batch before scoring (nnU-Net's `batch_dice`).
             pub fn batch(mut self, on: bool) -> Self {
-                self.0.params.batch = u8::from(on);
+                self.$($c)+.params.batch = u8::from(on);
                 self
             }
             /// Numerator smoothing (default `1e-5`).
             pub fn smooth_nr(mut self, v: f64) -> Self {
-                self.0.params.smooth_nr = v;
+                self.$($c)+.params.smooth_nr = v;
                 self
             }
             /// Denominator smoothing (default `1e-5`).
             pub fn smooth_dr(mut self, v: f64) -> Self {
-                self.0.params.smooth_dr = v;
+                self.$($c)+.params.smooth_dr = v;
                 self
             }
             /// How group losses are combined. With [`Reduction::None`] the result has one loss
             /// per group: `[N, C']`, `[C']` with `batch`, `[N]` (or `[1]`) for generalized Dice.
             pub fn reduction(mut self, r: Reduction) -> Self {
-                self.0.params.reduction = match r {
+                self.$($c)+.params.reduction = match r {
                     Reduction::Mean => dice::DiceReduction::Mean,
                     Reduction::Sum => dice::DiceReduction::Sum,
                     Reduction::None => dice::DiceReduction::None,
@@ -175,9 +190,31 @@ macro_rules! common_methods {
             /// Voxels whose label equals `index` are left out of every sum and get zero gradient
             /// (label-map targets).
             pub fn ignore_index(mut self, index: i64) -> Self {
-                self.0.ignore_index = Some(index);
+                self.$($c)+.ignore_index = Some(index);
                 self
             }
+            /// The soft-label intersection `(Σp + Σg − Σ|p − g|)/2` (MONAI's `soft_label`):
+            /// minimal at `p = g` for soft targets (label smoothing, mixup, distillation),
+            /// identical to `Σp·g` for binary ones.
+            pub fn soft_label(mut self, on: bool) -> Self {
+                self.$($c)+.params.soft_label = u8::from(on);
+                self
+            }
+            /// Run the device (ATen) formulation even on CPU: what CUDA tensors use. For tests
+            /// and comparisons; the CPU kernels are faster and leaner.
+            pub fn force_aten(mut self, on: bool) -> Self {
+                self.$($c)+.force_aten = on;
+                self
+            }
+        }
+    };
+}
+
+/// Builder methods and `forward` of the plain soft losses.
+macro_rules! common_methods {
+    ($t:ident) => {
+        dice_options!($t, 0);
+        impl $t {
             /// `−ln(score)` instead of `1 − score` (smp's `log_loss`).
             pub fn log_loss(mut self, on: bool) -> Self {
                 self.0.params.form = if on {
@@ -200,12 +237,6 @@ macro_rules! common_methods {
                     EmptyValue::Zero => dice::DiceEmptyValue::Zero,
                     EmptyValue::Skip => dice::DiceEmptyValue::Skip,
                 } as i32;
-                self
-            }
-            /// Run the device (ATen) formulation even on CPU: what CUDA tensors use. For tests
-            /// and comparisons; the CPU kernels are faster and leaner.
-            pub fn force_aten(mut self, on: bool) -> Self {
-                self.0.force_aten = on;
                 self
             }
             /// The loss of `input` (`[N, C, ...]`, probabilities or logits) against `target`
@@ -318,6 +349,233 @@ impl GeneralizedDiceLoss {
     }
 }
 common_methods!(GeneralizedDiceLoss);
+
+// ---------------------------------------------------------------------------------------------
+// Dice + cross-entropy, Dice + focal
+// ---------------------------------------------------------------------------------------------
+
+/// The configuration of a compound loss: the Dice term's, and the voxel term's.
+#[derive(Clone, Debug)]
+struct CompoundConfig {
+    dice: Config,
+    term: dice::DiceCompoundParams,
+    term_weights: Option<Vec<f64>>,
+}
+
+impl CompoundConfig {
+    fn new(kind: dice::DiceTermKind) -> CompoundConfig {
+        let mut term = std::mem::MaybeUninit::<dice::DiceCompoundParams>::uninit();
+        // SAFETY: a valid out-pointer; the call only writes it.
+        let status = unsafe { dice::dice_compound_params_default(term.as_mut_ptr()) };
+        assert_eq!(status, DiceStatus::Ok, "cannot fail on a valid pointer");
+        // SAFETY: fully written by the call above.
+        let mut term = unsafe { term.assume_init() };
+        term.term = kind as i32;
+        CompoundConfig {
+            dice: Config::new(dice::DiceScore::Dice as i32),
+            term,
+            term_weights: None,
+        }
+    }
+
+    fn forward(
+        &self,
+        input: &Tensor,
+        target: &Tensor,
+        mask: Option<&Tensor>,
+    ) -> Result<Tensor, TchError> {
+        let dice_weights = self.dice.weights.as_ref().map(|w| Tensor::from_slice(w));
+        let term_weights = self.term_weights.as_ref().map(|w| Tensor::from_slice(w));
+        let mut out: *mut C_tensor = std::ptr::null_mut();
+        let mut err = [0 as c_char; 1024];
+        // SAFETY: as in Config::forward.
+        let code = unsafe {
+            dice_tch_compound_loss(
+                &self.dice.params,
+                &self.term,
+                input.as_ptr(),
+                target.as_ptr(),
+                mask.map_or(std::ptr::null(), |m| m.as_ptr()),
+                dice_weights
+                    .as_ref()
+                    .map_or(std::ptr::null(), |w| w.as_ptr()),
+                term_weights
+                    .as_ref()
+                    .map_or(std::ptr::null(), |w| w.as_ptr()),
+                u8::from(self.dice.ignore_index.is_some()),
+                self.dice.ignore_index.unwrap_or(0),
+                u8::from(self.dice.force_aten),
+                &mut out,
+                err.as_mut_ptr(),
+                err.len(),
+            )
+        };
+        if code != 0 || out.is_null() {
+            // SAFETY: the shim NUL-terminates the message within the buffer.
+            let msg = unsafe { CStr::from_ptr(err.as_ptr()) }
+                .to_string_lossy()
+                .into_owned();
+            return Err(TchError::Torch(msg));
+        }
+        // SAFETY: a fresh tensor from the shim, owned from here on.
+        Ok(unsafe { Tensor::from_ptr(out) })
+    }
+}
+
+/// Builder methods and `forward` of the compound losses.
+macro_rules! compound_methods {
+    ($t:ident) => {
+        dice_options!($t, 0.dice);
+        impl $t {
+            /// `Σp²`, `Σg²` in the Dice term's denominator.
+            pub fn squared_pred(mut self, on: bool) -> Self {
+                self.0.dice.params.squared_pred = u8::from(on);
+                self
+            }
+            /// The Jaccard (IoU) form of the Dice term.
+            pub fn jaccard(mut self, on: bool) -> Self {
+                self.0.dice.params.score = if on {
+                    dice::DiceScore::Jaccard
+                } else {
+                    dice::DiceScore::Dice
+                } as i32;
+                self
+            }
+            /// The weight of the Dice term (default 1, `≥ 0`).
+            pub fn lambda_dice(mut self, v: f64) -> Self {
+                self.0.term.lambda_dice = v;
+                self
+            }
+            /// The loss of `logits` (`[N, C, ...]`) against `target` (dense `[N, C, ...]` or an
+            /// integer label map `[N, ...]` / `[N, 1, ...]`), differentiable with respect to the
+            /// logits: both terms and the gradient in two passes over the data on CPU, the same
+            /// closed form as ATen operations on other devices. Needs `sigmoid` or `softmax`,
+            /// and reduction mean or sum.
+            pub fn forward(&self, logits: &Tensor, target: &Tensor) -> Result<Tensor, TchError> {
+                self.0.forward(logits, target, None)
+            }
+            /// [`Self::forward`] with a voxel mask `[N, ...]` (non-zero = the voxel counts).
+            pub fn forward_masked(
+                &self,
+                logits: &Tensor,
+                target: &Tensor,
+                mask: &Tensor,
+            ) -> Result<Tensor, TchError> {
+                self.0.forward(logits, target, Some(mask))
+            }
+        }
+    };
+}
+
+/// MONAI's `DiceCELoss`: `lambda_dice·DiceLoss + lambda_ce·CrossEntropy` over logits, with
+/// MONAI's rules: the cross-entropy is PyTorch's over the channel softmax whenever `C ≥ 2`
+/// (also beside a sigmoid Dice), `BCEWithLogitsLoss(pos_weight = weight)` for one channel;
+/// `weight` weighs both terms (as MONAI, which ignores it in the Dice term when `C = 1`: so do
+/// we); `label_smoothing` as PyTorch defines it. Label maps go in as they are (MONAI's
+/// `to_onehot_y=True`). nnU-Net's `DC_and_CE_loss`: [`DiceCELoss::nnunet`].
+#[derive(Clone, Debug)]
+pub struct DiceCELoss(CompoundConfig);
+
+impl Default for DiceCELoss {
+    fn default() -> Self {
+        DiceCELoss::new()
+    }
+}
+
+impl DiceCELoss {
+    /// MONAI's defaults (set `softmax` or `sigmoid`).
+    pub fn new() -> Self {
+        DiceCELoss(CompoundConfig::new(dice::DiceTermKind::CrossEntropy))
+    }
+    /// nnU-Net v2's `DC_and_CE_loss` as its trainer builds it: softmax Dice without the
+    /// background, smoothing `1e-5`, `batch_dice`, loss `CE − mean Dice` (its values exactly);
+    /// give its `ignore_label` with `ignore_index`.
+    pub fn nnunet(batch_dice: bool) -> Self {
+        let mut l = DiceCELoss::new()
+            .softmax(true)
+            .include_background(false)
+            .batch(batch_dice);
+        l.0.dice.params.form = dice::DiceLossForm::Negative as i32;
+        l
+    }
+    /// One weight per channel for the cross-entropy and the Dice term (MONAI's `weight`).
+    pub fn weight(mut self, weights: &[f64]) -> Self {
+        self.0.term_weights = Some(weights.to_vec());
+        if weights.len() > 1 {
+            self.0.dice.weights = Some(weights.to_vec());
+            self.0.dice.params.class_weights_len = weights.len();
+        } else {
+            self.0.dice.weights = None;
+            self.0.dice.params.class_weights_len = 0;
+        }
+        self
+    }
+    /// The weight of the cross-entropy (default 1, `≥ 0`).
+    pub fn lambda_ce(mut self, v: f64) -> Self {
+        self.0.term.lambda_term = v;
+        self
+    }
+    /// Label smoothing `ε ∈ [0, 1]` of the cross-entropy (default 0).
+    pub fn label_smoothing(mut self, v: f64) -> Self {
+        self.0.term.label_smoothing = v;
+        self
+    }
+    /// Binary cross-entropy on every channel instead (nnU-Net's `DC_and_BCE_loss` for
+    /// region-based training; MONAI has no such option).
+    pub fn binary(mut self, on: bool) -> Self {
+        self.0.term.term = if on {
+            dice::DiceTermKind::BinaryCrossEntropy
+        } else {
+            dice::DiceTermKind::CrossEntropy
+        } as i32;
+        self
+    }
+}
+compound_methods!(DiceCELoss);
+
+/// MONAI's `DiceFocalLoss`: `lambda_dice·DiceLoss + lambda_focal·FocalLoss`, the focal term
+/// being MONAI's sigmoid focal loss (`gamma`, `alpha`, `weight`) on the channels the Dice
+/// term counts. `weight` has one entry per channel (MONAI's lists the classes left after
+/// `include_background=False`; the background's entry is unused here).
+#[derive(Clone, Debug)]
+pub struct DiceFocalLoss(CompoundConfig);
+
+impl Default for DiceFocalLoss {
+    fn default() -> Self {
+        DiceFocalLoss::new()
+    }
+}
+
+impl DiceFocalLoss {
+    /// MONAI's defaults: `gamma = 2`, no `alpha`, no weights (set `softmax` or `sigmoid`).
+    pub fn new() -> Self {
+        DiceFocalLoss(CompoundConfig::new(dice::DiceTermKind::Focal))
+    }
+    /// The focal exponent `γ ≥ 0` (default 2).
+    pub fn gamma(mut self, gamma: f64) -> Self {
+        self.0.term.gamma = gamma;
+        self
+    }
+    /// `α ∈ [0, 1]` of the α-balanced focal loss.
+    pub fn alpha(mut self, alpha: f64) -> Self {
+        self.0.term.has_alpha = 1;
+        self.0.term.alpha = alpha;
+        self
+    }
+    /// One weight per channel for both terms.
+    pub fn weight(mut self, weights: &[f64]) -> Self {
+        self.0.term_weights = Some(weights.to_vec());
+        self.0.dice.weights = Some(weights.to_vec());
+        self.0.dice.params.class_weights_len = weights.len();
+        self
+    }
+    /// The weight of the focal term (default 1, `≥ 0`).
+    pub fn lambda_focal(mut self, v: f64) -> Self {
+        self.0.term.lambda_term = v;
+        self
+    }
+}
+compound_methods!(DiceFocalLoss);
 
 // ---------------------------------------------------------------------------------------------
 // Hard metric

@@ -1,7 +1,7 @@
 //! CUDA tensors run the ATen formulation on the device; it must equal the CPU kernels.
 //! Without a CUDA device the test says it was skipped.
 
-use dice_tch::{DiceLoss, GeneralizedDiceLoss, Reduction, TverskyLoss};
+use dice_tch::{DiceCELoss, DiceFocalLoss, DiceLoss, GeneralizedDiceLoss, Reduction, TverskyLoss};
 use tch::{Cuda, Device, Kind, Tensor};
 
 #[test]
@@ -40,6 +40,28 @@ fn cuda_matches_cpu() {
                     .softmax(true)
                     .include_background(false)
                     .forward_masked(x, l, m)
+                    .unwrap()
+            }),
+        ),
+        (
+            "dice + cross-entropy, smoothed, weighted, masked",
+            Box::new(|x, l, m| {
+                DiceCELoss::new()
+                    .softmax(true)
+                    .weight(&[0.5, 1.0, 2.0, 1.5])
+                    .label_smoothing(0.1)
+                    .forward_masked(x, l, m)
+                    .unwrap()
+            }),
+        ),
+        (
+            "dice (soft label) + focal",
+            Box::new(|x, l, _| {
+                DiceFocalLoss::new()
+                    .sigmoid(true)
+                    .soft_label(true)
+                    .alpha(0.25)
+                    .forward(x, l)
                     .unwrap()
             }),
         ),
