@@ -16,7 +16,9 @@
 //! Every score is a function of its group's `(I, P, G)`, so
 //! `∂loss/∂pᵢ = k_I·gᵢ + k_P·∂P/∂pᵢ` with `∂P/∂pᵢ = 1` (or `2pᵢ` for squared moments) and two
 //! constants `(k_I, k_P)` per (sample, class): one read of the target (and of `p` for squared
-//! moments) and one write per element, no temporaries, no autograd graph. Masked or ignored
+//! moments) and one write per element, no temporaries, no autograd graph. With
+//! [`Moment::SoftLabel`] statistics `gᵢ` is replaced by `∂I/∂pᵢ = (1 − sign(pᵢ − gᵢ))/2`
+//! (`gᵢ` itself at `pᵢ = gᵢ`, see [`crate::stats`]). Masked or ignored
 //! voxels get 0. Through a sigmoid, `∂/∂z = ∂/∂p·p(1 − p)`; through a softmax over channels,
 //! `∂/∂z_c = p_c·(∂/∂p_c − Σ_k p_k·∂/∂p_k)`.
 

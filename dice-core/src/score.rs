@@ -24,7 +24,8 @@
 //! | smp `TverskyLoss(alpha, beta, gamma)` | `(I + s)/(I + αFP + βFN + s)`, then `mean(1 − T)^γ` | [`tversky`] with `s_nr = s_dr = s`; our `γ` applies per group, before the mean (the same for one group) |
 //!
 //! smp ≥ 0.5 computes `I` as `(P + G − Σ|p − g|)/2`, which equals `Σp·g` for binary targets
-//! only. Every row is checked against the peer's own output in `tests/golden.rs`.
+//! only; MONAI ≥ 1.4 does the same with `soft_label=True`. Both are [`crate::SoftLoss::soft_label`]
+//! ([`crate::Moment::SoftLabel`] statistics), checked against MONAI in `tests/golden_compound.rs`. Every row is checked against the peer's own output in `tests/golden.rs`.
 
 /// The partial derivatives of a score with respect to `I`, `P` and `G`.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
