@@ -67,6 +67,23 @@ extern "C" {
     ) -> i32;
 }
 
+/// The result of a shim call: the fresh tensor it returned, or its message as an error.
+///
+/// # Safety
+/// `out` must be NULL or a tensor allocated by the shim and owned by no one else; `err` must
+/// hold a NUL-terminated message when `code != 0` (the shim writes one within the buffer).
+unsafe fn shim_result(code: i32, out: *mut C_tensor, err: &[c_char]) -> Result<Tensor, TchError> {
+    if code != 0 || out.is_null() {
+        // SAFETY: NUL-terminated within the buffer (the shim's contract).
+        let msg = unsafe { CStr::from_ptr(err.as_ptr()) }
+            .to_string_lossy()
+            .into_owned();
+        return Err(TchError::Torch(msg));
+    }
+    // SAFETY: a fresh tensor from the shim, owned from here on.
+    Ok(unsafe { Tensor::from_ptr(out) })
+}
+
 /// The configuration shared by every loss of this crate.
 #[derive(Clone, Debug)]
 struct Config {
@@ -123,15 +140,8 @@ impl Config {
                 err.len(),
             )
         };
-        if code != 0 || out.is_null() {
-            // SAFETY: the shim NUL-terminates the message within the buffer.
-            let msg = unsafe { CStr::from_ptr(err.as_ptr()) }
-                .to_string_lossy()
-                .into_owned();
-            return Err(TchError::Torch(msg));
-        }
-        // SAFETY: a fresh tensor from the shim, owned from here on.
-        Ok(unsafe { Tensor::from_ptr(out) })
+        // SAFETY: the shim's contract, as stated on `shim_result`.
+        unsafe { shim_result(code, out, &err) }
     }
 }
 
@@ -410,15 +420,8 @@ impl CompoundConfig {
                 err.len(),
             )
         };
-        if code != 0 || out.is_null() {
-            // SAFETY: the shim NUL-terminates the message within the buffer.
-            let msg = unsafe { CStr::from_ptr(err.as_ptr()) }
-                .to_string_lossy()
-                .into_owned();
-            return Err(TchError::Torch(msg));
-        }
-        // SAFETY: a fresh tensor from the shim, owned from here on.
-        Ok(unsafe { Tensor::from_ptr(out) })
+        // SAFETY: the shim's contract, as stated on `shim_result`.
+        unsafe { shim_result(code, out, &err) }
     }
 }
 

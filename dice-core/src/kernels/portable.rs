@@ -101,45 +101,16 @@ pub fn soft_sums<T: Float>(p: &[T], g: &[T], squared: bool) -> Result<Sums, Bad>
 pub fn soft_sums_where<T: Float>(
     p: &[T],
     squared: bool,
-    mut g: impl FnMut(usize) -> T,
-    mut keep: impl FnMut(usize) -> bool,
+    g: impl FnMut(usize) -> T,
+    keep: impl FnMut(usize) -> bool,
 ) -> Result<(Sums, u64), Bad> {
-    let mut total = Sums::default();
-    let mut kept = 0u64;
-    for (b, pb) in p.chunks(LANES * ROWS).enumerate() {
-        let base = b * LANES * ROWS;
-        let mut apg = [T::ZERO; LANES];
-        let mut ap = [T::ZERO; LANES];
-        let mut ag = [T::ZERO; LANES];
-        for (j, &a) in pb.iter().enumerate() {
-            let i = base + j;
-            if !unit(a) {
-                return Err(Bad::Pred(i));
-            }
-            if keep(i) {
-                let v = g(i);
-                if !unit(v) {
-                    return Err(Bad::Target(i));
-                }
-                let l = j % LANES;
-                kept += 1;
-                apg[l] = apg[l] + a * v;
-                if squared {
-                    ap[l] = ap[l] + a * a;
-                    ag[l] = ag[l] + v * v;
-                } else {
-                    ap[l] = ap[l] + a;
-                    ag[l] = ag[l] + v;
-                }
-            }
+    sums_where(p, g, keep, |a, v| {
+        if squared {
+            (a * v, a * a, v * v)
+        } else {
+            (a * v, a, v)
         }
-        total = total.add(Sums {
-            pg: lanes_to_f64(&apg),
-            p: lanes_to_f64(&ap),
-            g: lanes_to_f64(&ag),
-        });
-    }
-    Ok((total, kept))
+    })
 }
 
 /// Sums over the voxels where `keep(i)` holds of `Σ|p − g|` (in the `pg` field), `Σp` and `Σg`,
@@ -147,16 +118,28 @@ pub fn soft_sums_where<T: Float>(
 #[inline(always)]
 pub fn soft_label_sums_where<T: Float>(
     p: &[T],
+    g: impl FnMut(usize) -> T,
+    keep: impl FnMut(usize) -> bool,
+) -> Result<(Sums, u64), Bad> {
+    sums_where(p, g, keep, |a, v| (if a > v { a - v } else { v - a }, a, v))
+}
+
+/// The three sums of `terms(p, g)` over kept voxels, in lanes of [`ROWS`]-row blocks (the
+/// accumulation of the SIMD kernels), with the count of kept voxels.
+#[inline(always)]
+fn sums_where<T: Float>(
+    p: &[T],
     mut g: impl FnMut(usize) -> T,
     mut keep: impl FnMut(usize) -> bool,
+    terms: impl Fn(T, T) -> (T, T, T),
 ) -> Result<(Sums, u64), Bad> {
     let mut total = Sums::default();
     let mut kept = 0u64;
     for (b, pb) in p.chunks(LANES * ROWS).enumerate() {
         let base = b * LANES * ROWS;
-        let mut ad = [T::ZERO; LANES];
-        let mut ap = [T::ZERO; LANES];
-        let mut ag = [T::ZERO; LANES];
+        let mut a0 = [T::ZERO; LANES];
+        let mut a1 = [T::ZERO; LANES];
+        let mut a2 = [T::ZERO; LANES];
         for (j, &a) in pb.iter().enumerate() {
             let i = base + j;
             if !unit(a) {
@@ -169,15 +152,16 @@ pub fn soft_label_sums_where<T: Float>(
                 }
                 let l = j % LANES;
                 kept += 1;
-                ad[l] = ad[l] + if a > v { a - v } else { v - a };
-                ap[l] = ap[l] + a;
-                ag[l] = ag[l] + v;
+                let (x, y, z) = terms(a, v);
+                a0[l] = a0[l] + x;
+                a1[l] = a1[l] + y;
+                a2[l] = a2[l] + z;
             }
         }
         total = total.add(Sums {
-            pg: lanes_to_f64(&ad),
-            p: lanes_to_f64(&ap),
-            g: lanes_to_f64(&ag),
+            pg: lanes_to_f64(&a0),
+            p: lanes_to_f64(&a1),
+            g: lanes_to_f64(&a2),
         });
     }
     Ok((total, kept))
