@@ -13,6 +13,8 @@
 //!   into the caller's buffer without allocating.
 //! * [`components`]: connected components of a mask (4/8 in 2-D, 6/18/26 in 3-D), linear time,
 //!   into the caller's buffers.
+//! * [`lesions`]: dilation, component overlaps, BraTS lesion-wise Dice/HD95, IoU matching with
+//!   panoptic quality, false-positive and false-negative volumes.
 //! * [`compound`]: Dice plus cross-entropy or focal loss over logits, fused in two passes
 //!   (MONAI's `DiceCELoss`, `DiceFocalLoss`; nnU-Net's `DC_and_CE_loss`).
 //! * [`hard`]: exact `u64` confusion counts from thresholded probabilities, masks and label
@@ -57,6 +59,7 @@ pub mod float;
 pub mod hard;
 mod kernels;
 pub mod layout;
+pub mod lesions;
 pub mod loss;
 pub mod score;
 pub mod stats;
