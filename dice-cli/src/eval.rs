@@ -10,6 +10,7 @@ use dice_core::hard::{self, Confusion, EmptyPolicy, Metric};
 use dice_core::{score, Label, Moment, SoftStats};
 
 use crate::geometry::{self, AxisMap};
+use crate::lesionwise::{self, LesionOptions, Region};
 use crate::semantics::{self, Kind, Probs, Values};
 use crate::surfaces::{self, SurfaceOptions};
 use crate::volume::{Data, Volume};
@@ -46,6 +47,10 @@ pub struct Options {
     pub metrics: Vec<MetricName>,
     /// Options of the surface metrics.
     pub surface: SurfaceOptions,
+    /// Regions (unions of labels) reported after the labels.
+    pub regions: Vec<Region>,
+    /// Lesion-wise metrics (`--lesion-wise`).
+    pub lesion: Option<LesionOptions>,
 }
 
 impl Default for Options {
@@ -65,6 +70,8 @@ impl Default for Options {
             concurrent_decode: false,
             metrics: MetricName::OVERLAP.to_vec(),
             surface: SurfaceOptions::default(),
+            regions: Vec::new(),
+            lesion: None,
         }
     }
 }
@@ -164,19 +171,28 @@ impl MetricName {
     }
 }
 
-/// The columns of a run's metrics.
+/// The columns of a run's metrics: the metrics asked for, then the lesion-wise ones.
 pub fn columns(opts: &Options) -> Vec<String> {
-    opts.metrics
+    let mut c: Vec<String> = opts
+        .metrics
         .iter()
         .map(|m| m.column(opts.surface.percentile))
-        .collect()
+        .collect();
+    if let Some(l) = &opts.lesion {
+        c.extend(l.columns());
+    }
+    c
 }
 
-/// One label's result.
+/// One label's (or region's) result.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
-    /// The label.
+    /// The label (for a region, its first label).
     pub label: i64,
+    /// The region's name, for a region's row.
+    pub region: Option<String>,
+    /// Millilitres per voxel, when the voxel size is known.
+    pub voxel_ml: Option<f64>,
     /// Exact counts.
     pub counts: Confusion,
     /// The values of [`Options::metrics`], in order (`None` where the policy skips).
@@ -379,9 +395,60 @@ pub fn evaluate(pair: &Pair, opts: &Options, pn: &str, gn: &str) -> Result<Outco
         }
     };
     let mut rows = rows;
+    let label_rows = rows.len();
+    if !opts.regions.is_empty() {
+        if !matches!(
+            (&pair.pred, &pair.gt),
+            (Values::Labels(_), Values::Labels(_))
+        ) {
+            return Err(format!(
+                "--region unites labels: {pn} and {gn} must both be label maps"
+            ));
+        }
+        for region in &opts.regions {
+            let (p, g) =
+                lesionwise::masks(pair, &region.labels, opts.threshold, opts.ignore_label)?;
+            let counts = hard::confusion_from_masks(&p, &g).map_err(|e| e.to_string())?;
+            let mut r = row(region.labels[0], counts, opts, None);
+            r.region = Some(region.name.clone());
+            if opts.metrics.iter().any(|m| m.is_surface()) {
+                let grid = surfaces::grid(pair, &opts.surface, pn, gn)?;
+                let s = surfaces::compute_masks(&p, &g, grid, &opts.surface, &region.name)?;
+                let v = s.values(&opts.surface, opts.policy.both_empty);
+                for (slot, m) in r.values.iter_mut().zip(&opts.metrics) {
+                    if let Some(k) = m.surface_index() {
+                        *slot = v[k];
+                    }
+                }
+            }
+            rows.push(r);
+        }
+    }
+    if let Some(lesion) = &opts.lesion {
+        let grid = surfaces::grid(pair, &opts.surface, pn, gn)?;
+        for r in rows.iter_mut() {
+            let labels = match &r.region {
+                Some(name) => opts
+                    .regions
+                    .iter()
+                    .find(|x| &x.name == name)
+                    .map(|x| x.labels.clone())
+                    .unwrap_or_default(),
+                None => vec![r.label],
+            };
+            let (p, g) = lesionwise::masks(pair, &labels, opts.threshold, opts.ignore_label)?;
+            r.values.extend(lesionwise::values(&p, &g, grid, lesion)?);
+        }
+    }
+    if let Ok(grid) = surfaces::grid(pair, &opts.surface, pn, gn) {
+        let ml = grid.spacing.iter().product::<f64>() / 1000.0;
+        for r in rows.iter_mut() {
+            r.voxel_ml = Some(ml);
+        }
+    }
     if opts.metrics.iter().any(|m| m.is_surface()) {
         let grid = surfaces::grid(pair, &opts.surface, pn, gn)?;
-        let labels: Vec<i64> = rows.iter().map(|r| r.label).collect();
+        let labels: Vec<i64> = rows[..label_rows].iter().map(|r| r.label).collect();
         let measured = surfaces::compute(
             pair,
             &labels,
@@ -390,7 +457,7 @@ pub fn evaluate(pair: &Pair, opts: &Options, pn: &str, gn: &str) -> Result<Outco
             grid,
             &opts.surface,
         )?;
-        for (r, s) in rows.iter_mut().zip(measured) {
+        for (r, s) in rows[..label_rows].iter_mut().zip(measured) {
             let v = s.values(&opts.surface, opts.policy.both_empty);
             for (slot, m) in r.values.iter_mut().zip(&opts.metrics) {
                 if let Some(k) = m.surface_index() {
@@ -405,9 +472,20 @@ pub fn evaluate(pair: &Pair, opts: &Options, pn: &str, gn: &str) -> Result<Outco
     })
 }
 
+impl Row {
+    /// How the row is named in reports: the label, or the region's name.
+    pub fn key(&self) -> String {
+        self.region
+            .clone()
+            .unwrap_or_else(|| self.label.to_string())
+    }
+}
+
 fn row(label: i64, counts: Confusion, opts: &Options, soft_dice: Option<f64>) -> Row {
     Row {
         label,
+        region: None,
+        voxel_ml: None,
         counts,
         values: opts
             .metrics

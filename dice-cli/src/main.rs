@@ -12,11 +12,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use dice_cli::eval::{self, MetricName, Options};
 use dice_cli::geometry::DEFAULT_TOLERANCE_MM;
-use dice_cli::report::{Case, Format, Report};
+use dice_cli::lesionwise::{LesionOptions, Region};
+use dice_cli::report::{Case, Format, Report, SummaryOptions};
 use dice_cli::semantics::Kind;
 use dice_cli::surfaces::{SurfaceOptions, Tolerance};
 use dice_cli::{dirs, output, overlay};
+use dice_core::components::Connectivity;
 use dice_core::hard::{EmptyPolicy, EmptyValue};
+use dice_core::lesions::BratsParams;
 use dice_core::surface::{Elements, EmptyDistance, PercentileDefinition};
 
 #[derive(Parser)]
@@ -164,6 +167,77 @@ struct EvalArgs {
     /// Print the process's peak resident memory to standard error at the end.
     #[arg(long, hide = true)]
     peak_memory: bool,
+    /// A region, the union of labels, reported after the labels: NAME=L,L,… (repeatable; e.g.
+    /// --region WT=1,2,3 --region TC=1,3 --region ET=3 for BraTS).
+    #[arg(long = "region", value_name = "NAME=LABELS")]
+    regions: Vec<String>,
+    /// Lesion-wise metrics per label and region: connected components of both masks matched as
+    /// --match says (default: BraTS 2023's dilation matching, lesion-wise Dice and HD95), with
+    /// the false-positive and false-negative volumes of autoPET.
+    #[arg(long)]
+    lesion_wise: bool,
+    /// How lesions match: dilation (BraTS) or iou (panoptica, MetricsReloaded).
+    #[arg(long = "match", value_enum, default_value = "dilation")]
+    matching: dice_cli::lesionwise::Matching,
+    /// IoU above which two components match (--match iou; at least 0.5).
+    #[arg(long, default_value_t = 0.5)]
+    iou_threshold: f64,
+    /// Neighbours that connect voxels of a component: 6, 18 or 26 (8 or 4 act on 2-D images as
+    /// 26 and 6 do).
+    #[arg(long, default_value_t = 26)]
+    connectivity: u32,
+    /// BraTS 2023 constants of one challenge: gli, ssa, ped (dilation 3, 50 mm³), men
+    /// (dilation 1, 50 mm³), met (dilation 1, 2 mm³). Default gli.
+    #[arg(long, value_enum)]
+    brats: Option<BratsChallenge>,
+    /// Dilation steps of the reference before lesions are grouped and matched (BraTS).
+    #[arg(long)]
+    lesion_dilation: Option<u32>,
+    /// Lesions of at most this many voxels leave the lesion-wise score.
+    #[arg(long, conflicts_with = "min_lesion_volume")]
+    min_lesion_voxels: Option<u64>,
+    /// Lesions of at most this volume (mm³) leave the lesion-wise score (BraTS's threshold).
+    #[arg(long)]
+    min_lesion_volume: Option<f64>,
+    /// HD95 of a missed lesion or a false positive, mm (BraTS: 374).
+    #[arg(long)]
+    hd_penalty: Option<f64>,
+    /// Confidence level of a bootstrap interval of each summary mean (directory runs), e.g.
+    /// 0.95: the cases are resampled with replacement --bootstrap times.
+    #[arg(long)]
+    ci: Option<f64>,
+    /// Bootstrap resamples for --ci.
+    #[arg(long, default_value_t = 2000)]
+    bootstrap: usize,
+    /// Seed of the bootstrap's resampling (the same seed gives the same interval).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+/// The summaries' bootstrap options.
+fn summary_options(a: &EvalArgs) -> Result<SummaryOptions, String> {
+    if let Some(l) = a.ci {
+        if !(l > 0.0 && l < 1.0) {
+            return Err(format!("--ci {l} must be a level in (0, 1), e.g. 0.95"));
+        }
+        if a.bootstrap == 0 {
+            return Err("--bootstrap must be at least 1".into());
+        }
+    }
+    Ok(SummaryOptions {
+        ci: a.ci,
+        resamples: a.bootstrap,
+        seed: a.seed,
+    })
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum BratsChallenge {
+    Gli,
+    Ssa,
+    Ped,
+    Men,
+    Met,
 }
 
 #[derive(Subcommand)]
@@ -209,6 +283,7 @@ fn main() -> ExitCode {
 
 /// Every option value, checked before anything is decoded.
 fn options(a: &EvalArgs) -> Result<Options, String> {
+    summary_options(a)?;
     if let Some(l) = &a.labels {
         if let Some(bad) = l.iter().find(|&&v| v < 0) {
             return Err(format!("--labels {bad}: labels are non-negative integers"));
@@ -331,6 +406,86 @@ fn options(a: &EvalArgs) -> Result<Options, String> {
             }
         },
     };
+    let regions = a
+        .regions
+        .iter()
+        .map(|r| Region::parse(r))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (i, r) in regions.iter().enumerate() {
+        if regions[..i].iter().any(|o| o.name == r.name) {
+            return Err(format!("--region {}: the name is used twice", r.name));
+        }
+        if let Some(bad) = r
+            .labels
+            .iter()
+            .find(|&&v| v < 0 || Some(v) == a.ignore_label)
+        {
+            return Err(format!(
+                "--region {}: label {bad} is negative or the --ignore-label",
+                r.name
+            ));
+        }
+    }
+    let lesion_flags = a.brats.is_some()
+        || a.lesion_dilation.is_some()
+        || a.min_lesion_voxels.is_some()
+        || a.min_lesion_volume.is_some()
+        || a.hd_penalty.is_some();
+    if lesion_flags && !a.lesion_wise {
+        return Err(
+            "--brats, --lesion-dilation, --min-lesion-voxels, --min-lesion-volume and \
+             --hd-penalty go with --lesion-wise"
+                .into(),
+        );
+    }
+    let lesion = if a.lesion_wise {
+        let mut brats = match a.brats.unwrap_or(BratsChallenge::Gli) {
+            BratsChallenge::Gli | BratsChallenge::Ssa | BratsChallenge::Ped => BratsParams::GLI,
+            BratsChallenge::Men => BratsParams::MEN,
+            BratsChallenge::Met => BratsParams::MET,
+        };
+        brats.connectivity = match a.connectivity {
+            26 | 8 => Connectivity::TwentySix,
+            18 => Connectivity::Eighteen,
+            6 | 4 => Connectivity::Six,
+            c => return Err(format!("--connectivity {c}: 6, 18 or 26 (4 or 8 in 2-D)")),
+        };
+        if let Some(d) = a.lesion_dilation {
+            brats.dilation = d;
+        }
+        if let Some(v) = a.min_lesion_volume {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(format!(
+                    "--min-lesion-volume {v} must be a finite number >= 0"
+                ));
+            }
+            brats.min_volume = v;
+        }
+        if let Some(p) = a.hd_penalty {
+            if !(p.is_finite() && p >= 0.0) {
+                return Err(format!(
+                    "--hd-penalty {p} must be a finite number of mm >= 0"
+                ));
+            }
+            brats.hd_penalty = p;
+        }
+        if !(0.5..1.0).contains(&a.iou_threshold) {
+            return Err(format!(
+                "--iou-threshold {} must be in [0.5, 1) (below 0.5 a component can match \
+                 several)",
+                a.iou_threshold
+            ));
+        }
+        brats.percentile = 95.0;
+        Some(LesionOptions {
+            matching: a.matching,
+            brats,
+            iou_threshold: a.iou_threshold,
+            min_voxels: a.min_lesion_voxels,
+        })
+    } else {
+        None
+    };
     let mut labels = a.labels.clone();
     if let Some(l) = &mut labels {
         let mut seen = std::collections::BTreeSet::new();
@@ -367,6 +522,8 @@ fn options(a: &EvalArgs) -> Result<Options, String> {
                 SurfaceChoice::Surfel => Elements::Surfels,
             },
         },
+        regions,
+        lesion,
     })
 }
 
@@ -446,6 +603,8 @@ fn run(a: EvalArgs) -> Result<ExitCode, Failure> {
             skipped: &pairing.skipped,
             precision: a.precision,
             columns: eval::columns(&opts),
+            summary: summary_options(&a).map_err(Failure::Usage)?,
+            regions: opts.regions.clone(),
         };
         let text = report.render(a.format).map_err(Failure::Eval)?;
         if pairing.pairs.is_empty() {
@@ -490,6 +649,8 @@ fn run(a: EvalArgs) -> Result<ExitCode, Failure> {
             skipped: &[],
             precision: a.precision,
             columns: eval::columns(&opts),
+            summary: summary_options(&a).map_err(Failure::Usage)?,
+            regions: opts.regions.clone(),
         };
         (report.render(a.format).map_err(Failure::Eval)?, false)
     };

@@ -237,3 +237,49 @@ pub fn compute(
     }
     Ok(out)
 }
+
+/// Surface metrics of two masks (a region's, or any label's): `key` names it for the
+/// per-label tolerance of NSD (a region uses the tolerance given for `All`).
+pub fn compute_masks(
+    pred: &[u8],
+    gt: &[u8],
+    grid: Grid,
+    opts: &SurfaceOptions,
+    key: &str,
+) -> Result<LabelSurfaces, String> {
+    let p = |i: usize| pred[i] != 0;
+    let g = |i: usize| gt[i] != 0;
+    let bounds = surface::union(surface::bounds_of(grid, p), surface::bounds_of(grid, g));
+    let tolerance = match &opts.tolerance {
+        None => 0.0,
+        Some(Tolerance::All(t)) => *t,
+        Some(Tolerance::PerLabel(_)) => {
+            return Err(format!(
+                "--tolerance gives NSD tolerances per label, and {key} is a region: give one \
+                 tolerance for all"
+            ))
+        }
+    };
+    let n = surface::scratch_len_for(opts.elements, grid, bounds, &p, &g);
+    let mut scratch: Vec<f64> = Vec::new();
+    scratch
+        .try_reserve_exact(n)
+        .map_err(|_| format!("not enough memory for the distance transform of {key}"))?;
+    scratch.resize(n, 0.0);
+    let surfaces = surface::distances_for(
+        opts.elements,
+        grid,
+        bounds,
+        &p,
+        &g,
+        opts.percentile,
+        tolerance,
+        &mut scratch,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(LabelSurfaces {
+        surfaces,
+        grid,
+        tolerance,
+    })
+}

@@ -1085,3 +1085,194 @@ fn surface_metrics_from_the_command_line() {
         ])));
     assert_eq!(j["cases"][0]["labels"][0]["hd"], 373.13);
 }
+
+#[path = "../../dice-core/tests/golden/lesions_fixtures.rs"]
+mod lesion_fixtures;
+
+/// `--region` and `--lesion-wise` give the official BraTS 2023 numbers (the fixtures of
+/// dice-core's lesion tests, written here as NumPy files with the same float32 spacing), IoU
+/// matching gives panoptica's, directory runs summarize and pool them, `--format nnunet` writes
+/// nnU-Net's layout, and the bootstrap interval depends on its seed only.
+#[test]
+fn regions_and_lesion_wise_metrics_from_the_command_line() {
+    use lesion_fixtures as fx;
+    let (pd, gd) = (tmp("lesion-pred"), tmp("lesion-gt"));
+    std::fs::create_dir_all(&pd).unwrap();
+    std::fs::create_dir_all(&gd).unwrap();
+    let dims = vec![fx::NX[0], fx::NY[0], fx::NZ[0]];
+    let vol = |rle: &[u32]| -> Vec<u8> {
+        rle.chunks(2)
+            .flat_map(|c| std::iter::repeat_n(c[0] as u8, c[1] as usize))
+            .collect()
+    };
+    for (k, (p, g)) in [
+        (&fx::PRED_0[..], &fx::GT_0[..]),
+        (&fx::PRED_1[..], &fx::GT_1[..]),
+        (&fx::PRED_2[..], &fx::GT_2[..]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let name = format!("case{k}.npy");
+        npy::write(
+            &pd.join(&name),
+            &Volume::new(dims.clone(), Data::U8(vol(p))),
+        )
+        .unwrap();
+        npy::write(
+            &gd.join(&name),
+            &Volume::new(dims.clone(), Data::U8(vol(g))),
+        )
+        .unwrap();
+    }
+    let spacing: Vec<String> = fx::SPACING
+        .iter()
+        .map(|v| format!("{}", *v as f32 as f64))
+        .collect();
+    let spacing = spacing.join(",");
+    let regions = [
+        "--region", "WT=1,2,3", "--region", "TC=1,3", "--region", "ET=3",
+    ];
+    let golden = [
+        [
+            &fx::BRATS_GLI_0_WT,
+            &fx::BRATS_GLI_0_TC,
+            &fx::BRATS_GLI_0_ET,
+        ],
+        [
+            &fx::BRATS_GLI_1_WT,
+            &fx::BRATS_GLI_1_TC,
+            &fx::BRATS_GLI_1_ET,
+        ],
+        [
+            &fx::BRATS_GLI_2_WT,
+            &fx::BRATS_GLI_2_TC,
+            &fx::BRATS_GLI_2_ET,
+        ],
+    ];
+    let j = json(&ok(eval(&pd, &gd).args(regions).args([
+        "--lesion-wise",
+        "--spacing",
+        &spacing,
+        "--format",
+        "json",
+        "--ci",
+        "0.9",
+    ])));
+    for (k, case) in j["cases"].as_array().unwrap().iter().enumerate() {
+        for (r, name) in ["WT", "TC", "ET"].iter().enumerate() {
+            let row = case["labels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["label"] == *name)
+                .unwrap();
+            let want = golden[k][r];
+            let got = [
+                row["lesion_tp"].as_f64().unwrap(),
+                row["lesion_fp"].as_f64().unwrap(),
+                row["lesion_fn"].as_f64().unwrap(),
+                row["lesion_dice"].as_f64().unwrap(),
+                row["lesion_hd95"].as_f64().unwrap(),
+                row["dice"].as_f64().unwrap(),
+            ];
+            for (a, b) in got.iter().zip(want.iter()) {
+                assert!(
+                    (a - b).abs() <= 1e-9 * (1.0 + b.abs()),
+                    "case {k} {name}: {got:?} vs {want:?}"
+                );
+            }
+            // Volumes in mL beside the voxel counts.
+            let ml = row["ref_voxels"].as_f64().unwrap() * 1.0 * (1.2f32 as f64) * (0.9f32 as f64)
+                / 1000.0;
+            assert!((row["ref_ml"].as_f64().unwrap() - ml).abs() < 1e-12);
+        }
+    }
+    // Summary: WT lesion-wise Dice over the three cases, a 90% interval around it, pooled Dice.
+    let s = j["summary"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["label"] == "WT" && s["metric"] == "lesion_dice")
+        .unwrap();
+    let mean = golden.iter().map(|g| g[0][3]).sum::<f64>() / 3.0;
+    assert!((s["mean"].as_f64().unwrap() - mean).abs() < 1e-12);
+    let ci = s["ci"].as_array().unwrap();
+    assert!(ci[0].as_f64().unwrap() <= mean && mean <= ci[1].as_f64().unwrap());
+    assert!(j["pooled"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["label"] == "ET"));
+    // The same seed gives the same interval; a lower level a narrower one.
+    let again = json(&ok(eval(&pd, &gd).args(regions).args([
+        "--lesion-wise",
+        "--spacing",
+        &spacing,
+        "--format",
+        "json",
+        "--ci",
+        "0.9",
+    ])));
+    assert!(
+        again["summary"] == j["summary"],
+        "the bootstrap is not reproducible"
+    );
+    let half = json(&ok(eval(&pd, &gd).args(regions).args([
+        "--spacing",
+        &spacing,
+        "--format",
+        "json",
+        "--ci",
+        "0.5",
+    ])));
+    let width = |v: &serde_json::Value| {
+        let c = v["summary"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["label"] == "WT" && s["metric"] == "dice")
+            .unwrap()["ci"]
+            .clone();
+        c[1].as_f64().unwrap() - c[0].as_f64().unwrap()
+    };
+    assert!(width(&half) <= width(&j));
+    // IoU matching: panoptica's counts and panoptic quality of the whole tumour.
+    let j = json(&ok(eval(&pd.join("case0.npy"), &gd.join("case0.npy"))
+        .args(regions)
+        .args([
+            "--lesion-wise",
+            "--match",
+            "iou",
+            "--spacing",
+            &spacing,
+            "--format",
+            "json",
+        ])));
+    let wt = j["cases"][0]["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["label"] == "WT")
+        .unwrap();
+    let want = fx::PANOPTICA_0;
+    assert_eq!(wt["lesion_tp"].as_f64().unwrap(), want[0]);
+    assert_eq!(wt["lesion_fp"].as_f64().unwrap(), want[1]);
+    assert!((wt["pq"].as_f64().unwrap() - want[3]).abs() < 1e-12);
+    // nnU-Net's summary.json layout.
+    let n = json(&ok(
+        eval(&pd, &gd).args(["--region", "WT=1,2,3", "--format", "nnunet"])
+    ));
+    assert!(n["foreground_mean"]["Dice"].is_f64());
+    assert!(n["mean"]["(1, 2, 3)"]["Dice"].is_f64());
+    assert_eq!(n["metric_per_case"].as_array().unwrap().len(), 3);
+    assert!(n["metric_per_case"][0]["metrics"]["1"]["TP"].is_u64());
+    // Usage errors, before any file is read.
+    status(eval(&pd, &gd).args(["--region", "1=1,2"]), 2);
+    status(eval(&pd, &gd).args(["--brats", "met"]), 2);
+    status(
+        eval(&pd, &gd).args(["--lesion-wise", "--match", "iou", "--iou-threshold", "0.3"]),
+        2,
+    );
+    status(eval(&pd, &gd).args(["--ci", "1.5"]), 2);
+}

@@ -113,6 +113,23 @@ pub fn eval_pair(data: &[u8]) {
             },
             ..SurfaceOptions::default()
         },
+        regions: if c[0] & 0x40 != 0 {
+            vec![dice_cli::lesionwise::Region {
+                name: "R".into(),
+                labels: vec![1, (c[6] >> 3) as i64],
+            }]
+        } else {
+            Vec::new()
+        },
+        lesion: (c[0] & 0x20 != 0).then(|| dice_cli::lesionwise::LesionOptions {
+            matching: if c[1] & 0x80 != 0 {
+                dice_cli::lesionwise::Matching::Iou
+            } else {
+                dice_cli::lesionwise::Matching::Dilation
+            },
+            min_voxels: (c[1] & 0x40 != 0).then_some(u64::from(c[4] >> 4)),
+            ..Default::default()
+        }),
         ..Options::default()
     };
     let Ok(pair) = eval::prepare(&p, &g, &opts) else {
@@ -134,8 +151,14 @@ pub fn eval_pair(data: &[u8]) {
         skipped: &[],
         precision: 4,
         columns: eval::columns(&opts),
+        summary: dice_cli::report::SummaryOptions {
+            ci: Some(0.9),
+            resamples: 50,
+            seed: u64::from(c[4]),
+        },
+        regions: opts.regions.clone(),
     };
-    for f in [Format::Table, Format::Csv, Format::Json] {
+    for f in [Format::Table, Format::Csv, Format::Json, Format::Nnunet] {
         report.render(f).expect("a report renders");
     }
 }
