@@ -51,6 +51,8 @@ pub struct Options {
     pub regions: Vec<Region>,
     /// Lesion-wise metrics (`--lesion-wise`).
     pub lesion: Option<LesionOptions>,
+    /// Threads for the lesion-wise metrics of one pair's labels and regions.
+    pub lesion_threads: usize,
 }
 
 impl Default for Options {
@@ -72,6 +74,7 @@ impl Default for Options {
             surface: SurfaceOptions::default(),
             regions: Vec::new(),
             lesion: None,
+            lesion_threads: 1,
         }
     }
 }
@@ -426,8 +429,9 @@ pub fn evaluate(pair: &Pair, opts: &Options, pn: &str, gn: &str) -> Result<Outco
     }
     if let Some(lesion) = &opts.lesion {
         let grid = surfaces::grid(pair, &opts.surface, pn, gn)?;
-        for r in rows.iter_mut() {
-            let labels = match &r.region {
+        let keys: Vec<Vec<i64>> = rows
+            .iter()
+            .map(|r| match &r.region {
                 Some(name) => opts
                     .regions
                     .iter()
@@ -435,9 +439,40 @@ pub fn evaluate(pair: &Pair, opts: &Options, pn: &str, gn: &str) -> Result<Outco
                     .map(|x| x.labels.clone())
                     .unwrap_or_default(),
                 None => vec![r.label],
-            };
-            let (p, g) = lesionwise::masks(pair, &labels, opts.threshold, opts.ignore_label)?;
-            r.values.extend(lesionwise::values(&p, &g, grid, lesion)?);
+            })
+            .collect();
+        // Labels and regions are independent: on up to `lesion_threads` threads, each with its
+        // own workspace, rows taken in order; the results do not depend on the thread count.
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results: Vec<std::sync::Mutex<Option<LesionValues>>> =
+            keys.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        let work = || {
+            let mut ws = lesionwise::Workspace::default();
+            loop {
+                let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(labels) = keys.get(k) else { break };
+                let r = lesionwise::masks(pair, labels, opts.threshold, opts.ignore_label)
+                    .and_then(|(p, g)| lesionwise::values(&mut ws, &p, &g, grid, lesion));
+                if let Ok(mut slot) = results[k].lock() {
+                    *slot = Some(r);
+                }
+            }
+        };
+        let threads = opts.lesion_threads.clamp(1, keys.len().max(1));
+        std::thread::scope(|s| {
+            for _ in 1..threads {
+                // A thread the system refuses to start is simply not used.
+                let _ = std::thread::Builder::new().spawn_scoped(s, work);
+            }
+            work();
+        });
+        for (r, slot) in rows.iter_mut().zip(results) {
+            let v = slot
+                .into_inner()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Err("a lesion-wise worker failed".into()))?;
+            r.values.extend(v);
         }
     }
     if let Ok(grid) = surfaces::grid(pair, &opts.surface, pn, gn) {
@@ -471,6 +506,9 @@ pub fn evaluate(pair: &Pair, opts: &Options, pn: &str, gn: &str) -> Result<Outco
         notes: pair.notes.clone(),
     })
 }
+
+/// One row's lesion-wise values, or why they could not be computed.
+type LesionValues = Result<Vec<Option<f64>>, String>;
 
 impl Row {
     /// How the row is named in reports: the label, or the region's name.

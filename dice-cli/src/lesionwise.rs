@@ -2,13 +2,14 @@
 //! `components` and `lesions` modules; this module only builds masks, allocates the buffers
 //! dice-core asks for, and names the columns.
 
-use dice_core::components::{self, Connectivity};
+use dice_core::components;
 use dice_core::lesions::{self, BratsBuffers, BratsParams, BratsTables, Lesion, Overlap};
 use dice_core::surface::{Bounds, Grid};
 use dice_core::{DiceError, Label};
 
 use crate::eval::Pair;
 use crate::semantics::Values;
+use crate::volume::Data;
 
 /// A named union of labels (`--region WT=1,2,3`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -140,6 +141,24 @@ pub fn masks(
     let n = pair.dims.iter().product::<usize>();
     let mut p = try_zeroed::<u8>(n, "the prediction's mask")?;
     let mut g = try_zeroed::<u8>(n, "the reference's mask")?;
+    if let (Values::Labels(Data::U8(pv)), Values::Labels(Data::U8(gv))) = (&pair.pred, &pair.gt) {
+        // Byte labels: one table lookup per voxel (the ignore label keeps a voxel out of both).
+        const IGNORED: u8 = 2;
+        let mut lut = [0u8; 256];
+        for &l in labels.iter().filter(|l| (0..256).contains(*l)) {
+            lut[l as usize] = 1;
+        }
+        if let Some(ig) = ignore.filter(|i| (0..256).contains(i)) {
+            lut[ig as usize] = IGNORED;
+        }
+        for ((o_p, o_g), (&a, &b)) in p.iter_mut().zip(g.iter_mut()).zip(pv.iter().zip(gv)) {
+            let (x, y) = (lut[a as usize], lut[b as usize]);
+            let out = x == IGNORED || y == IGNORED;
+            *o_p = u8::from(!out && x == 1);
+            *o_g = u8::from(!out && y == 1);
+        }
+        return Ok((p, g));
+    }
     for i in 0..n {
         if is_ignored(&pair.pred, ignore, i) || is_ignored(&pair.gt, ignore, i) {
             continue;
@@ -164,26 +183,13 @@ const EMPTY_BOX: Bounds = Bounds {
     hi: [0; 3],
 };
 
-/// Components and their sizes of one mask.
-struct Labelled {
-    labels: Vec<u32>,
-    count: u32,
-    sizes: Vec<u64>,
-}
-
-fn label(mask: &[u8], grid: Grid, c: Connectivity, uf: &mut [u32]) -> Result<Labelled, String> {
-    let mut labels = try_zeroed::<u32>(mask.len(), "the component labels")?;
-    let count =
-        components::label(mask, grid.dims, c, &mut labels, uf).map_err(|e| e.to_string())?;
+/// Sizes of the components of a labelling (index 0 unused).
+fn sizes_of(labels: &[u32], grid: Grid, count: u32) -> Result<Vec<u64>, String> {
     let mut sizes = vec![0u64; count as usize + 1];
     let mut boxes = vec![EMPTY_BOX; count as usize + 1];
-    lesions::component_extents(&labels, grid.dims, count, &mut sizes, &mut boxes)
+    lesions::component_extents(labels, grid.dims, count, &mut sizes, &mut boxes)
         .map_err(|e| e.to_string())?;
-    Ok(Labelled {
-        labels,
-        count,
-        sizes,
-    })
+    Ok(sizes)
 }
 
 /// The overlaps of two labellings, the table grown until it fits.
@@ -206,21 +212,63 @@ fn overlaps(a: &[u32], b: &[u32], hint: usize) -> Result<Vec<Overlap>, String> {
 
 /// The lesion-wise values of one label or region, in the order of [`LesionOptions::columns`].
 pub fn values(
+    ws: &mut Workspace,
     pred: &[u8],
     reference: &[u8],
     grid: Grid,
     opts: &LesionOptions,
 ) -> Result<Vec<Option<f64>>, String> {
     let c = opts.brats.connectivity;
-    let mut uf = try_zeroed::<u32>(components::scratch_len(grid.dims), "the union-find table")?;
+    let n = pred.len();
     let ml = grid.spacing.iter().product::<f64>() / 1000.0;
+    // BraTS first: it leaves the prediction's components in the workspace, which the other
+    // measures reuse.
+    let brats_result = match opts.matching {
+        Matching::Dilation => {
+            let mut params = opts.brats;
+            if let Some(v) = opts.min_voxels {
+                // In voxels: the same threshold as a volume of v voxels (plus half a voxel, so
+                // that rounding of the product cannot move a lesion across it).
+                params.min_volume = (v as f64 + 0.5) * ml * 1000.0;
+            }
+            Some(brats_in(ws, pred, reference, grid, &params)?.0)
+        }
+        Matching::Iou => None,
+    };
+    ensure(&mut ws.pred_labels, n, "the component labels")?;
+    ensure(&mut ws.ref_labels, n, "the component labels")?;
+    ensure(
+        &mut ws.union_find,
+        components::scratch_len(grid.dims),
+        "the union-find table",
+    )?;
+    let e = |e: DiceError| e.to_string();
+    let np = match &brats_result {
+        Some(r) => r.components,
+        None => components::label(
+            pred,
+            grid.dims,
+            c,
+            &mut ws.pred_labels[..n],
+            &mut ws.union_find,
+        )
+        .map_err(e)?,
+    };
+    let nr = components::label(
+        reference,
+        grid.dims,
+        c,
+        &mut ws.ref_labels[..n],
+        &mut ws.union_find,
+    )
+    .map_err(e)?;
+    let (pl, rl) = (&ws.pred_labels[..n], &ws.ref_labels[..n]);
+    let (ps, rs) = (sizes_of(pl, grid, np)?, sizes_of(rl, grid, nr)?);
     // autoPET's volumes: components of one side overlapping nothing on the other.
-    let lp = label(pred, grid, c, &mut uf)?;
-    let lr = label(reference, grid, c, &mut uf)?;
-    let mut pairs = overlaps(&lr.labels, &lp.labels, (lp.count + lr.count) as usize)?;
-    let detection = lesions::match_iou(&pairs, &lr.sizes, &lp.sizes, opts.iou_threshold)
-        .map_err(|e| e.to_string())?;
-    let u = lesions::unmatched(&mut pairs, &lr.sizes, &lp.sizes);
+    let mut pairs = overlaps(rl, pl, (np + nr) as usize)?;
+    let detection =
+        lesions::match_iou(&pairs, &rs, &ps, opts.iou_threshold).map_err(|e| e.to_string())?;
+    let u = lesions::unmatched(&mut pairs, &rs, &ps);
     let fp_ml = Some(u.fp_voxels as f64 * ml);
     let fn_ml = Some(u.fn_voxels as f64 * ml);
     Ok(match opts.matching {
@@ -240,13 +288,7 @@ pub fn values(
             ]
         }
         Matching::Dilation => {
-            let mut params = opts.brats;
-            if let Some(v) = opts.min_voxels {
-                // In voxels: the same threshold as a volume of v voxels (plus half a voxel, so
-                // that rounding of the product cannot move a lesion across it).
-                params.min_volume = (v as f64 + 0.5) * ml * 1000.0;
-            }
-            let r = brats(pred, reference, grid, &params)?;
+            let r = brats_result.unwrap_or_default();
             vec![
                 Some(r.dice),
                 Some(r.hd95),
@@ -260,6 +302,29 @@ pub fn values(
     })
 }
 
+/// The buffers of the lesion-wise evaluation, kept across the labels and regions of a case
+/// (fresh zeroed buffers for each would cost more in page faults than the evaluation itself).
+#[derive(Default)]
+pub struct Workspace {
+    pred_labels: Vec<u32>,
+    ref_labels: Vec<u32>,
+    lesion_labels: Vec<u32>,
+    dilated: Vec<u8>,
+    union_find: Vec<u32>,
+    surface: Vec<f64>,
+    touching: Vec<Overlap>,
+}
+
+/// Grows `v` to `n` values (fallibly); the contents are overwritten by their users.
+fn ensure<T: Clone + Default>(v: &mut Vec<T>, n: usize, what: &str) -> Result<(), String> {
+    if v.len() < n {
+        v.try_reserve_exact(n - v.len())
+            .map_err(|_| format!("not enough memory for {what} ({n} values)"))?;
+        v.resize(n, T::default());
+    }
+    Ok(())
+}
+
 /// dice-core's BraTS lesion-wise evaluation with every buffer it asks for.
 pub fn brats(
     pred: &[u8],
@@ -267,11 +332,12 @@ pub fn brats(
     grid: Grid,
     params: &BratsParams,
 ) -> Result<lesions::LesionWise, String> {
-    brats_with_lesions(pred, reference, grid, params).map(|(r, _)| r)
+    brats_in(&mut Workspace::default(), pred, reference, grid, params).map(|(r, _)| r)
 }
 
-/// [`brats`] with each lesion's result.
-pub fn brats_with_lesions(
+/// [`brats`] in a workspace, with each lesion's result.
+pub fn brats_in(
+    ws: &mut Workspace,
     pred: &[u8],
     reference: &[u8],
     grid: Grid,
@@ -279,25 +345,28 @@ pub fn brats_with_lesions(
 ) -> Result<(lesions::LesionWise, Vec<Lesion>), String> {
     let n = pred.len();
     let e = |e: DiceError| e.to_string();
-    let mut pl = try_zeroed::<u32>(n, "the component labels")?;
-    let mut ll = try_zeroed::<u32>(n, "the lesion labels")?;
-    let mut dil = try_zeroed::<u8>(n, "the dilated reference")?;
-    let mut ds = try_zeroed::<u8>(n, "the dilation buffer")?;
-    let mut uf = try_zeroed::<u32>(components::scratch_len(grid.dims), "the union-find table")?;
+    ensure(&mut ws.pred_labels, n, "the component labels")?;
+    ensure(&mut ws.lesion_labels, n, "the lesion labels")?;
+    ensure(&mut ws.dilated, n, "the dilated reference")?;
+    ensure(
+        &mut ws.union_find,
+        components::scratch_len(grid.dims),
+        "the union-find table",
+    )?;
     let (np, nl) = {
         let mut bufs = BratsBuffers {
-            pred_labels: &mut pl,
-            lesion_labels: &mut ll,
-            dilated: &mut dil,
-            dilation_scratch: &mut ds,
-            union_find: &mut uf,
+            pred_labels: &mut ws.pred_labels[..n],
+            lesion_labels: &mut ws.lesion_labels[..n],
+            dilated: &mut ws.dilated[..n],
+            union_find: &mut ws.union_find,
         };
         lesions::brats_label(pred, reference, grid, params, &mut bufs).map_err(e)?
     };
-    // The labels hold what the next step needs: free the dilation's buffers.
-    drop((dil, ds, uf));
-    let mut touching = vec![Overlap::default(); (np + nl) as usize + 16];
-    let mut surface: Vec<f64> = Vec::new();
+    ensure(
+        &mut ws.touching,
+        (np + nl) as usize + 16,
+        "the overlap table",
+    )?;
     let (mut ps, mut pb) = (
         vec![0u64; np as usize + 1],
         vec![EMPTY_BOX; np as usize + 1],
@@ -308,24 +377,26 @@ pub fn brats_with_lesions(
     );
     let mut les = vec![Lesion::default(); nl as usize];
     loop {
+        let (surface_len, touching_len) = (ws.surface.len(), ws.touching.len());
         let mut t = BratsTables {
-            touching: &mut touching,
+            touching: &mut ws.touching,
             pred_sizes: &mut ps,
             pred_boxes: &mut pb,
             lesion_sizes: &mut ls,
             lesion_boxes: &mut lb,
             lesions: &mut les,
-            surface: &mut surface,
+            surface: &mut ws.surface,
         };
-        match lesions::brats_scores(pred, reference, grid, params, (&pl, &ll), (np, nl), &mut t) {
+        let labels = (&ws.pred_labels[..n], &ws.lesion_labels[..n]);
+        match lesions::brats_scores(pred, reference, grid, params, labels, (np, nl), &mut t) {
             Ok(r) => return Ok((r, les)),
             Err(DiceError::LengthMismatch {
                 expected, found, ..
-            }) if found == surface.len() => {
-                surface = try_zeroed::<f64>(expected, "the distance transform")?;
+            }) if found == surface_len && found != touching_len => {
+                ensure(&mut ws.surface, expected, "the distance transform")?;
             }
-            Err(DiceError::LengthMismatch { found, .. }) if found == touching.len() => {
-                touching = vec![Overlap::default(); 2 * touching.len()];
+            Err(DiceError::LengthMismatch { found, .. }) if found == touching_len => {
+                ensure(&mut ws.touching, 2 * touching_len, "the overlap table")?;
             }
             Err(err) => return Err(err.to_string()),
         }

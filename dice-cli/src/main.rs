@@ -524,6 +524,13 @@ fn options(a: &EvalArgs) -> Result<Options, String> {
         },
         regions,
         lesion,
+        // A single pair's labels and regions share the cores; directory runs already use
+        // their threads across pairs.
+        lesion_threads: if a.pred.is_dir() || a.gt.is_dir() {
+            1
+        } else {
+            dirs::thread_count(a.threads, usize::MAX)
+        },
     })
 }
 

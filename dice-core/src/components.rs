@@ -179,6 +179,22 @@ pub fn label_where(
     len: usize,
     fg: impl Fn(usize) -> bool,
 ) -> Result<u32> {
+    label_impl(dims, connectivity, out, scratch, len, fg, |_, _| false)
+}
+
+/// Voxels tested at once for being all background (`empty(i, k)`), so that the bulk of a
+/// sparse mask is skipped.
+const RUN: usize = 64;
+
+fn label_impl(
+    dims: [usize; 3],
+    connectivity: Connectivity,
+    out: &mut [u32],
+    scratch: &mut [u32],
+    len: usize,
+    fg: impl Fn(usize) -> bool,
+    empty: impl Fn(usize, usize) -> bool,
+) -> Result<u32> {
     let n = check(dims, connectivity)?;
     crate::layout::check_len(Operand::Target, n, len)?;
     crate::layout::check_len(Operand::Output, n, out.len())?;
@@ -199,10 +215,17 @@ pub fn label_where(
     for z in 0..nz {
         for y in 0..ny {
             let row = y * sy + z * sz;
+            let mut skip_to = 0;
             for x in 0..nx {
                 let i = row + x;
-                if !fg(i) {
-                    out[i] = 0;
+                if x >= skip_to && x % RUN == 0 && x + RUN <= nx && empty(i, RUN) {
+                    out[i..i + RUN].fill(0);
+                    skip_to = x + RUN;
+                }
+                if x < skip_to || !fg(i) {
+                    if x >= skip_to {
+                        out[i] = 0;
+                    }
                     continue;
                 }
                 let mut label = 0u32;

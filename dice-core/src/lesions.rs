@@ -43,53 +43,84 @@ use crate::surface::{self, Bounds, Elements, Grid, PercentileDefinition, Surface
 
 /// Binary dilation of `mask` by `iterations` steps of the `connectivity` neighbourhood
 /// (scipy's `binary_dilation(mask, generate_binary_structure(3, r), iterations)`, r = 1, 2, 3
-/// for 6, 18, 26; voxels outside the grid count as background) into `out`, with `scratch` of
-/// the same length. `iterations = 0` copies.
+/// for 6, 18, 26; voxels outside the grid count as background) into `out` (0 or 1).
+/// `iterations = 0` copies.
+///
+/// Each step spreads only from the voxels the previous step added (`D_i = D_{i−1} ∪
+/// (new_{i−1} ⊕ S)`, since the neighbourhood holds its centre), marked in `out` itself with
+/// alternating values, so the cost follows the dilated region's growth, not its volume times
+/// the steps, and no second buffer is needed.
 pub fn dilate(
     mask: &[u8],
     dims: [usize; 3],
     iterations: u32,
     connectivity: Connectivity,
     out: &mut [u8],
-    scratch: &mut [u8],
 ) -> Result<()> {
     let n = grid_len(dims)?;
     crate::layout::check_len(Operand::Target, n, mask.len())?;
     crate::layout::check_len(Operand::Output, n, out.len())?;
-    crate::layout::check_len(Operand::Output, n, scratch.len())?;
+    // 0 background, 1 settled, 2 or 3 added by the previous step (the frontier).
     for (o, &m) in out.iter_mut().zip(mask) {
-        *o = u8::from(m != 0);
+        *o = if m != 0 { 2 } else { 0 };
     }
     let offsets = neighbourhood(connectivity);
     let [nx, ny, nz] = dims;
-    for _ in 0..iterations {
-        scratch.copy_from_slice(out);
+    for step in 0..iterations {
+        let (front, added) = if step % 2 == 0 { (2u8, 3u8) } else { (3, 2) };
+        let mut grew = false;
         for z in 0..nz {
             for y in 0..ny {
                 let row = nx * (y + ny * z);
-                for x in 0..nx {
-                    if scratch[row + x] == 0 {
+                for x0 in (0..nx).step_by(SKIP) {
+                    let x1 = (x0 + SKIP).min(nx);
+                    if !out[row + x0..row + x1].contains(&front) {
                         continue;
                     }
-                    for d in offsets.iter().flatten() {
-                        let (xx, yy, zz) =
-                            (x as isize + d[0], y as isize + d[1], z as isize + d[2]);
-                        if xx < 0
-                            || yy < 0
-                            || zz < 0
-                            || xx >= nx as isize
-                            || yy >= ny as isize
-                            || zz >= nz as isize
-                        {
+                    for x in x0..x1 {
+                        if out[row + x] != front {
                             continue;
                         }
-                        out[xx as usize + nx * (yy as usize + ny * zz as usize)] = 1;
+                        spread(out, dims, &offsets, [x, y, z], added, &mut grew);
                     }
                 }
             }
         }
+        if !grew {
+            break;
+        }
+    }
+    for o in out.iter_mut() {
+        *o = u8::from(*o != 0);
     }
     Ok(())
+}
+
+/// Settles frontier voxel `c` and marks its background neighbours `added`.
+#[inline(always)]
+fn spread(
+    out: &mut [u8],
+    dims: [usize; 3],
+    offsets: &[Option<[isize; 3]>; 26],
+    c: [usize; 3],
+    added: u8,
+    grew: &mut bool,
+) {
+    let [nx, ny, nz] = dims;
+    let [x, y, z] = c;
+    out[x + nx * (y + ny * z)] = 1;
+    for d in offsets.iter().flatten() {
+        let (xx, yy, zz) = (x as isize + d[0], y as isize + d[1], z as isize + d[2]);
+        if xx < 0 || yy < 0 || zz < 0 || xx >= nx as isize || yy >= ny as isize || zz >= nz as isize
+        {
+            continue;
+        }
+        let j = xx as usize + nx * (yy as usize + ny * zz as usize);
+        if out[j] == 0 {
+            out[j] = added;
+            *grew = true;
+        }
+    }
 }
 
 /// The offsets of a neighbourhood (at most 26).
@@ -153,24 +184,36 @@ pub fn component_extents(
         lo: [usize::MAX; 3],
         hi: [0; 3],
     });
-    let [nx, ny, _] = dims;
-    for (i, &l) in labels.iter().enumerate() {
-        if l == 0 {
-            continue;
+    let [nx, ny, nz] = dims;
+    for z in 0..nz {
+        for y in 0..ny {
+            let row = nx * (y + ny * z);
+            let r = &labels[row..row + nx];
+            let mut x0 = 0;
+            while x0 < nx {
+                let x1 = (x0 + SKIP).min(nx);
+                if r[x0..x1].iter().all(|&v| v == 0) {
+                    x0 = x1;
+                    continue;
+                }
+                for (x, &l) in r.iter().enumerate().take(x1).skip(x0) {
+                    if l == 0 {
+                        continue;
+                    }
+                    if l > count {
+                        return Err(DiceError::LabelOutOfRange {
+                            operand: Operand::Labels,
+                            index: row + x,
+                            label: i64::from(l),
+                            classes: need,
+                        });
+                    }
+                    grow(&mut boxes[l as usize], [x, y, z]);
+                    sizes[l as usize] += 1;
+                }
+                x0 = x1;
+            }
         }
-        if l > count {
-            return Err(DiceError::LabelOutOfRange {
-                operand: Operand::Labels,
-                index: i,
-                label: i64::from(l),
-                classes: need,
-            });
-        }
-        grow(
-            &mut boxes[l as usize],
-            [i % nx, (i / nx) % ny, i / (nx * ny)],
-        );
-        sizes[l as usize] += 1;
     }
     Ok(())
 }
@@ -199,35 +242,67 @@ pub struct Overlap {
 /// entries were needed at least: call again with more (the count is exact once it fits).
 pub fn overlaps(a: &[u32], b: &[u32], out: &mut [Overlap]) -> Result<usize> {
     crate::layout::check_len(Operand::Labels, a.len(), b.len())?;
-    let mut len = 0usize;
-    let mut last: Option<(u32, u32)> = None;
-    for (&x, &y) in a.iter().zip(b) {
-        if x == 0 || y == 0 {
+    let mut t = OverlapTable::new(out);
+    for (ca, cb) in a.chunks(SKIP).zip(b.chunks(SKIP)) {
+        if ca.iter().all(|&v| v == 0) || cb.iter().all(|&v| v == 0) {
             continue;
         }
-        if last == Some((x, y)) {
-            out[len - 1].voxels += 1;
-            continue;
+        for (&x, &y) in ca.iter().zip(cb) {
+            if x != 0 && y != 0 {
+                t.push(x, y)?;
+            }
         }
-        if len == out.len() {
-            len = compact(&mut out[..len]);
-            if len == out.len() {
+    }
+    Ok(t.finish())
+}
+
+/// Voxels checked at once for being all background (a vectorised test that lets the passes
+/// skip the empty bulk of a volume).
+const SKIP: usize = 64;
+
+/// Pairs collected in a caller's buffer: runs of the same pair add up in place, and a full
+/// buffer is sorted and merged before it is declared too small.
+struct OverlapTable<'o> {
+    out: &'o mut [Overlap],
+    len: usize,
+    last: Option<(u32, u32)>,
+}
+
+impl<'o> OverlapTable<'o> {
+    fn new(out: &'o mut [Overlap]) -> Self {
+        OverlapTable {
+            out,
+            len: 0,
+            last: None,
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, a: u32, b: u32) -> Result<()> {
+        if self.last == Some((a, b)) {
+            self.out[self.len - 1].voxels += 1;
+            return Ok(());
+        }
+        if self.len == self.out.len() {
+            self.len = compact(&mut self.out[..self.len]);
+            self.last = None;
+            if self.len == self.out.len() {
                 return Err(DiceError::LengthMismatch {
                     operand: Operand::Output,
-                    expected: out.len() + 1,
-                    found: out.len(),
+                    expected: self.out.len() + 1,
+                    found: self.out.len(),
                 });
             }
         }
-        out[len] = Overlap {
-            a: x,
-            b: y,
-            voxels: 1,
-        };
-        len += 1;
-        last = Some((x, y));
+        self.out[self.len] = Overlap { a, b, voxels: 1 };
+        self.len += 1;
+        self.last = Some((a, b));
+        Ok(())
     }
-    Ok(compact(&mut out[..len]))
+
+    fn finish(self) -> usize {
+        compact(&mut self.out[..self.len])
+    }
 }
 
 /// Sorts and merges equal pairs (adding their voxels); returns the new length.
@@ -343,17 +418,15 @@ pub struct LesionWise {
     pub components: u32,
 }
 
-/// The buffers of [`brats`], all the caller's: three of one entry per voxel, the union–find
+/// The buffers of [`brats_label`], all the caller's: three of one entry per voxel, the union–find
 /// scratch of [`components::scratch_len`].
 pub struct BratsBuffers<'a> {
     /// Receives the prediction's components.
     pub pred_labels: &'a mut [u32],
     /// Receives the lesion numbers (components of the dilated reference) on the dilated region.
     pub lesion_labels: &'a mut [u32],
-    /// The dilated reference (and the dilation's ping-pong buffer below).
+    /// The dilated reference.
     pub dilated: &'a mut [u8],
-    /// Dilation scratch, one byte per voxel.
-    pub dilation_scratch: &'a mut [u8],
     /// Union–find scratch ([`components::scratch_len`]).
     pub union_find: &'a mut [u32],
 }
@@ -379,7 +452,6 @@ pub fn brats_label(
         params.dilation,
         Connectivity::Eighteen,
         bufs.dilated,
-        bufs.dilation_scratch,
     )?;
     let n_lesions = components::label(bufs.dilated, dims, c, bufs.lesion_labels, bufs.union_find)?;
     Ok((n_pred, n_lesions))
@@ -430,31 +502,74 @@ pub fn brats_scores(
         crate::layout::check_len(Operand::Labels, n, len)?;
     }
     crate::layout::check_len(Operand::Output, n_les as usize, t.lesions.len())?;
-    component_extents(pred_labels, dims, n_pred, t.pred_sizes, t.pred_boxes)?;
-    // Lesion boxes over the dilated region; sizes over the reference voxels only.
-    component_extents(lesion_labels, dims, n_les, t.lesion_sizes, t.lesion_boxes)?;
-    t.lesion_sizes.fill(0);
-    for (&l, &r) in lesion_labels.iter().zip(reference) {
-        if r != 0 {
-            t.lesion_sizes[l as usize] += 1;
-        }
-    }
-    let pairs = overlaps(lesion_labels, pred_labels, t.touching)?;
-    // Overlap of each lesion with its matched components: reference ∧ prediction voxels
-    // (a predicted voxel on a lesion's voxel belongs to a component touching it).
+    let need = |c: u32| c as usize + 1;
+    crate::layout::check_len(Operand::Output, need(n_pred), t.pred_sizes.len())?;
+    crate::layout::check_len(Operand::Output, need(n_pred), t.pred_boxes.len())?;
+    crate::layout::check_len(Operand::Output, need(n_les), t.lesion_sizes.len())?;
+    crate::layout::check_len(Operand::Output, need(n_les), t.lesion_boxes.len())?;
     let voxel_volume = grid.spacing[0] * grid.spacing[1] * grid.spacing[2];
     for (j, les) in t.lesions.iter_mut().enumerate() {
         *les = Lesion {
             id: j as u32 + 1,
-            voxels: t.lesion_sizes[j + 1],
-            volume: t.lesion_sizes[j + 1] as f64 * voxel_volume,
             ..Lesion::default()
         };
     }
-    for ((&l, &r), &p) in lesion_labels.iter().zip(reference).zip(pred) {
-        if r != 0 && p != 0 {
-            t.lesions[l as usize - 1].overlap += 1;
+    let nothing = Bounds {
+        lo: [usize::MAX; 3],
+        hi: [0; 3],
+    };
+    t.pred_sizes.fill(0);
+    t.pred_boxes.fill(nothing);
+    t.lesion_sizes.fill(0);
+    t.lesion_boxes.fill(nothing);
+    // One pass: component sizes and boxes, lesion boxes (of the dilated region), lesion sizes
+    // and overlaps (reference voxels), and the touching (lesion, component) pairs.
+    let [nx, ny, nz] = dims;
+    let mut table = OverlapTable::new(t.touching);
+    for z in 0..nz {
+        for y in 0..ny {
+            let row = nx * (y + ny * z);
+            let (pr, lr) = (&pred_labels[row..row + nx], &lesion_labels[row..row + nx]);
+            let mut x0 = 0;
+            while x0 < nx {
+                let x1 = (x0 + SKIP).min(nx);
+                if pr[x0..x1].iter().all(|&v| v == 0) && lr[x0..x1].iter().all(|&v| v == 0) {
+                    x0 = x1;
+                    continue;
+                }
+                for x in x0..x1 {
+                    let (c, l) = (pr[x], lr[x]);
+                    if c != 0 {
+                        if c > n_pred {
+                            return Err(out_of_range(c, n_pred));
+                        }
+                        t.pred_sizes[c as usize] += 1;
+                        grow(&mut t.pred_boxes[c as usize], [x, y, z]);
+                    }
+                    if l != 0 {
+                        if l > n_les {
+                            return Err(out_of_range(l, n_les));
+                        }
+                        grow(&mut t.lesion_boxes[l as usize], [x, y, z]);
+                        if reference[row + x] != 0 {
+                            t.lesion_sizes[l as usize] += 1;
+                            if pred[row + x] != 0 {
+                                t.lesions[l as usize - 1].overlap += 1;
+                            }
+                        }
+                        if c != 0 {
+                            table.push(l, c)?;
+                        }
+                    }
+                }
+                x0 = x1;
+            }
         }
+    }
+    let pairs = table.finish();
+    for les in t.lesions.iter_mut() {
+        les.voxels = t.lesion_sizes[les.id as usize];
+        les.volume = les.voxels as f64 * voxel_volume;
     }
     // Matched components of each lesion: a run of `touching` (sorted by lesion).
     let mut start = 0usize;
@@ -494,14 +609,7 @@ pub fn brats_scores(
             c != 0 && run.binary_search_by_key(&c, |o| o.b).is_ok()
         };
         let in_lesion = |i: usize| reference[i] != 0 && lesion_labels[i] == j;
-        let need = surface::scratch_len_for(Elements::Surfels, grid, Some(b), &in_pred, &in_lesion);
-        if t.surface.len() < need {
-            return Err(DiceError::LengthMismatch {
-                operand: Operand::Output,
-                expected: need,
-                found: t.surface.len(),
-            });
-        }
+        // Too small a scratch is a LengthMismatch naming the size needed.
         les.hd95 = match surface::distances_for(
             Elements::Surfels,
             grid,

@@ -925,6 +925,19 @@ fn corner_dims(grid: Grid, b: Bounds) -> [usize; 3] {
 /// in box coordinates) of the mask `inside` (grid indices); outside the image counts as outside.
 /// 3-D: bit `7 − (4a + 2b + c)` for the voxel at offset `(a, b, c)`; 2-D: bit `3 − (2a + b)`.
 fn code_at(grid: Grid, b: Bounds, inside: &impl Fn(usize) -> bool, c: [usize; 3]) -> u8 {
+    code_bits(grid, b, inside, c, false)
+}
+
+/// [`code_at`], or with `upper_x` only the bits of the voxels at `x` (the corner's `+x` half,
+/// the low half of the code): the other half is the previous corner's, shifted.
+#[inline(always)]
+fn code_bits(
+    grid: Grid,
+    b: Bounds,
+    inside: &impl Fn(usize) -> bool,
+    c: [usize; 3],
+    upper_x: bool,
+) -> u8 {
     let axes = surfel_axes(grid);
     let three = axes[2];
     let mut code = 0u8;
@@ -943,6 +956,9 @@ fn code_at(grid: Grid, b: Bounds, inside: &impl Fn(usize) -> bool, c: [usize; 3]
         &[[0, 0, 0], [0, 1, 0], [1, 0, 0], [1, 1, 0]]
     };
     for (bit, o) in offsets.iter().enumerate() {
+        if upper_x && o[0] == 0 {
+            continue;
+        }
         let mut g = [0usize; 3];
         let mut ok = true;
         for k in 0..3 {
@@ -1043,11 +1059,22 @@ fn walk_corners(
     mut f: impl FnMut(usize, u8),
 ) {
     let cd = corner_dims(grid, b);
+    // Along x the `−x` half of a corner's voxels is the previous corner's `+x` half: evaluate
+    // only the new half (half the calls of `inside`).
+    let incremental = surfel_axes(grid)[0];
+    let half = if grid.dims[2] > 1 { 4 } else { 2 };
+    let low = (1u8 << half) - 1;
     let mut k = 0;
     for z in 0..cd[2] {
         for y in 0..cd[1] {
+            let mut code = 0u8;
             for x in 0..cd[0] {
-                f(k, code_at(grid, b, inside, [x, y, z]));
+                code = if incremental && x > 0 {
+                    ((code & low) << half) | code_bits(grid, b, inside, [x, y, z], true)
+                } else {
+                    code_at(grid, b, inside, [x, y, z])
+                };
+                f(k, code);
                 k += 1;
             }
         }

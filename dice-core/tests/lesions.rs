@@ -43,13 +43,12 @@ fn run(
 ) -> (LesionWise, Vec<lesions::Lesion>) {
     let n = pred.len();
     let (mut pl, mut ll) = (vec![0u32; n], vec![0u32; n]);
-    let (mut dil, mut ds) = (vec![0u8; n], vec![0u8; n]);
+    let mut dil = vec![0u8; n];
     let mut uf = vec![0u32; components::scratch_len(grid.dims)];
     let mut bufs = BratsBuffers {
         pred_labels: &mut pl,
         lesion_labels: &mut ll,
         dilated: &mut dil,
-        dilation_scratch: &mut ds,
         union_find: &mut uf,
     };
     let (np, nl) = brats_label(pred, gt, grid, params, &mut bufs).unwrap();
@@ -237,8 +236,8 @@ fn dilation_is_the_iterated_neighbourhood() {
     mask[5 + 11 * (4 + 9 * 3)] = 1;
     mask[1 + 11 * (1 + 9)] = 1;
     for k in 0..4u32 {
-        let (mut out, mut s) = (vec![0u8; n], vec![0u8; n]);
-        lesions::dilate(&mask, dims, k, Connectivity::Eighteen, &mut out, &mut s).unwrap();
+        let mut out = vec![0u8; n];
+        lesions::dilate(&mask, dims, k, Connectivity::Eighteen, &mut out).unwrap();
         for (i, &got) in out.iter().enumerate() {
             let c = [i % 11, (i / 11) % 9, i / 99];
             let want = mask.iter().enumerate().any(|(j, &m)| {
@@ -249,6 +248,54 @@ fn dilation_is_the_iterated_neighbourhood() {
                     && diff.iter().sum::<usize>() <= 2 * k as usize
             });
             assert_eq!(got != 0, want, "k {k} voxel {c:?}");
+        }
+    }
+}
+
+/// Random masks, every connectivity and up to four steps: the frontier dilation equals the
+/// definition (k applications of the neighbourhood).
+#[test]
+fn dilation_of_random_masks_equals_repeated_neighbourhoods() {
+    let dims = [9, 8, 6];
+    let n = 9 * 8 * 6;
+    let mut s = 12345u64;
+    for conn in [
+        Connectivity::Six,
+        Connectivity::Eighteen,
+        Connectivity::TwentySix,
+    ] {
+        for density in [0.02, 0.1] {
+            let mask: Vec<u8> = (0..n)
+                .map(|_| {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    u8::from(((s >> 11) as f64 / (1u64 << 53) as f64) < density)
+                })
+                .collect();
+            let mut want = mask.clone();
+            for k in 0..5u32 {
+                let mut out = vec![0u8; n];
+                lesions::dilate(&mask, dims, k, conn, &mut out).unwrap();
+                assert_eq!(out, want, "{conn:?} k {k}");
+                // One more application of the neighbourhood, by brute force.
+                let prev = want.clone();
+                for (i, w) in want.iter_mut().enumerate() {
+                    let c = [i % 9, (i / 9) % 8, i / 72];
+                    *w = u8::from((0..n).any(|j| {
+                        let d = [j % 9, (j / 9) % 8, j / 72];
+                        let diff: Vec<usize> = (0..3).map(|a| c[a].abs_diff(d[a])).collect();
+                        let nz = diff.iter().filter(|&&v| v != 0).count();
+                        let touch = diff.iter().all(|&v| v <= 1)
+                            && match conn {
+                                Connectivity::Six => nz <= 1,
+                                Connectivity::Eighteen => nz <= 2,
+                                _ => true,
+                            };
+                        prev[j] != 0 && touch
+                    }));
+                }
+            }
         }
     }
 }
