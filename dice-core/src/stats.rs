@@ -116,7 +116,8 @@ impl SoftStats {
             intersection: self.intersection + other.intersection,
             pred: self.pred + other.pred,
             target: self.target + other.target,
-            voxels: self.voxels + other.voxels,
+            // Counts from C or an all-reduce can be anything: saturate rather than wrap.
+            voxels: self.voxels.saturating_add(other.voxels),
             moment: self.moment,
             abs_diff: self.abs_diff + other.abs_diff,
         };

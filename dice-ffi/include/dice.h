@@ -400,6 +400,50 @@ typedef enum DiceTermKind {
 } DiceTermKind;
 
 /**
+ * Which neighbours connect the voxels of a component.
+ */
+typedef enum DiceConnectivity {
+  /**
+   * 2-D, shared edges (grids with one slice only).
+   */
+  DICE_CONNECTIVITY_FOUR = 4,
+  /**
+   * 2-D, shared edges or corners (grids with one slice only).
+   */
+  DICE_CONNECTIVITY_EIGHT = 8,
+  /**
+   * 3-D, shared faces.
+   */
+  DICE_CONNECTIVITY_SIX = 6,
+  /**
+   * 3-D, shared faces or edges.
+   */
+  DICE_CONNECTIVITY_EIGHTEEN = 18,
+  /**
+   * 3-D, shared faces, edges or corners (cc3d's and BraTS's default).
+   */
+  DICE_CONNECTIVITY_TWENTY_SIX = 26,
+} DiceConnectivity;
+
+/**
+ * The BraTS 2023 challenge whose constants dice_brats_params_default() writes.
+ */
+typedef enum DiceBratsChallenge {
+  /**
+   * GLI, SSA and PED: dilation 3, 50 mm³.
+   */
+  DICE_BRATS_CHALLENGE_GLI = 0,
+  /**
+   * MEN: dilation 1, 50 mm³.
+   */
+  DICE_BRATS_CHALLENGE_MEN = 1,
+  /**
+   * MET: dilation 1, 2 mm³.
+   */
+  DICE_BRATS_CHALLENGE_MET = 2,
+} DiceBratsChallenge;
+
+/**
  * An accumulator of per-class soft statistics and hard counts over a volume seen chunk by
  * chunk (slice by slice on a small device). Opaque: create with dice_accumulator_new(), free
  * with dice_accumulator_free().
@@ -801,6 +845,146 @@ typedef struct DiceCompoundValue {
    */
   size_t defined;
 } DiceCompoundValue;
+
+/**
+ * The constants of the BraTS lesion-wise metrics.
+ */
+typedef struct DiceBratsParams {
+  /**
+   * Dilation steps of the reference (18-neighbourhood) before lesions are grouped.
+   */
+  uint32_t dilation;
+  /**
+   * Lesions of at most this volume (mm³) leave the score.
+   */
+  double min_volume;
+  /**
+   * HD95 of a missed lesion or a false positive (mm; 374 in BraTS).
+   */
+  double hd_penalty;
+  /**
+   * The Hausdorff percentile (95).
+   */
+  double percentile;
+  /**
+   * A ::DiceConnectivity of the components (26).
+   */
+  int32_t connectivity;
+} DiceBratsParams;
+
+/**
+ * The lesion-wise result of one region of one case.
+ */
+typedef struct DiceLesionWise {
+  /**
+   * `Σ Dice / (lesions + FP)` over lesions above the volume threshold (1 with nothing).
+   */
+  double dice;
+  /**
+   * `(Σ HD95 + FP·penalty)/(lesions + FP)` (0 with nothing).
+   */
+  double hd95;
+  /**
+   * Counted lesions with a match.
+   */
+  uint32_t tp;
+  /**
+   * Predicted components touching no lesion.
+   */
+  uint32_t fp;
+  /**
+   * Counted lesions without a match.
+   */
+  uint32_t fn_;
+  /**
+   * Lesions of any volume.
+   */
+  uint32_t lesions;
+  /**
+   * Predicted components.
+   */
+  uint32_t components;
+} DiceLesionWise;
+
+/**
+ * One reference lesion of the BraTS evaluation.
+ */
+typedef struct DiceLesion {
+  /**
+   * Its number (1..).
+   */
+  uint32_t id;
+  /**
+   * Predicted components matched.
+   */
+  uint32_t matched;
+  /**
+   * Reference voxels.
+   */
+  uint64_t voxels;
+  /**
+   * Voxels of the matched components.
+   */
+  uint64_t pred_voxels;
+  /**
+   * Lesion voxels inside them.
+   */
+  uint64_t overlap;
+  /**
+   * Volume (mm³).
+   */
+  double volume;
+  /**
+   * Dice with the matched components (0 without a match).
+   */
+  double dice;
+  /**
+   * HD95 (mm), or the penalty without a match.
+   */
+  double hd95;
+  /**
+   * 1 when above the volume threshold (it counts in the score).
+   */
+  uint8_t counted;
+} DiceLesion;
+
+/**
+ * Detection by IoU matching and the volumes of unmatched components.
+ */
+typedef struct DiceDetection {
+  /**
+   * Matched pairs.
+   */
+  uint32_t tp;
+  /**
+   * Predicted components without a partner.
+   */
+  uint32_t fp;
+  /**
+   * Reference components without a partner.
+   */
+  uint32_t fn_;
+  /**
+   * Panoptic quality `SQ·RQ` (NaN when both masks are empty).
+   */
+  double pq;
+  /**
+   * Segmentation quality, the mean IoU of matched pairs (NaN without a match).
+   */
+  double sq;
+  /**
+   * Recognition quality, the F1 score (NaN when both masks are empty).
+   */
+  double rq;
+  /**
+   * Voxels of predicted components overlapping no reference voxel.
+   */
+  uint64_t fp_voxels;
+  /**
+   * Voxels of reference components overlapping no predicted voxel.
+   */
+  uint64_t fn_voxels;
+} DiceDetection;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1229,6 +1413,77 @@ enum DiceStatus dice_compound_loss_f64(const struct DiceSoftParams *dice,
                                        double *grad,
                                        size_t grad_len,
                                        struct DiceCompoundValue *out);
+
+/**
+ * Writes the constants of a BraTS 2023 challenge (a ::DiceBratsChallenge) into `*out`.
+ *
+ * # Safety
+ * `out` must be NULL or valid for writing a ::DiceBratsParams.
+ */
+enum DiceStatus dice_brats_params_default(int32_t challenge, struct DiceBratsParams *out);
+
+/**
+ * The union–find scratch (in `uint32_t`) dice_connected_components() needs for `grid`.
+ *
+ * # Safety
+ * `out` must be NULL or valid for writing a `size_t`.
+ */
+enum DiceStatus dice_components_scratch_len(struct DiceGrid grid, size_t *out);
+
+/**
+ * Labels the connected components of `mask` (`len` bytes, non-zero = foreground, x fastest)
+ * into `labels` (`len` values: 0 background, `1..=*count` in raster order of each
+ * component's first voxel, as scipy and cc3d number them), with `scratch` of
+ * dice_components_scratch_len() entries.
+ *
+ * # Safety
+ * `mask` valid for `len` bytes, `labels` writable for `len` values, `scratch` for
+ * `scratch_len`, `count` for one.
+ */
+enum DiceStatus dice_connected_components(const uint8_t *mask,
+                                          size_t len,
+                                          struct DiceGrid grid,
+                                          int32_t connectivity,
+                                          uint32_t *labels,
+                                          uint32_t *scratch,
+                                          size_t scratch_len,
+                                          uint32_t *count);
+
+/**
+ * The BraTS lesion-wise Dice and HD95 of a prediction mask against a reference mask
+ * (`len` bytes each, one region: e.g. labels 1, 2, 3 for the whole tumour) into `*out`, and
+ * each lesion into `lesions` (NULL, or `lesions_cap` entries; `*lesions_len` receives the
+ * number of lesions, which may exceed the capacity: only the first `lesions_cap` are written).
+ *
+ * # Safety
+ * `params`, `out` valid; `pred`, `target` for `len` bytes; `lesions` writable for
+ * `lesions_cap` entries unless NULL; `lesions_len` NULL or writable.
+ */
+enum DiceStatus dice_lesion_wise(const struct DiceBratsParams *params,
+                                 struct DiceGrid grid,
+                                 const uint8_t *pred,
+                                 const uint8_t *target,
+                                 size_t len,
+                                 struct DiceLesionWise *out,
+                                 struct DiceLesion *lesions,
+                                 size_t lesions_cap,
+                                 size_t *lesions_len);
+
+/**
+ * IoU matching of the two masks' components (`threshold` in [0.5, 1)) and the voxels of
+ * components overlapping nothing on the other side (autoPET's false-positive and
+ * false-negative volumes: multiply by the voxel volume) into `*out`.
+ *
+ * # Safety
+ * `pred`, `target` valid for `len` bytes; `out` writable.
+ */
+enum DiceStatus dice_lesion_detection(struct DiceGrid grid,
+                                      const uint8_t *pred,
+                                      const uint8_t *target,
+                                      size_t len,
+                                      int32_t connectivity,
+                                      double threshold,
+                                      struct DiceDetection *out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -300,6 +300,44 @@ inline std::optional<double> surface_metric(const DiceSurfaceDistances& d, DiceG
   return defined ? std::optional<double>(value) : std::nullopt;
 }
 
+/** Connected components of a mask: one label per voxel (0 background) and their count. */
+struct Components {
+  std::vector<std::uint32_t> labels;
+  std::uint32_t count = 0;
+};
+
+/** Labels the components of `mask` (`grid`'s voxel count, x fastest). */
+inline Components connected_components(const std::vector<std::uint8_t>& mask, DiceGrid grid,
+                                       int32_t connectivity = DICE_CONNECTIVITY_TWENTY_SIX) {
+  std::size_t need = 0;
+  check(dice_components_scratch_len(grid, &need));
+  Components c;
+  c.labels.resize(mask.size());
+  std::vector<std::uint32_t> scratch(need);
+  check(dice_connected_components(mask.data(), mask.size(), grid, connectivity, c.labels.data(), scratch.data(),
+                                  scratch.size(), &c.count));
+  return c;
+}
+
+/** A region's lesion-wise result with every lesion. */
+struct LesionWiseResult {
+  DiceLesionWise scores{};
+  std::vector<DiceLesion> lesions;
+};
+
+/** BraTS lesion-wise Dice and HD95 of two masks of one region (constants of `challenge`). */
+inline LesionWiseResult lesion_wise(const std::vector<std::uint8_t>& pred, const std::vector<std::uint8_t>& target,
+                                    DiceGrid grid, int32_t challenge = DICE_BRATS_CHALLENGE_GLI) {
+  DiceBratsParams p{};
+  check(dice_brats_params_default(challenge, &p));
+  LesionWiseResult r;
+  std::size_t n = 0;
+  check(dice_lesion_wise(&p, grid, pred.data(), target.data(), pred.size(), &r.scores, nullptr, 0, &n));
+  r.lesions.resize(n);
+  check(dice_lesion_wise(&p, grid, pred.data(), target.data(), pred.size(), &r.scores, r.lesions.data(), n, &n));
+  return r;
+}
+
 /** Per-class soft statistics and hard counts over a volume seen chunk by chunk (RAII). */
 class Accumulator {
  public:

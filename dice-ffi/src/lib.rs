@@ -33,10 +33,13 @@ mod accumulator;
 
 mod compound;
 
+mod lesions;
+
 pub use accumulator::*;
 pub use compound::*;
 pub use enums::*;
 pub use hard::*;
+pub use lesions::*;
 pub use params::*;
 pub use soft::*;
 pub use status::*;

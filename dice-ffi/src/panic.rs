@@ -119,7 +119,7 @@ pub(crate) fn try_vec<T: Clone>(n: usize, value: T, what: &str) -> FfiResult<Vec
         err(
             DiceStatus::OutOfMemory,
             format!(
-                "cannot allocate {what} for {n} classes ({} bytes)",
+                "cannot allocate {what}: {n} values ({} bytes)",
                 n.saturating_mul(std::mem::size_of::<T>())
             ),
         )

@@ -299,6 +299,30 @@ fn check_surfaces(out: &HashMap<String, Vec<Vec<String>>>, d: &Data) {
             [x.pred_area, x.mean_pred_to_ref, x.percentile_ref_to_pred]
         );
     }
+    // components, lesion_wise of the label-1 masks on the 10×10 grid (the C program's)
+    if out.contains_key("components") {
+        use dice_core::components::{self as cc, Connectivity};
+        use dice_core::lesions::BratsParams;
+        let (pm, gm) = (m1(&d.pred_labels), m1(&d.labels));
+        let mut labels = vec![0u32; pm.len()];
+        let mut s = vec![0u32; cc::scratch_len([10, 10, 1])];
+        let n = cc::label(&pm, [10, 10, 1], Connectivity::Eight, &mut labels, &mut s).unwrap();
+        let mut want = vec![n.to_string()];
+        want.extend(labels.iter().map(|l| l.to_string()));
+        assert_eq!(out["components"][0], want);
+        let g = Grid::new([10, 10, 1], [1.0, 2.0, 1.0]).unwrap();
+        let mut p = BratsParams::MET;
+        p.connectivity = Connectivity::TwentySix;
+        let (r, les) = dice_cli_free_brats(&pm, &gm, g, &p);
+        let line = f64s(&out["lesion_wise"][0]);
+        assert_eq!(line[0], r.dice);
+        assert_eq!(line[1], r.hd95);
+        assert_eq!(
+            line[2..7],
+            [r.tp, r.fp, r.fn_, r.lesions, r.components].map(f64::from)
+        );
+        assert_eq!(line[7], les as f64);
+    }
     let line = f64s(&out["surface_one"][0]);
     assert_eq!(line[0], one.hausdorff());
     assert_eq!(line[1], 1.0);
@@ -309,6 +333,7 @@ fn check_surfaces(out: &HashMap<String, Vec<Vec<String>>>, d: &Data) {
 fn check_c_output(out: &HashMap<String, Vec<Vec<String>>>, d: &Data) {
     let shape = Shape::new(N, C, S);
     assert_eq!(out["version"][0], [env!("CARGO_PKG_VERSION")]);
+    assert!(out.contains_key("components") && out.contains_key("detection"));
 
     // soft_dense
     let input = SoftInput::new(shape, &d.pred, Target::Dense(&d.target)).unwrap();
@@ -471,6 +496,18 @@ fn check_cpp_output(out: &HashMap<String, Vec<Vec<String>>>, d: &Data) {
     assert!(close(&c_like["soft_dense"][0][5], grad[299] as f64, 1e-6));
     let mut per_label = [Confusion::default(); C];
     hard::label_confusion(&d.pred_labels, &d.labels, None, &mut per_label).unwrap();
+    // cpp_lesions: dice.hpp's components and lesion-wise scores equal the C ABI's lines.
+    {
+        use dice_core::components::{self as cc, Connectivity};
+        let (pm, gm) = (m1(&d.pred_labels), m1(&d.labels));
+        let mut labels = vec![0u32; pm.len()];
+        let mut s = vec![0u32; cc::scratch_len([10, 10, 1])];
+        let n = cc::label(&pm, [10, 10, 1], Connectivity::Eight, &mut labels, &mut s).unwrap();
+        let g = dice_core::surface::Grid::new([10, 10, 1], [1.0, 2.0, 1.0]).unwrap();
+        let (r, les) = dice_cli_free_brats(&pm, &gm, g, &dice_core::lesions::BratsParams::MET);
+        let cpp = f64s(&c_like["cpp_lesions"][0]);
+        assert_eq!(cpp, [f64::from(n), r.dice, les as f64]);
+    }
     // compound_ce: DiceCELoss's defaults over the same logits, through dice.hpp.
     let logits: Vec<f32> = d.pred.iter().map(|&p| p * 4.0 - 2.0).collect();
     let input = SoftInput::new(shape, &logits, Target::labels(&d.labels[..])).unwrap();
@@ -527,4 +564,64 @@ fn shared_library_has_a_soname() {
         text.contains("(SONAME)") && text.contains("[libdice.so.0]"),
         "{text}"
     );
+}
+
+/// The label-1 mask of a label map.
+fn m1(v: &[u8]) -> Vec<u8> {
+    v.iter().map(|&x| u8::from(x == 1)).collect()
+}
+
+/// dice-core's BraTS pipeline with generous buffers (the C ABI's answer to compare with).
+fn dice_cli_free_brats(
+    pred: &[u8],
+    gt: &[u8],
+    g: dice_core::surface::Grid,
+    p: &dice_core::lesions::BratsParams,
+) -> (dice_core::lesions::LesionWise, usize) {
+    use dice_core::lesions::{self, BratsBuffers, BratsTables, Lesion, Overlap};
+    use dice_core::surface::Bounds;
+    let n = pred.len();
+    let (mut pl, mut ll, mut dil) = (vec![0u32; n], vec![0u32; n], vec![0u8; n]);
+    let mut uf = vec![0u32; dice_core::components::scratch_len(g.dims)];
+    let (np, nl) = lesions::brats_label(
+        pred,
+        gt,
+        g,
+        p,
+        &mut BratsBuffers {
+            pred_labels: &mut pl,
+            lesion_labels: &mut ll,
+            dilated: &mut dil,
+            union_find: &mut uf,
+        },
+    )
+    .unwrap();
+    let b = Bounds {
+        lo: [0; 3],
+        hi: [0; 3],
+    };
+    let (mut ps, mut pb) = (vec![0u64; np as usize + 1], vec![b; np as usize + 1]);
+    let (mut ls, mut lb) = (vec![0u64; nl as usize + 1], vec![b; nl as usize + 1]);
+    let mut les = vec![Lesion::default(); nl as usize];
+    let mut touching = vec![Overlap::default(); 4 * n];
+    let mut surface = vec![0.0; 1 << 16];
+    let r = lesions::brats_scores(
+        pred,
+        gt,
+        g,
+        p,
+        (&pl, &ll),
+        (np, nl),
+        &mut BratsTables {
+            touching: &mut touching,
+            pred_sizes: &mut ps,
+            pred_boxes: &mut pb,
+            lesion_sizes: &mut ls,
+            lesion_boxes: &mut lb,
+            lesions: &mut les,
+            surface: &mut surface,
+        },
+    )
+    .unwrap();
+    (r, les.len())
 }

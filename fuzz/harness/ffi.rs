@@ -121,6 +121,60 @@ pub fn ffi_calls(data: &[u8]) {
     } else {
         mask.as_ptr()
     };
+    // Components, lesion-wise scores and detection of the two label maps' label-1 masks on a
+    // grid of any (possibly wrong) size and spacing.
+    unsafe {
+        let grid = DiceGrid {
+            dims: [shape.spatial.max(1), shape.batch, 1 + (b.u8() % 2) as usize],
+            spacing: [b.f64(), 1.0, 0.5 + (b.u8() % 4) as f64],
+        };
+        let pm: Vec<u8> = labels.iter().map(|&l| u8::from(l == 1)).collect();
+        let gm: Vec<u8> = labels.iter().rev().map(|&l| u8::from(l == 1)).collect();
+        let conn = [4, 6, 8, 18, 26, 5][(b.u8() % 6) as usize];
+        let mut need = 0usize;
+        let _ = dice_components_scratch_len(grid, &mut need);
+        let mut out = vec![0u32; pm.len()];
+        let mut scratch = vec![0u32; need.min(1 << 16)];
+        let mut count = 0u32;
+        let _ = dice_connected_components(
+            pm.as_ptr(),
+            pm.len(),
+            grid,
+            conn,
+            out.as_mut_ptr(),
+            scratch.as_mut_ptr(),
+            scratch.len(),
+            &mut count,
+        );
+        let mut bp = std::mem::zeroed::<DiceBratsParams>();
+        let _ = dice_brats_params_default(b.i32() % 4, &mut bp);
+        bp.dilation = (b.u8() % 4) as u32;
+        bp.connectivity = conn;
+        let mut lw = std::mem::zeroed::<DiceLesionWise>();
+        let mut les = vec![std::mem::zeroed::<DiceLesion>(); (b.u8() % 4) as usize];
+        let mut nles = 0usize;
+        let _ = dice_lesion_wise(
+            &bp,
+            grid,
+            pm.as_ptr(),
+            gm.as_ptr(),
+            pm.len(),
+            &mut lw,
+            les.as_mut_ptr(),
+            les.len(),
+            &mut nles,
+        );
+        let mut det = std::mem::zeroed::<DiceDetection>();
+        let _ = dice_lesion_detection(
+            grid,
+            pm.as_ptr(),
+            gm.as_ptr(),
+            pm.len(),
+            conn,
+            0.5 + (b.u8() % 3) as f64 * 0.2,
+            &mut det,
+        );
+    }
     let pairs = shape.batch * shape.channels;
     let mut stats = vec![ZERO_STATS; pairs];
     let mut grad = vec![0f32; len];

@@ -319,6 +319,37 @@ int main(void) {
   /* A missing structure under a fixed penalty, and NSD. */
   DiceSurfaceDistances missing;
   expect(dice_surface_distances(DICE_SURFACE_ELEMENTS_VOXELS, grid, none_mask, mg, VOX, 95.0, 1.0, surface_scratch, need, &missing), DICE_STATUS_OK, "empty prediction");
+
+  /* Components, lesion-wise BraTS scores and IoU detection of the same two masks. */
+  size_t cc_need = 0;
+  expect(dice_components_scratch_len(grid, &cc_need), DICE_STATUS_OK, "components scratch");
+  uint32_t cc_labels[VOX], cc_scratch[VOX + 1], cc_count = 0;
+  expect(cc_need <= VOX + 1 ? DICE_STATUS_OK : DICE_STATUS_LENGTH_MISMATCH, DICE_STATUS_OK, "scratch bound");
+  expect(dice_connected_components(mp, VOX, grid, DICE_CONNECTIVITY_EIGHT, cc_labels, cc_scratch, cc_need, &cc_count),
+         DICE_STATUS_OK, "components");
+  printf("components %u", cc_count);
+  for (size_t i = 0; i < VOX; i++) printf(" %u", cc_labels[i]);
+  printf("\n");
+  expect(dice_connected_components(mp, VOX, grid, DICE_CONNECTIVITY_TWENTY_SIX, cc_labels, cc_scratch, cc_need - 1, &cc_count),
+         DICE_STATUS_LENGTH_MISMATCH, "components scratch too small");
+  expect(dice_connected_components(mp, VOX, grid, 5, cc_labels, cc_scratch, cc_need, &cc_count), DICE_STATUS_INVALID_ENUM,
+         "connectivity enum");
+  DiceBratsParams bp;
+  expect(dice_brats_params_default(DICE_BRATS_CHALLENGE_MET, &bp), DICE_STATUS_OK, "brats params");
+  DiceLesionWise lw;
+  DiceLesion les[4];
+  size_t nles = 0;
+  expect(dice_lesion_wise(&bp, grid, mp, mg, VOX, &lw, les, 4, &nles), DICE_STATUS_OK, "lesion-wise");
+  printf("lesion_wise %.17g %.17g %u %u %u %u %u %zu\n", lw.dice, lw.hd95, lw.tp, lw.fp, lw.fn_, lw.lesions, lw.components,
+         nles);
+  expect(dice_lesion_wise(&bp, grid, mp, mg, VOX - 1, &lw, les, 4, &nles), DICE_STATUS_LENGTH_MISMATCH, "lesion-wise len");
+  expect(dice_lesion_wise(NULL, grid, mp, mg, VOX, &lw, les, 4, &nles), DICE_STATUS_NULL_POINTER, "lesion-wise params");
+  DiceDetection det;
+  expect(dice_lesion_detection(grid, mp, mg, VOX, DICE_CONNECTIVITY_EIGHT, 0.5, &det), DICE_STATUS_OK, "detection");
+  printf("detection %u %u %u %.17g %llu %llu\n", det.tp, det.fp, det.fn_, det.pq, (unsigned long long)det.fp_voxels,
+         (unsigned long long)det.fn_voxels);
+  expect(dice_lesion_detection(grid, mp, mg, VOX, DICE_CONNECTIVITY_EIGHT, 0.2, &det), DICE_STATUS_INVALID_PARAMETER,
+         "detection threshold");
   DiceSurfaceEmptyPolicy brats = {{DICE_EMPTY_DISTANCE_KIND_VALUE, 373.13}, {DICE_EMPTY_DISTANCE_KIND_ZERO, 0.0}, DICE_EMPTY_VALUE_ONE};
   double penalty = 0.0, nsd = -1.0;
   expect(dice_surface_metric(&missing, grid, DICE_SURFACE_METRIC_PERCENTILE_POOLED, brats, &penalty, &hd_defined), DICE_STATUS_OK, "penalty");

@@ -64,6 +64,18 @@ int main() {
                  DICE_STATUS_INVALID_PARAMETER, "compound without activation");
   }
 
+  {
+    std::vector<std::uint8_t> mp(VOX), mg(VOX);
+    for (std::size_t i = 0; i < VOX; i++) {
+      mp[i] = pred_labels[i] == 1;
+      mg[i] = labels[i] == 1;
+    }
+    DiceGrid g{{10, 10, 1}, {1.0, 2.0, 1.0}};
+    auto cc = dice::connected_components(mp, g, DICE_CONNECTIVITY_EIGHT);
+    auto lw = dice::lesion_wise(mp, mg, g, DICE_BRATS_CHALLENGE_MET);
+    std::printf("cpp_lesions %u %.17g %zu\n", cc.count, lw.scores.dice, lw.lesions.size());
+  }
+
   auto per_label = dice::label_confusion(pred_labels, labels, C);
   std::printf("labels");
   for (const auto& c : per_label) {
