@@ -25,6 +25,16 @@ if ! "$ref/bin/python" -c "import SimpleITK, nibabel, numpy, tifffile, PIL, impo
 fi
 export DICE_EVAL_REF_PYTHON="$ref/bin/python" DICE_REQUIRE_EVAL_REF=1
 
+# Headless Chromium renders dice eval's HTML report in its test (Debian's package).
+if ! command -v chromium >/dev/null 2>&1; then
+    echo "== provisioning Chromium (Debian package) for the HTML report's test"
+    sudo_=""
+    [ "$(id -u)" -ne 0 ] && sudo_="sudo"
+    $sudo_ apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq chromium >/dev/null
+fi
+export DICE_CHROMIUM="$(command -v chromium)" DICE_REQUIRE_CHROMIUM=1
+
 echo "== format and lints"
 cargo fmt --all --check
 cargo clippy --all-targets --features dice-core/std -- -D warnings

@@ -6,6 +6,7 @@ pub mod dirs;
 pub mod eval;
 pub mod formats;
 pub mod geometry;
+pub mod html;
 pub mod lesionwise;
 pub mod output;
 pub mod overlay;

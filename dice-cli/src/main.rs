@@ -212,6 +212,26 @@ struct EvalArgs {
     /// Seed of the bootstrap's resampling (the same seed gives the same interval).
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Also write a self-contained HTML report (*.html): summary table, a plot per metric and
+    /// label or region, the worst cases with an overlay of their slice with most errors.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// How many worst cases the report shows, with pictures.
+    #[arg(long, default_value_t = 5)]
+    report_worst: usize,
+}
+
+/// Writes `--report` when asked (atomically, as every output).
+fn write_html(a: &EvalArgs, cases: &[Case], opts: &Options) -> Result<(), Failure> {
+    let Some(path) = &a.report else {
+        return Ok(());
+    };
+    let summary = summary_options(a).map_err(Failure::Usage)?;
+    let page = dice_cli::html::render(cases, opts, &summary, a.precision, a.report_worst)
+        .map_err(Failure::Eval)?;
+    output::write_atomic(path, page.as_bytes()).map_err(Failure::Eval)?;
+    let _ = writeln!(std::io::stderr(), "report written to {}", path.display());
+    Ok(())
 }
 
 /// The summaries' bootstrap options.
@@ -323,6 +343,18 @@ fn options(a: &EvalArgs) -> Result<Options, String> {
             "--precision {} is more than the 17 digits an f64 has",
             a.precision
         ));
+    }
+    if let Some(r) = &a.report {
+        let ok = r
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"));
+        if !ok {
+            return Err(format!(
+                "--report {}: the report is an HTML page; name the file *.html",
+                r.display()
+            ));
+        }
     }
     if a.slice.is_some() && a.overlay.is_none() {
         return Err("--slice goes with --overlay".into());
@@ -597,6 +629,9 @@ fn run(a: EvalArgs) -> Result<ExitCode, Failure> {
     if let Some(o) = &a.overlay {
         targets.push(("--overlay", o));
     }
+    if let Some(o) = &a.report {
+        targets.push(("--report", o));
+    }
     output::check_targets(&targets, &[&a.pred, &a.gt]).map_err(Failure::Usage)?;
 
     let (text, failed) = if directory {
@@ -614,6 +649,7 @@ fn run(a: EvalArgs) -> Result<ExitCode, Failure> {
             regions: opts.regions.clone(),
         };
         let text = report.render(a.format).map_err(Failure::Eval)?;
+        write_html(&a, &cases, &opts)?;
         if pairing.pairs.is_empty() {
             let _ = writeln!(
                 std::io::stderr(),
@@ -659,7 +695,9 @@ fn run(a: EvalArgs) -> Result<ExitCode, Failure> {
             summary: summary_options(&a).map_err(Failure::Usage)?,
             regions: opts.regions.clone(),
         };
-        (report.render(a.format).map_err(Failure::Eval)?, false)
+        let text = report.render(a.format).map_err(Failure::Eval)?;
+        write_html(&a, &cases, &opts)?;
+        (text, false)
     };
     match &a.output {
         Some(path) => output::write_atomic(path, text.as_bytes()).map_err(Failure::Eval)?,

@@ -35,3 +35,25 @@ pub fn render(
     crate::formats::png::write_to(&mut out, w, h, png::ColorType::Rgb, &rgb)?;
     Ok(out)
 }
+
+/// The slice with the most disagreeing voxels (false positives, false negatives, wrong labels),
+/// for pictures of where a model fails; the middle one when they all agree.
+pub fn worst_slice(pair: &Pair, rows: &[Row], opts: &Options) -> Result<usize, String> {
+    let (w, h, _) = pair.gt_vol.slice_2d(Some(0))?;
+    let depth = pair.dims.iter().product::<usize>() / (w * h).max(1);
+    let mut best = (0usize, depth / 2);
+    for k in 0..depth {
+        let errors = (0..w * h)
+            .filter(|&i| {
+                matches!(
+                    classes_at(pair, rows, opts.threshold, opts.ignore_label, k * w * h + i),
+                    Some((p, g)) if p != g
+                )
+            })
+            .count();
+        if errors > best.0 {
+            best = (errors, k);
+        }
+    }
+    Ok(best.1)
+}

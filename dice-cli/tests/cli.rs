@@ -1276,3 +1276,150 @@ fn regions_and_lesion_wise_metrics_from_the_command_line() {
     );
     status(eval(&pd, &gd).args(["--ci", "1.5"]), 2);
 }
+
+/// `--report`: one self-contained HTML page (no network, no script) that headless Chromium
+/// renders into a picture that is not blank, whose DOM holds the summary means and pooled Dice
+/// of the JSON output, with the worst cases' overlays embedded. Without Chromium the test says
+/// it was skipped, unless DICE_REQUIRE_CHROMIUM=1 (the README's test command installs it).
+#[test]
+fn html_report_renders_in_headless_chromium() {
+    use lesion_fixtures as fx;
+    let (pd, gd) = (tmp("report-pred"), tmp("report-gt"));
+    std::fs::create_dir_all(&pd).unwrap();
+    std::fs::create_dir_all(&gd).unwrap();
+    let dims = vec![fx::NX[0], fx::NY[0], fx::NZ[0]];
+    let vol = |rle: &[u32]| -> Vec<u8> {
+        rle.chunks(2)
+            .flat_map(|c| std::iter::repeat_n(c[0] as u8, c[1] as usize))
+            .collect()
+    };
+    for (k, (p, g)) in [
+        (&fx::PRED_0[..], &fx::GT_0[..]),
+        (&fx::PRED_1[..], &fx::GT_1[..]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let name = format!("case {k}<&>.npy");
+        npy::write(
+            &pd.join(&name),
+            &Volume::new(dims.clone(), Data::U8(vol(p))),
+        )
+        .unwrap();
+        npy::write(
+            &gd.join(&name),
+            &Volume::new(dims.clone(), Data::U8(vol(g))),
+        )
+        .unwrap();
+    }
+    let out = tmp("report-out");
+    std::fs::create_dir_all(&out).unwrap();
+    let page = out.join("report.html");
+    let args = [
+        "--region",
+        "WT=1,2,3",
+        "--lesion-wise",
+        "--spacing",
+        "1,1,1",
+        "--ci",
+        "0.9",
+    ];
+    let j = json(&ok(eval(&pd, &gd)
+        .args(args)
+        .args(["--format", "json", "--report"])
+        .arg(&page)));
+    let html = std::fs::read_to_string(&page).unwrap();
+    // Nothing fetched: no script, no stylesheet link, no remote source (the SVG namespace URI
+    // is a name, not a request).
+    for bad in [
+        "<script",
+        "<link",
+        "src=\"http",
+        "href=\"http",
+        "url(http",
+        "@import",
+    ] {
+        assert!(!html.contains(bad), "the report holds {bad}");
+    }
+    assert!(
+        html.contains("data:image/png;base64,"),
+        "the worst cases' overlays are embedded"
+    );
+    assert!(html.contains("case 0&lt;&amp;&gt;"), "names are escaped");
+    // A report must be an .html file, checked before anything is read.
+    status(eval(&pd, &gd).args(["--report", "r.txt"]), 2);
+    let Some(chromium) = std::env::var_os("DICE_CHROMIUM")
+        .map(PathBuf::from)
+        .or_else(|| {
+            ["chromium", "chromium-browser"].iter().find_map(|c| {
+                Command::new(c)
+                    .arg("--version")
+                    .output()
+                    .ok()
+                    .map(|_| PathBuf::from(c))
+            })
+        })
+    else {
+        assert!(
+            std::env::var("DICE_REQUIRE_CHROMIUM").is_err(),
+            "DICE_REQUIRE_CHROMIUM is set but no chromium was found"
+        );
+        println!("SKIPPED html_report_renders_in_headless_chromium: no chromium");
+        return;
+    };
+    let url = format!("file://{}", page.display());
+    let headless = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+    ];
+    let dom = Command::new(&chromium)
+        .args(headless)
+        .arg("--dump-dom")
+        .arg(&url)
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    for s in j["summary"].as_array().unwrap() {
+        if let Some(m) = s["mean"].as_f64() {
+            assert!(
+                dom.contains(&format!("data-value=\"{m}\"")),
+                "summary mean {m} in the DOM"
+            );
+        }
+    }
+    for p in j["pooled"].as_array().unwrap() {
+        let d = p["dice"].as_f64().unwrap();
+        assert!(
+            dom.contains(&format!("data-value=\"{d}\"")),
+            "pooled Dice {d} in the DOM"
+        );
+    }
+    let shot = out.join("shot.png");
+    let st = Command::new(&chromium)
+        .args(headless)
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg("--window-size=1000,1400")
+        .arg(&url)
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut px = vec![0u8; reader.output_buffer_size().unwrap()];
+    reader.next_frame(&mut px).unwrap();
+    // Not blank: many distinct grey levels (text, tables, plots), not one colour.
+    let mut seen = [false; 256];
+    for &v in px.iter() {
+        seen[v as usize] = true;
+    }
+    let distinct = seen.iter().filter(|&&b| b).count();
+    assert!(
+        distinct > 32,
+        "the screenshot has only {distinct} distinct values"
+    );
+}
