@@ -1089,14 +1089,15 @@ fn surface_metrics_from_the_command_line() {
 #[path = "../../dice-core/tests/golden/lesions_fixtures.rs"]
 mod lesion_fixtures;
 
-/// `--region` and `--lesion-wise` give the official BraTS 2023 numbers (the fixtures of
-/// dice-core's lesion tests, written here as NumPy files with the same float32 spacing), IoU
-/// matching gives panoptica's, directory runs summarize and pool them, `--format nnunet` writes
-/// nnU-Net's layout, and the bootstrap interval depends on its seed only.
-#[test]
-fn regions_and_lesion_wise_metrics_from_the_command_line() {
+/// The first `count` BraTS-like cases of dice-core's lesion fixtures as NumPy files in two new
+/// directories (prediction, reference), named by `name`.
+fn write_lesion_cases(
+    tag: &str,
+    count: usize,
+    name: impl Fn(usize) -> String,
+) -> (PathBuf, PathBuf) {
     use lesion_fixtures as fx;
-    let (pd, gd) = (tmp("lesion-pred"), tmp("lesion-gt"));
+    let (pd, gd) = (tmp(&format!("{tag}-pred")), tmp(&format!("{tag}-gt")));
     std::fs::create_dir_all(&pd).unwrap();
     std::fs::create_dir_all(&gd).unwrap();
     let dims = vec![fx::NX[0], fx::NY[0], fx::NZ[0]];
@@ -1105,26 +1106,34 @@ fn regions_and_lesion_wise_metrics_from_the_command_line() {
             .flat_map(|c| std::iter::repeat_n(c[0] as u8, c[1] as usize))
             .collect()
     };
-    for (k, (p, g)) in [
+    let all = [
         (&fx::PRED_0[..], &fx::GT_0[..]),
         (&fx::PRED_1[..], &fx::GT_1[..]),
         (&fx::PRED_2[..], &fx::GT_2[..]),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let name = format!("case{k}.npy");
+    ];
+    for (k, (p, g)) in all.into_iter().take(count).enumerate() {
         npy::write(
-            &pd.join(&name),
+            &pd.join(name(k)),
             &Volume::new(dims.clone(), Data::U8(vol(p))),
         )
         .unwrap();
         npy::write(
-            &gd.join(&name),
+            &gd.join(name(k)),
             &Volume::new(dims.clone(), Data::U8(vol(g))),
         )
         .unwrap();
     }
+    (pd, gd)
+}
+
+/// `--region` and `--lesion-wise` give the official BraTS 2023 numbers (the fixtures of
+/// dice-core's lesion tests, written here as NumPy files with the same float32 spacing), IoU
+/// matching gives panoptica's, directory runs summarize and pool them, `--format nnunet` writes
+/// nnU-Net's layout, and the bootstrap interval depends on its seed only.
+#[test]
+fn regions_and_lesion_wise_metrics_from_the_command_line() {
+    use lesion_fixtures as fx;
+    let (pd, gd) = write_lesion_cases("lesion", 3, |k| format!("case{k}.npy"));
     let spacing: Vec<String> = fx::SPACING
         .iter()
         .map(|v| format!("{}", *v as f32 as f64))
@@ -1283,35 +1292,7 @@ fn regions_and_lesion_wise_metrics_from_the_command_line() {
 /// it was skipped, unless DICE_REQUIRE_CHROMIUM=1 (the README's test command installs it).
 #[test]
 fn html_report_renders_in_headless_chromium() {
-    use lesion_fixtures as fx;
-    let (pd, gd) = (tmp("report-pred"), tmp("report-gt"));
-    std::fs::create_dir_all(&pd).unwrap();
-    std::fs::create_dir_all(&gd).unwrap();
-    let dims = vec![fx::NX[0], fx::NY[0], fx::NZ[0]];
-    let vol = |rle: &[u32]| -> Vec<u8> {
-        rle.chunks(2)
-            .flat_map(|c| std::iter::repeat_n(c[0] as u8, c[1] as usize))
-            .collect()
-    };
-    for (k, (p, g)) in [
-        (&fx::PRED_0[..], &fx::GT_0[..]),
-        (&fx::PRED_1[..], &fx::GT_1[..]),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let name = format!("case {k}<&>.npy");
-        npy::write(
-            &pd.join(&name),
-            &Volume::new(dims.clone(), Data::U8(vol(p))),
-        )
-        .unwrap();
-        npy::write(
-            &gd.join(&name),
-            &Volume::new(dims.clone(), Data::U8(vol(g))),
-        )
-        .unwrap();
-    }
+    let (pd, gd) = write_lesion_cases("report", 2, |k| format!("case {k}<&>.npy"));
     let out = tmp("report-out");
     std::fs::create_dir_all(&out).unwrap();
     let page = out.join("report.html");

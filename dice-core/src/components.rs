@@ -63,7 +63,7 @@ impl Connectivity {
     }
 
     /// Whether the offset `(dx, dy, dz)` (each in `-1..=1`, not all 0) touches.
-    fn touches(self, d: [isize; 3]) -> bool {
+    pub(crate) fn touches(self, d: [isize; 3]) -> bool {
         let nonzero = d.iter().filter(|&&v| v != 0).count();
         match self {
             Connectivity::Four => d[2] == 0 && nonzero == 1,
@@ -104,19 +104,7 @@ pub fn scratch_len(dims: [usize; 3]) -> usize {
 /// Checks a grid and a connectivity: sizes positive, the voxel count fits `usize`, the 2-D
 /// connectivities only on grids with one slice (`z = 1`).
 fn check(dims: [usize; 3], connectivity: Connectivity) -> Result<usize> {
-    if dims.contains(&0) {
-        return Err(DiceError::Empty {
-            operand: Operand::Target,
-        });
-    }
-    let n = dims[0]
-        .checked_mul(dims[1])
-        .and_then(|v| v.checked_mul(dims[2]))
-        .ok_or(invalid(
-            "dims",
-            dims[0] as f64 * dims[1] as f64 * dims[2] as f64,
-            "the grid's voxel count overflows usize",
-        ))?;
+    let n = grid_len(dims)?;
     if matches!(connectivity, Connectivity::Four | Connectivity::Eight) && dims[2] != 1 {
         return Err(invalid(
             "connectivity",
@@ -125,6 +113,23 @@ fn check(dims: [usize; 3], connectivity: Connectivity) -> Result<usize> {
         ));
     }
     Ok(n)
+}
+
+/// The voxel count of a grid: sizes positive, the product within `usize`.
+pub(crate) fn grid_len(dims: [usize; 3]) -> Result<usize> {
+    if dims.contains(&0) {
+        return Err(DiceError::Empty {
+            operand: Operand::Target,
+        });
+    }
+    dims[0]
+        .checked_mul(dims[1])
+        .and_then(|v| v.checked_mul(dims[2]))
+        .ok_or(invalid(
+            "dims",
+            dims[0] as f64 * dims[1] as f64 * dims[2] as f64,
+            "the grid's voxel count overflows usize",
+        ))
 }
 
 /// Finds the root of `l`, halving the path on the way.

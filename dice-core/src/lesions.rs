@@ -37,7 +37,7 @@
 //! `RQ = TP/(TP + FP/2 + FN/2)` (the F1 score), segmentation quality `SQ` = the mean IoU of the
 //! matched pairs, panoptic quality `PQ = SQ·RQ`.
 
-use crate::components::{self, Connectivity};
+use crate::components::{self, grid_len, Connectivity};
 use crate::error::{invalid, DiceError, Operand, Result};
 use crate::surface::{self, Bounds, Elements, Grid, PercentileDefinition, Surfaces};
 
@@ -130,15 +130,7 @@ fn neighbourhood(c: Connectivity) -> [Option<[isize; 3]>; 26] {
     for dz in -1..=1isize {
         for dy in -1..=1isize {
             for dx in -1..=1isize {
-                let nonzero = [dx, dy, dz].iter().filter(|&&v| v != 0).count();
-                let ok = match c {
-                    Connectivity::Four => dz == 0 && nonzero == 1,
-                    Connectivity::Eight => dz == 0 && nonzero >= 1,
-                    Connectivity::Six => nonzero == 1,
-                    Connectivity::Eighteen => (1..=2).contains(&nonzero),
-                    Connectivity::TwentySix => nonzero >= 1,
-                };
-                if ok {
+                if (dx, dy, dz) != (0, 0, 0) && c.touches([dx, dy, dz]) {
                     out[k] = Some([dx, dy, dz]);
                     k += 1;
                 }
@@ -146,22 +138,6 @@ fn neighbourhood(c: Connectivity) -> [Option<[isize; 3]>; 26] {
         }
     }
     out
-}
-
-fn grid_len(dims: [usize; 3]) -> Result<usize> {
-    if dims.contains(&0) {
-        return Err(DiceError::Empty {
-            operand: Operand::Target,
-        });
-    }
-    dims[0]
-        .checked_mul(dims[1])
-        .and_then(|v| v.checked_mul(dims[2]))
-        .ok_or(invalid(
-            "dims",
-            dims[0] as f64 * dims[1] as f64 * dims[2] as f64,
-            "the grid's voxel count overflows usize",
-        ))
 }
 
 /// Voxels and bounding box of each component of a labelling: `sizes[l]` and `boxes[l]` for
