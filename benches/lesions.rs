@@ -131,6 +131,42 @@ fn brats_case(c: &mut Criterion) {
             }
         })
     });
+    // The whole `dice eval` evaluation of the pair (overlap metrics, regions, lesion-wise with
+    // the autoPET volumes), on one thread and on the machine's two.
+    let pair = {
+        use dice_cli::geometry::Geometry;
+        use dice_cli::{Data, Volume};
+        let vol = |d: Vec<u8>| {
+            let mut v = Volume::new(vec![240, 240, 155], Data::U8(d));
+            v.geometry = Some(Geometry::diagonal([1.0; 3], "pixdim"));
+            v
+        };
+        dice_cli::eval::align_and_interpret(
+            vol(pred.clone()),
+            vol(gt.clone()),
+            "p",
+            "g",
+            &dice_cli::eval::Options::default(),
+        )
+        .unwrap()
+    };
+    for threads in [1usize, 2] {
+        let opts = dice_cli::eval::Options {
+            labels: Some(vec![1]),
+            regions: ["WT=1,2,3", "TC=1,3", "ET=3"]
+                .iter()
+                .map(|r| dice_cli::lesionwise::Region::parse(r).unwrap())
+                .collect(),
+            lesion: Some(dice_cli::lesionwise::LesionOptions::default()),
+            lesion_threads: threads,
+            metrics: vec![dice_cli::eval::MetricName::Dice],
+            ..dice_cli::eval::Options::default()
+        };
+        g.bench_function(
+            format!("dice_eval_label_and_three_regions_{threads}_threads"),
+            |b| b.iter(|| black_box(dice_cli::eval::evaluate(&pair, &opts, "p", "g").unwrap())),
+        );
+    }
     g.finish();
     for set in sets {
         let (p, t) = (region(&pred, set), region(&gt, set));
