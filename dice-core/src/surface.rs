@@ -921,65 +921,6 @@ fn corner_dims(grid: Grid, b: Bounds) -> [usize; 3] {
     core::array::from_fn(|k| if a[k] { d[k] + 1 } else { 1 })
 }
 
-/// The neighbour code of corner `(i, j, k)` of box `b` (the cube of voxels `i − 1 ..= i` etc.,
-/// in box coordinates) of the mask `inside` (grid indices); outside the image counts as outside.
-/// 3-D: bit `7 − (4a + 2b + c)` for the voxel at offset `(a, b, c)`; 2-D: bit `3 − (2a + b)`.
-fn code_at(grid: Grid, b: Bounds, inside: &impl Fn(usize) -> bool, c: [usize; 3]) -> u8 {
-    code_bits(grid, b, inside, c, false)
-}
-
-/// [`code_at`], or with `upper_x` only the bits of the voxels at `x` (the corner's `+x` half,
-/// the low half of the code): the other half is the previous corner's, shifted.
-#[inline(always)]
-fn code_bits(
-    grid: Grid,
-    b: Bounds,
-    inside: &impl Fn(usize) -> bool,
-    c: [usize; 3],
-    upper_x: bool,
-) -> u8 {
-    let axes = surfel_axes(grid);
-    let three = axes[2];
-    let mut code = 0u8;
-    let offsets: &[[usize; 3]] = if three {
-        &[
-            [0, 0, 0],
-            [0, 0, 1],
-            [0, 1, 0],
-            [0, 1, 1],
-            [1, 0, 0],
-            [1, 0, 1],
-            [1, 1, 0],
-            [1, 1, 1],
-        ]
-    } else {
-        &[[0, 0, 0], [0, 1, 0], [1, 0, 0], [1, 1, 0]]
-    };
-    for (bit, o) in offsets.iter().enumerate() {
-        if upper_x && o[0] == 0 {
-            continue;
-        }
-        let mut g = [0usize; 3];
-        let mut ok = true;
-        for k in 0..3 {
-            if !axes[k] {
-                g[k] = 0;
-                continue;
-            }
-            // Voxel coordinate lo + c − 1 + o, which must lie in the image.
-            let v = (b.lo[k] + c[k] + o[k]).checked_sub(1);
-            match v {
-                Some(v) if v < grid.dims[k] => g[k] = v,
-                _ => ok = false,
-            }
-        }
-        if ok && inside(g[0] + grid.dims[0] * (g[1] + grid.dims[1] * g[2])) {
-            code |= 1 << (offsets.len() - 1 - bit);
-        }
-    }
-    code
-}
-
 /// The area (mm², or length in mm in 2-D) of each neighbour code on `grid` (DeepMind's
 /// `create_table_neighbour_code_to_surface_area` and `..._contour_length`).
 fn code_areas(grid: Grid) -> [f64; 256] {
@@ -1052,6 +993,13 @@ fn full_code(grid: Grid) -> u8 {
 }
 
 /// Calls `f(corner_index, code)` for every corner of box `b`, corner order x fastest.
+///
+/// Corner `(i, j, k)` of the box is the cube of voxels `lo + (i, j, k) − 1 ..= lo + (i, j, k)`;
+/// its neighbour code has, in 3-D, bit `7 − (4a + 2b + c)` set for the voxel at offset
+/// `(a, b, c)` inside (2-D: bit `3 − (2a + b)`); voxels outside the image count as outside.
+/// Along x the `−x` half of a corner's code is the previous corner's `+x` half, so each corner
+/// reads only the voxels of one column (four rows in 3-D, two in 2-D), whose validity and base
+/// index are settled once per row of corners.
 fn walk_corners(
     grid: Grid,
     b: Bounds,
@@ -1059,21 +1007,44 @@ fn walk_corners(
     mut f: impl FnMut(usize, u8),
 ) {
     let cd = corner_dims(grid, b);
-    // Along x the `−x` half of a corner's voxels is the previous corner's `+x` half: evaluate
-    // only the new half (half the calls of `inside`).
-    let incremental = surfel_axes(grid)[0];
-    let half = if grid.dims[2] > 1 { 4 } else { 2 };
+    let [nx, ny, nz] = grid.dims;
+    let three = grid.dims[2] > 1;
+    let half = if three { 4 } else { 2 };
     let low = (1u8 << half) - 1;
+    // The voxel coordinate of corner `c` plus offset `o` along an axis of length `n`.
+    let voxel =
+        |lo: usize, c: usize, o: usize, n: usize| (lo + c + o).checked_sub(1).filter(|&v| v < n);
     let mut k = 0;
     for z in 0..cd[2] {
         for y in 0..cd[1] {
-            let mut code = 0u8;
-            for x in 0..cd[0] {
-                code = if incremental && x > 0 {
-                    ((code & low) << half) | code_bits(grid, b, inside, [x, y, z], true)
+            // (bit, base index of the voxel row) of the rows this corner row reads.
+            let mut rows = [(0u8, None::<usize>); 4];
+            for (r, row) in rows.iter_mut().enumerate().take(if three { 4 } else { 2 }) {
+                let (oy, oz) = if three { (r / 2, r % 2) } else { (r, 0) };
+                let vy = voxel(b.lo[1], y, oy, ny);
+                let vz = if three {
+                    voxel(b.lo[2], z, oz, nz)
                 } else {
-                    code_at(grid, b, inside, [x, y, z])
+                    Some(0)
                 };
+                let bit = (if three { 3 } else { 1 }) - r as u8;
+                *row = (bit, vy.zip(vz).map(|(vy, vz)| nx * (vy + ny * vz)));
+            }
+            let rows = &rows[..if three { 4 } else { 2 }];
+            let column = |x: usize| -> u8 {
+                // Voxel column `x − 1` of the grid (x offset by one so that −1 is not needed).
+                match x.checked_sub(1).filter(|&v| v < nx) {
+                    Some(v) => rows
+                        .iter()
+                        .filter_map(|&(bit, base)| base.map(|i| u8::from(inside(i + v)) << bit))
+                        .fold(0, |a, c| a | c),
+                    None => 0,
+                }
+            };
+            // The `+x` half of the corner before the first: voxel column `lo − 1`.
+            let mut code = column(b.lo[0]);
+            for x in 0..cd[0] {
+                code = ((code & low) << half) | column(b.lo[0] + x + 1);
                 f(k, code);
                 k += 1;
             }
@@ -1102,6 +1073,43 @@ fn area_percentile(v: &[[f64; 2]], total: f64, q: f64) -> f64 {
     v[v.len() - 1][0]
 }
 
+/// Marks the corners of box `b` on the surface of `inside` with 0 and every other corner with
+/// `∞` (the input of [`transform_box`]); returns the number of surface corners.
+fn mark_surface(grid: Grid, b: Bounds, inside: &impl Fn(usize) -> bool, edt: &mut [f64]) -> usize {
+    let full = full_code(grid);
+    let mut n = 0;
+    walk_corners(grid, b, inside, |k, c| {
+        let on = c != 0 && c != full;
+        n += usize::from(on);
+        edt[k] = if on { 0.0 } else { f64::INFINITY };
+    });
+    n
+}
+
+/// Writes `(distance, area)` for each surface corner of `inside` (the square root of the
+/// transformed `edt` there, the area of its code) into `out` as far as it has room; returns the
+/// number of surface corners.
+fn gather_distances(
+    grid: Grid,
+    b: Bounds,
+    inside: &impl Fn(usize) -> bool,
+    edt: &[f64],
+    out: &mut [f64],
+) -> usize {
+    let (areas, full) = (code_areas(grid), full_code(grid));
+    let mut n = 0;
+    walk_corners(grid, b, inside, |k, c| {
+        if c != 0 && c != full {
+            if let Some(slot) = out.get_mut(2 * n..2 * n + 2) {
+                slot[0] = libm::sqrt(edt[k]);
+                slot[1] = areas[c as usize];
+            }
+            n += 1;
+        }
+    });
+    n
+}
+
 /// Surface distances of two masks with the surface made of `elements`; see
 /// [`surface_distances_in`] for the arguments.
 ///
@@ -1123,46 +1131,43 @@ pub fn distances_for(
     let Some(b) = check_args(grid, bounds, percentile, tolerance)? else {
         return Ok(Surfaces::BothEmpty);
     };
-    let (np, nt) = (count_surfels(grid, b, pred), count_surfels(grid, b, target));
-    if let Some(empty) = which_empty(np, nt) {
-        return Ok(empty);
-    }
     let cd = corner_dims(grid, b);
     let nc = cd[0] * cd[1] * cd[2];
-    let need = nc + 2 * (np + nt) + line_scratch_len(cd);
-    if scratch.len() < need {
-        return Err(DiceError::LengthMismatch {
-            operand: Operand::Output,
-            expected: need,
-            found: scratch.len(),
-        });
-    }
-    let (edt, rest) = scratch.split_at_mut(nc);
-    let (pairs, line) = rest.split_at_mut(2 * (np + nt));
-    let (dp, dt) = pairs.split_at_mut(2 * np);
-    let areas = code_areas(grid);
-    let full = full_code(grid);
-    let mut directed =
-        |from: &dyn Fn(usize) -> bool, to: &dyn Fn(usize) -> bool, out: &mut [f64]| {
-            walk_corners(grid, b, &to, |k, c| {
-                edt[k] = if c != 0 && c != full {
-                    0.0
-                } else {
-                    f64::INFINITY
-                }
-            });
-            transform_box(cd, grid.spacing, edt, line);
-            let mut j = 0;
-            walk_corners(grid, b, &from, |k, c| {
-                if c != 0 && c != full {
-                    out[j] = libm::sqrt(edt[k]);
-                    out[j + 1] = areas[c as usize];
-                    j += 2;
-                }
-            });
+    let fixed = nc + line_scratch_len(cd);
+    let too_small = |found: usize, np: usize, nt: usize| DiceError::LengthMismatch {
+        operand: Operand::Output,
+        expected: fixed + 2 * (np + nt),
+        found,
+    };
+    if scratch.len() < fixed {
+        let (np, nt) = (count_surfels(grid, b, pred), count_surfels(grid, b, target));
+        return match which_empty(np, nt) {
+            Some(empty) => Ok(empty),
+            None => Err(too_small(scratch.len(), np, nt)),
         };
-    directed(pred, target, dp);
-    directed(target, pred, dt);
+    }
+    let found = scratch.len();
+    let (edt, rest) = scratch.split_at_mut(nc);
+    let (line, pairs) = rest.split_at_mut(line_scratch_len(cd));
+    // The surfels are counted by the walks that use them (no counting walks): the distances
+    // from the prediction's surfels are written first, as far as the scratch has room.
+    let nt = mark_surface(grid, b, target, edt);
+    if nt == 0 {
+        let np = count_surfels(grid, b, pred);
+        return Ok(which_empty(np, 0).unwrap_or(Surfaces::ReferenceEmpty));
+    }
+    transform_box(cd, grid.spacing, edt, line);
+    let np = gather_distances(grid, b, pred, edt, pairs);
+    if np == 0 {
+        return Ok(Surfaces::PredictionEmpty);
+    }
+    if pairs.len() < 2 * (np + nt) {
+        return Err(too_small(found, np, nt));
+    }
+    let (dp, dt) = pairs[..2 * (np + nt)].split_at_mut(2 * np);
+    mark_surface(grid, b, pred, edt);
+    transform_box(cd, grid.spacing, edt, line);
+    gather_distances(grid, b, target, edt, dt);
     let (dp, dt) = (dp.as_chunks_mut::<2>().0, dt.as_chunks_mut::<2>().0);
     let by_pair = |a: &[f64; 2], b: &[f64; 2]| a[0].total_cmp(&b[0]).then(a[1].total_cmp(&b[1]));
     dp.sort_unstable_by(by_pair);
