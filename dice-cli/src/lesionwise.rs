@@ -4,7 +4,7 @@
 
 use dice_core::components;
 use dice_core::lesions::{self, BratsBuffers, BratsParams, BratsTables, Lesion, Overlap};
-use dice_core::surface::{Bounds, Grid};
+use dice_core::surface::{self, Bounds, Grid};
 use dice_core::{DiceError, Label};
 
 use crate::eval::Pair;
@@ -218,6 +218,59 @@ pub fn values(
     grid: Grid,
     opts: &LesionOptions,
 ) -> Result<Vec<Option<f64>>, String> {
+    let reach = match opts.matching {
+        Matching::Dilation => opts.brats.dilation,
+        Matching::Iou => 0,
+    };
+    cropped(ws, pred, reference, grid, reach, |ws, p, r, g| {
+        values_in_box(ws, p, r, g, opts)
+    })
+}
+
+/// Runs `f` on the pair cropped to the box of its foreground grown by `reach` voxels (the
+/// reach of the reference's dilation): components, overlaps, dilation and surface distances
+/// are the same there, and every pass over the volume shrinks to the box (a tumour's box is a
+/// small part of a brain scan).
+fn cropped<R>(
+    ws: &mut Workspace,
+    pred: &[u8],
+    reference: &[u8],
+    grid: Grid,
+    reach: u32,
+    f: impl FnOnce(&mut Workspace, &[u8], &[u8], Grid) -> Result<R, String>,
+) -> Result<R, String> {
+    let e = |e: DiceError| e.to_string();
+    // Both empty: one background voxel (two slices on a 3-D grid) stands for the volume.
+    let b = surface::bounding_box(grid, pred, reference)
+        .unwrap_or(Bounds {
+            lo: [0; 3],
+            hi: [1; 3],
+        })
+        .grown(reach as usize, grid);
+    let box_grid = Grid::new(b.dims(), grid.spacing).map_err(e)?;
+    let (mut p, mut r) = (
+        std::mem::take(&mut ws.crop_pred),
+        std::mem::take(&mut ws.crop_ref),
+    );
+    let n = b.voxels();
+    let out = (|| {
+        ensure(&mut p, n, "the cropped prediction")?;
+        ensure(&mut r, n, "the cropped reference")?;
+        surface::crop(pred, grid.dims, b, &mut p[..n]).map_err(e)?;
+        surface::crop(reference, grid.dims, b, &mut r[..n]).map_err(e)?;
+        f(ws, &p[..n], &r[..n], box_grid)
+    })();
+    (ws.crop_pred, ws.crop_ref) = (p, r);
+    out
+}
+
+fn values_in_box(
+    ws: &mut Workspace,
+    pred: &[u8],
+    reference: &[u8],
+    grid: Grid,
+    opts: &LesionOptions,
+) -> Result<Vec<Option<f64>>, String> {
     let c = opts.brats.connectivity;
     let n = pred.len();
     let ml = grid.spacing.iter().product::<f64>() / 1000.0;
@@ -231,7 +284,7 @@ pub fn values(
                 // that rounding of the product cannot move a lesion across it).
                 params.min_volume = (v as f64 + 0.5) * ml * 1000.0;
             }
-            Some(brats_in(ws, pred, reference, grid, &params)?.0)
+            Some(brats_in_box(ws, pred, reference, grid, &params)?.0)
         }
         Matching::Iou => None,
     };
@@ -313,6 +366,8 @@ pub struct Workspace {
     union_find: Vec<u32>,
     surface: Vec<f64>,
     touching: Vec<Overlap>,
+    crop_pred: Vec<u8>,
+    crop_ref: Vec<u8>,
 }
 
 /// Grows `v` to `n` values (fallibly); the contents are overwritten by their users.
@@ -337,6 +392,18 @@ pub fn brats(
 
 /// [`brats`] in a workspace, with each lesion's result.
 pub fn brats_in(
+    ws: &mut Workspace,
+    pred: &[u8],
+    reference: &[u8],
+    grid: Grid,
+    params: &BratsParams,
+) -> Result<(lesions::LesionWise, Vec<Lesion>), String> {
+    cropped(ws, pred, reference, grid, params.dilation, |ws, p, r, g| {
+        brats_in_box(ws, p, r, g, params)
+    })
+}
+
+fn brats_in_box(
     ws: &mut Workspace,
     pred: &[u8],
     reference: &[u8],

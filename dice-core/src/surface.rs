@@ -138,20 +138,75 @@ impl Bounds {
 }
 
 /// The bounding box of the non-zero voxels of `a` and `b` (`None` when both are empty).
+/// Row by row: an empty row costs one OR over its bytes.
 pub fn bounding_box(grid: Grid, a: &[u8], b: &[u8]) -> Option<Bounds> {
     let [nx, ny, _] = grid.dims;
-    let mut lo = [usize::MAX; 3];
-    let mut hi = [0usize; 3];
-    for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
-        if x | y != 0 {
-            let c = [i % nx, (i / nx) % ny, i / (nx * ny)];
-            for k in 0..3 {
-                lo[k] = lo[k].min(c[k]);
-                hi[k] = hi[k].max(c[k] + 1);
+    let mut out: Option<Bounds> = None;
+    for (r, (ra, rb)) in a.chunks_exact(nx).zip(b.chunks_exact(nx)).enumerate() {
+        if ra.iter().zip(rb).fold(0u8, |acc, (x, y)| acc | x | y) == 0 {
+            continue;
+        }
+        let hit = |i: &usize| ra[*i] | rb[*i] != 0;
+        let first = (0..nx).find(hit).unwrap_or(0);
+        let last = (0..nx).rev().find(hit).unwrap_or(0);
+        let (y, z) = (r % ny, r / ny);
+        let row = Bounds {
+            lo: [first, y, z],
+            hi: [last + 1, y + 1, z + 1],
+        };
+        out = union(out, Some(row));
+    }
+    out
+}
+
+impl Bounds {
+    /// The box grown by `margin` voxels on every side, clamped to `grid`; on a 3-D grid (more
+    /// than one slice) the result keeps at least two slices, so that a crop to it is still
+    /// 3-D for the surface metrics (which treat a one-slice grid as 2-D).
+    pub fn grown(self, margin: usize, grid: Grid) -> Bounds {
+        let mut b = Bounds {
+            lo: core::array::from_fn(|k| self.lo[k].saturating_sub(margin)),
+            hi: core::array::from_fn(|k| self.hi[k].saturating_add(margin).min(grid.dims[k])),
+        };
+        if grid.dims[2] > 1 && b.hi[2] - b.lo[2] < 2 {
+            if b.hi[2] < grid.dims[2] {
+                b.hi[2] += 1;
+            } else {
+                b.lo[2] -= 1;
+            }
+        }
+        b
+    }
+}
+
+/// Copies box `b` of the volume `src` (of `dims`, x fastest) into `out` (of `b.dims()`, x
+/// fastest). Cropping a pair of masks to the box of their foreground (grown by the reach of
+/// any dilation) leaves components, overlaps and surface distances unchanged.
+///
+/// Errors: `src` is not of `dims`, `out` not of the box's size, or the box leaves the volume.
+pub fn crop<T: Copy>(src: &[T], dims: [usize; 3], b: Bounds, out: &mut [T]) -> Result<()> {
+    let n = crate::components::grid_len(dims)?;
+    check_len(Operand::Target, n, src.len())?;
+    if let Some(k) = (0..3).find(|&k| b.lo[k] > b.hi[k] || b.hi[k] > dims[k]) {
+        return Err(invalid(
+            "crop box end",
+            b.hi[k] as f64,
+            "leaves the volume or ends before it starts",
+        ));
+    }
+    check_len(Operand::Output, b.voxels(), out.len())?;
+    let [nx, ny, _] = dims;
+    let w = b.hi[0] - b.lo[0];
+    let mut rows = out.chunks_exact_mut(w.max(1));
+    for z in b.lo[2]..b.hi[2] {
+        for y in b.lo[1]..b.hi[1] {
+            let start = b.lo[0] + nx * (y + ny * z);
+            if let Some(row) = rows.next() {
+                row.copy_from_slice(&src[start..start + w]);
             }
         }
     }
-    (lo[0] != usize::MAX).then_some(Bounds { lo, hi })
+    Ok(())
 }
 
 /// `f64` elements of scratch the one-dimensional passes of [`squared_distance_transform`] need
