@@ -399,6 +399,8 @@ pub fn evaluate(pair: &Pair, opts: &Options, pn: &str, gn: &str) -> Result<Outco
     };
     let mut rows = rows;
     let label_rows = rows.len();
+    // The masks of each region row, kept for the lesion-wise step (built once per region).
+    let mut region_masks: Vec<Option<(Vec<u8>, Vec<u8>)>> = Vec::new();
     if !opts.regions.is_empty() {
         if !matches!(
             (&pair.pred, &pair.gt),
@@ -425,6 +427,10 @@ pub fn evaluate(pair: &Pair, opts: &Options, pn: &str, gn: &str) -> Result<Outco
                 }
             }
             rows.push(r);
+            if opts.lesion.is_some() {
+                region_masks.resize_with(rows.len() - 1, || None);
+                region_masks.push(Some((p, g)));
+            }
         }
     }
     if let Some(lesion) = &opts.lesion {
@@ -451,8 +457,11 @@ pub fn evaluate(pair: &Pair, opts: &Options, pn: &str, gn: &str) -> Result<Outco
             loop {
                 let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(labels) = keys.get(k) else { break };
-                let r = lesionwise::masks(pair, labels, opts.threshold, opts.ignore_label)
-                    .and_then(|(p, g)| lesionwise::values(&mut ws, &p, &g, grid, lesion));
+                let r = match region_masks.get(k) {
+                    Some(Some((p, g))) => lesionwise::values(&mut ws, p, g, grid, lesion),
+                    _ => lesionwise::masks(pair, labels, opts.threshold, opts.ignore_label)
+                        .and_then(|(p, g)| lesionwise::values(&mut ws, &p, &g, grid, lesion)),
+                };
                 if let Ok(mut slot) = results[k].lock() {
                     *slot = Some(r);
                 }

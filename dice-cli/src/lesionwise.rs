@@ -139,6 +139,30 @@ pub fn masks(
     ignore: Option<i64>,
 ) -> Result<(Vec<u8>, Vec<u8>), String> {
     let n = pair.dims.iter().product::<usize>();
+    if let (Values::Labels(Data::U8(pv)), Values::Labels(Data::U8(gv))) = (&pair.pred, &pair.gt) {
+        let wanted: Vec<u8> = labels
+            .iter()
+            .filter_map(|&l| u8::try_from(l).ok())
+            .collect();
+        // Up to four labels: comparisons, which the compiler turns into 64-byte vector
+        // operations.
+        if (1..=4).contains(&wanted.len()) {
+            let l: [u8; 4] = std::array::from_fn(|k| wanted[k.min(wanted.len() - 1)]);
+            let ig = ignore.and_then(|i| u8::try_from(i).ok());
+            let (ig, has_ig) = (ig.unwrap_or(0), ig.is_some());
+            let is = |a: u8| (a == l[0]) | (a == l[1]) | (a == l[2]) | (a == l[3]);
+            let keep = |a: u8, b: u8| !(has_ig & ((a == ig) | (b == ig)));
+            let mut p = try_zeroed::<u8>(n, "the prediction's mask")?;
+            let mut g = try_zeroed::<u8>(n, "the reference's mask")?;
+            for (o, (&a, &b)) in p.iter_mut().zip(pv.iter().zip(gv)) {
+                *o = u8::from(keep(a, b) & is(a));
+            }
+            for (o, (&a, &b)) in g.iter_mut().zip(pv.iter().zip(gv)) {
+                *o = u8::from(keep(a, b) & is(b));
+            }
+            return Ok((p, g));
+        }
+    }
     let mut p = try_zeroed::<u8>(n, "the prediction's mask")?;
     let mut g = try_zeroed::<u8>(n, "the reference's mask")?;
     if let (Values::Labels(Data::U8(pv)), Values::Labels(Data::U8(gv))) = (&pair.pred, &pair.gt) {

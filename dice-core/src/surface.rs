@@ -308,7 +308,17 @@ fn transform_box(dims: [usize; 3], spacing: [f64; 3], out: &mut [f64], scratch: 
     let (d, rest) = rest.split_at_mut(m);
     let (v, z) = rest.split_at_mut(m);
     let stride = [1, dims[0], dims[0] * dims[1]];
-    for axis in 0..3 {
+    // Along x the input is still binary (0 or +∞), and lines are contiguous: the distance to
+    // the nearest feature of the line is two scans, with the same arithmetic as the envelope.
+    let first = if dims[0] > 1 {
+        let w = spacing[0] * spacing[0];
+        out.chunks_exact_mut(dims[0])
+            .for_each(|line| binary_line(line, w));
+        1
+    } else {
+        0
+    };
+    for axis in first..3 {
         let len = dims[axis];
         if len == 1 {
             continue;
@@ -322,8 +332,14 @@ fn transform_box(dims: [usize; 3], spacing: [f64; 3], out: &mut [f64], scratch: 
         for j in 0..dims[b] {
             for i in 0..dims[a] {
                 let base = i * stride[a] + j * stride[b];
+                let mut any = false;
                 for q in 0..len {
                     f[q] = out[base + q * stride[axis]];
+                    any |= f[q] != f64::INFINITY;
+                }
+                // A line without any finite distance stays +∞.
+                if !any {
+                    continue;
                 }
                 transform_line(&f[..len], w, &mut d[..len], v, z);
                 for q in 0..len {
@@ -331,6 +347,23 @@ fn transform_box(dims: [usize; 3], spacing: [f64; 3], out: &mut [f64], scratch: 
                 }
             }
         }
+    }
+}
+
+/// The squared distance along a line of 0 (features) and `+∞` to its nearest feature,
+/// `w·k·k` for `k` steps away (as [`transform_line`] computes it), `+∞` without features.
+fn binary_line(line: &mut [f64], w: f64) {
+    // Steps to the nearest feature on the left (∞ + 1 = ∞), then on the right.
+    let mut k = f64::INFINITY;
+    for x in line.iter_mut() {
+        k = if *x == 0.0 { 0.0 } else { k + 1.0 };
+        *x = k;
+    }
+    let mut k = f64::INFINITY;
+    for x in line.iter_mut().rev() {
+        k = if *x == 0.0 { 0.0 } else { k + 1.0 };
+        let m = x.min(k);
+        *x = w * m * m;
     }
 }
 
