@@ -39,6 +39,7 @@ echo "== format and lints"
 cargo fmt --all --check
 cargo clippy --all-targets --features dice-core/std -- -D warnings
 cargo clippy -p dice-core --all-targets -- -D warnings
+cargo clippy -p dice-py --all-targets -- -D warnings
 
 echo "== workspace tests (dice-core, dice-ffi with its C/C++ consumers and packaging), best SIMD level"
 cargo test
@@ -73,5 +74,17 @@ echo "== dice-tch: LibTorch from PyPI (provisioned once), lints, tests, examples
 scripts/with-torch.sh cargo clippy -p dice-tch --all-targets -- -D warnings
 scripts/with-torch.sh cargo test -p dice-tch
 scripts/with-torch.sh cargo clippy --all-targets --features tch -- -D warnings
+
+echo "== exactdice (dice-py): built by maturin into the PyTorch venv, pytest against MONAI 1.6.1"
+# MONAI without its dependencies, so that the venv's torch stays 2.13.0; the wheel links no
+# LibTorch (torch is used from Python).
+scripts/with-torch.sh bash -c '
+    set -euo pipefail
+    pip install --quiet maturin==1.9.0 pytest==8.4.2 numpy==2.4.6
+    pip install --quiet --no-deps monai==1.6.1
+    pip install --quiet --no-build-isolation ./dice-py
+    python -c "import torch; assert torch.__version__.startswith(\"2.13.0\"), torch.__version__"
+    cd dice-py/tests && python -m pytest -q -p no:cacheprovider
+'
 
 echo "== all tests passed"

@@ -1,0 +1,237 @@
+"""exactdice.torch against MONAI 1.6.1 (values and gradients, float32 and float64), gradcheck,
+torch.compile, and bad inputs."""
+
+import itertools
+import numpy as np
+import pytest
+import torch
+
+from exactdice.torch import DiceLoss, GeneralizedDiceLoss, TverskyLoss
+
+monai_losses = pytest.importorskip("monai.losses")
+
+
+def _case(seed, n=2, c=3, spatial=(5, 6, 4), dtype=torch.float64, labels=True):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn((n, c) + spatial, generator=g, dtype=dtype)
+    if labels:
+        y = torch.randint(0, c, (n, 1) + spatial, generator=g)
+    else:
+        y = torch.rand((n, c) + spatial, generator=g, dtype=dtype)
+    return x, y
+
+
+def _compare(ours, theirs, x, y, tol):
+    a = x.clone().requires_grad_(True)
+    b = x.clone().requires_grad_(True)
+    la, lb = ours(a, y), theirs(b, y)
+    assert la.shape == lb.shape, (la.shape, lb.shape)
+    torch.testing.assert_close(la, lb, rtol=tol, atol=tol)
+    la.sum().backward()
+    lb.sum().backward()
+    torch.testing.assert_close(a.grad, b.grad, rtol=tol, atol=tol)
+
+
+DICE_OPTIONS = [
+    dict(softmax=True, to_onehot_y=True),
+    dict(softmax=True, to_onehot_y=True, include_background=False),
+    dict(sigmoid=True, to_onehot_y=True, batch=True),
+    dict(softmax=True, to_onehot_y=True, squared_pred=True, reduction="sum"),
+    dict(softmax=True, to_onehot_y=True, jaccard=True, reduction="none"),
+    dict(softmax=True, to_onehot_y=True, batch=True, reduction="none"),
+    dict(softmax=True, to_onehot_y=True, weight=[0.2, 1.0, 3.0]),
+    dict(softmax=True, to_onehot_y=True, include_background=False, weight=[1.0, 2.0]),
+    dict(softmax=True, to_onehot_y=True, smooth_nr=0.0, smooth_dr=1e-6),
+]
+
+
+@pytest.mark.parametrize("opts,dtype", itertools.product(DICE_OPTIONS, [torch.float64, torch.float32]))
+def test_dice_loss_matches_monai(opts, dtype):
+    # MONAI's one-hot target is float32, which moves its float64 values by up to ~1e-8
+    # (test_exact_reference below holds ours to 1e-12 against the float64 formula).
+    tol = 1e-7 if dtype == torch.float64 else 2e-5
+    for seed in range(3):
+        x, y = _case(seed, dtype=dtype)
+        _compare(DiceLoss(**opts), monai_losses.DiceLoss(**opts), x, y, tol)
+
+
+def test_dense_and_soft_targets_match_monai():
+    for seed in range(3):
+        x, y = _case(seed, labels=False)
+        for opts in [dict(sigmoid=True), dict(sigmoid=True, soft_label=True), dict(soft_label=True, batch=True)]:
+            xx = torch.sigmoid(x) if "sigmoid" not in opts else x
+            _compare(DiceLoss(**opts), monai_losses.DiceLoss(**opts), xx, y, 1e-10)
+
+
+@pytest.mark.parametrize("w_type", ["square", "simple", "uniform"])
+def test_generalized_dice_matches_monai(w_type):
+    for seed in range(3):
+        x, y = _case(seed)
+        opts = dict(softmax=True, to_onehot_y=True, w_type=w_type)
+        _compare(GeneralizedDiceLoss(**opts), monai_losses.GeneralizedDiceLoss(**opts), x, y, 1e-7)
+
+
+@pytest.mark.parametrize("alpha,beta", [(0.5, 0.5), (0.3, 0.7), (0.8, 0.2)])
+def test_tversky_matches_monai(alpha, beta):
+    for seed in range(3):
+        x, y = _case(seed)
+        opts = dict(softmax=True, to_onehot_y=True, alpha=alpha, beta=beta, include_background=False)
+        _compare(TverskyLoss(**opts), monai_losses.TverskyLoss(**opts), x, y, 1e-7)
+
+
+def test_label_map_dtypes_and_layouts_agree():
+    x, y = _case(4)
+    ref = DiceLoss(softmax=True, to_onehot_y=True)(x, y)
+    for yy in [y.to(torch.uint8), y.to(torch.int32), y.to(torch.float32), y[:, 0]]:
+        torch.testing.assert_close(DiceLoss(softmax=True, to_onehot_y=True)(x, yy), ref, rtol=0, atol=0)
+    # Non-contiguous and channels-last inputs give the same values and gradients.
+    x4, y4 = _case(5, spatial=(6, 7))
+    for variant in [x4.contiguous(memory_format=torch.channels_last), x4.transpose(2, 3).contiguous().transpose(2, 3)]:
+        a = variant.clone().requires_grad_(True)
+        b = x4.clone().requires_grad_(True)
+        la = DiceLoss(softmax=True, to_onehot_y=True)(a, y4)
+        lb = DiceLoss(softmax=True, to_onehot_y=True)(b, y4)
+        la.backward()
+        lb.backward()
+        torch.testing.assert_close(la, lb, rtol=0, atol=0)
+        torch.testing.assert_close(a.grad, b.grad, rtol=0, atol=0)
+
+
+def test_gradcheck():
+    x, y = _case(6, n=1, c=3, spatial=(3, 4))
+    for opts in [dict(softmax=True, to_onehot_y=True), dict(sigmoid=True, to_onehot_y=True, reduction="none"),
+                 dict(softmax=True, to_onehot_y=True, jaccard=True, batch=True)]:
+        loss = DiceLoss(**opts)
+        assert torch.autograd.gradcheck(lambda z: loss(z, y), (x.clone().requires_grad_(True),))
+
+
+def test_torch_compile_training_step():
+    torch.manual_seed(0)
+    net = torch.nn.Conv2d(1, 3, 3, padding=1).double()
+    loss_fn = DiceLoss(softmax=True, to_onehot_y=True)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+
+    def step(img, lab):
+        opt.zero_grad()
+        loss = loss_fn(net(img), lab)
+        loss.backward()
+        return loss
+
+    compiled = torch.compile(step, backend="eager", fullgraph=False)
+    img = torch.randn(2, 1, 8, 8, dtype=torch.float64)
+    lab = (img > 0).long() + (img > 1).long()
+    eager_net_state = {k: v.clone() for k, v in net.state_dict().items()}
+    l1 = compiled(img, lab)
+    net.load_state_dict(eager_net_state)
+    l2 = step(img, lab)
+    torch.testing.assert_close(l1, l2)
+
+
+def test_training_improves_held_out_dice():
+    import exactdice as ed
+
+    torch.manual_seed(1)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 2, 3, padding=1))
+    loss_fn = DiceLoss(softmax=True, to_onehot_y=True, include_background=False)
+    opt = torch.optim.Adam(net.parameters(), lr=0.02)
+
+    def batch(n):
+        img = torch.rand(n, 1, 16, 16)
+        lab = (torch.nn.functional.avg_pool2d(img, 3, 1, 1) > 0.55).long()
+        return img, lab
+
+    test_img, test_lab = batch(8)
+
+    def held_out():
+        with torch.no_grad():
+            pred = net(test_img).argmax(1).numpy().astype(np.uint8)
+        return float(ed.confusion(pred, test_lab[:, 0].numpy().astype(np.uint8), num_classes=2).dice[1])
+
+    before = held_out()
+    for _ in range(60):
+        img, lab = batch(8)
+        opt.zero_grad()
+        loss_fn(net(img), lab).backward()
+        opt.step()
+    after = held_out()
+    assert after > before + 0.2 and after > 0.7, (before, after)
+
+
+def test_bad_inputs_raise_clear_errors():
+    x, y = _case(7)
+    with pytest.raises(ValueError, match="other_act"):
+        DiceLoss(other_act=torch.tanh)
+    with pytest.raises(ValueError, match="sigmoid=True and softmax=True"):
+        DiceLoss(sigmoid=True, softmax=True)
+    with pytest.raises(ValueError, match="ground truth has different shape"):
+        DiceLoss(softmax=True, to_onehot_y=True)(x, y[:, :, :3])
+    with pytest.raises(ValueError, match="label"):
+        DiceLoss(softmax=True, to_onehot_y=True)(x, y + 5)
+    with pytest.raises(ValueError, match="NaN|finite|not a number"):
+        bad = x.clone()
+        bad[0, 1, 2, 2, 2] = float("nan")
+        DiceLoss(softmax=True, to_onehot_y=True)(bad, y)
+    with pytest.raises(ValueError):
+        # Logits given as probabilities: values outside [0, 1].
+        DiceLoss(to_onehot_y=True)(x * 10, y)
+    with pytest.raises(ValueError, match="non-integer"):
+        DiceLoss(softmax=True, to_onehot_y=True)(x, y.double() + 0.5)
+    with pytest.raises(ValueError, match="reduction"):
+        DiceLoss(reduction="avg")
+    with pytest.raises(ValueError, match="weight"):
+        DiceLoss(softmax=True, to_onehot_y=True, weight=[1.0, -1.0, 1.0])(x, y)
+
+
+def test_statistics_merge_exactly_across_chunks():
+    """The native statistics of two halves of a batch, summed, score like the whole batch."""
+    from exactdice import _native
+
+    x, y = _case(8, n=4)
+    p = torch.softmax(x, 1).numpy()
+    lab = y[:, 0].numpy()
+    params = _native.LossParams(batch=True)
+    whole = _native.soft_statistics(params, p, lab)
+    halves = [_native.soft_statistics(params, p[i:i + 2], lab[i:i + 2]) for i in (0, 2)]
+    # Per (sample, class) rows: the halves are the whole's rows.
+    assert np.array_equal(np.concatenate(halves), whole)
+    n, c = p.shape[:2]
+    assert _native.soft_loss(params, np.concatenate(halves), n, c)[0] == _native.soft_loss(params, whole, n, c)[0]
+
+
+def _exact(x, y, c, include_background=True, jaccard=False, squared=False, batch=False, weight=None,
+           reduction="mean"):
+    """The float64 formula with torch autograd (no library): the reference for 1e-12."""
+    p = torch.softmax(x, 1)
+    g = torch.nn.functional.one_hot(y[:, 0], c).movedim(-1, 1).to(x.dtype)
+    if not include_background:
+        p, g = p[:, 1:], g[:, 1:]
+    axes = tuple(range(2, x.dim()))
+    if batch:
+        axes = (0,) + axes
+    i = (p * g).sum(axes)
+    pp = (p * p if squared else p).sum(axes)
+    gg = (g * g if squared else g).sum(axes)
+    # MONAI's Jaccard: (2I + s_nr) / (2(P + G - I) + s_dr).
+    den = 2 * (pp + gg - i) if jaccard else pp + gg
+    f = 1 - (2 * i + 1e-5) / (den + 1e-5)
+    if weight is not None:
+        f = f * torch.tensor(weight, dtype=x.dtype)
+    return {"mean": f.mean(), "sum": f.sum()}.get(reduction, f)
+
+
+@pytest.mark.parametrize("opts", [
+    dict(), dict(include_background=False), dict(jaccard=True), dict(squared=True, batch=True),
+    dict(weight=[0.5, 2.0, 1.0], reduction="sum"), dict(batch=True, jaccard=True, include_background=False),
+])
+def test_exact_reference(opts):
+    for seed in range(4):
+        x, y = _case(seed, n=3, c=3, spatial=(9, 7, 5))
+        kw = dict(opts)
+        squared = kw.pop("squared", False)
+        ours = DiceLoss(softmax=True, to_onehot_y=True, squared_pred=squared, **kw)
+        a, b = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+        la, lb = ours(a, y), _exact(b, y, 3, squared=squared, **kw)
+        torch.testing.assert_close(la, lb, rtol=1e-12, atol=1e-12)
+        la.sum().backward()
+        lb.sum().backward()
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-12, atol=1e-12)

@@ -1,0 +1,103 @@
+"""exactdice's NumPy metrics against a brute-force count, MONAI and medpy, with merges."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+import exactdice as ed
+
+
+def _brute(p, g, label):
+    a, b = p == label, g == label
+    return [int((a & b).sum()), int((a & ~b).sum()), int((~a & b).sum()), int((~a & ~b).sum())]
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.int32, np.int64, np.bool_])
+def test_label_counts_every_dtype(dtype):
+    rng = np.random.default_rng(1)
+    hi = 2 if dtype == np.bool_ else 5
+    p = rng.integers(0, hi, (7, 9, 11)).astype(dtype)
+    g = rng.integers(0, hi, (7, 9, 11)).astype(dtype)
+    c = ed.confusion(p, g)
+    for label in range(hi):
+        assert c.counts[label].tolist() == _brute(p.astype(np.int64), g.astype(np.int64), label)
+
+
+def test_policies_and_empty_cases():
+    p = np.zeros((4, 4), np.uint8)
+    g = np.zeros((4, 4), np.uint8)
+    p[0, 0] = 2  # label 2 predicted, absent in the reference; label 1 absent in both
+    c = ed.confusion(p, g, num_classes=3)
+    assert np.isnan(c.dice[1])  # default: both empty is skipped
+    assert c.dice[2] == 0.0
+    assert c.with_policy("monai").dice[1] == 1.0
+    assert np.isnan(c.with_policy("nnunet").dice[1])
+    assert np.isnan(c.with_policy("monai_ignore_empty").dice[2])
+    assert c.with_policy((1, 0)).dice.tolist()[1:] == [0.0, 1.0]
+    m = ed.mean(c.dice)
+    assert (m.defined, m.total) == (2, 3)
+    with pytest.raises(ValueError, match="empty policy"):
+        c.with_policy("sometimes").dice
+
+
+def test_merge_is_exact_and_picklable():
+    rng = np.random.default_rng(2)
+    p = rng.integers(0, 3, (10, 20, 20)).astype(np.uint8)
+    g = rng.integers(0, 3, (10, 20, 20)).astype(np.uint8)
+    whole = ed.confusion(p, g)
+    parts = [ed.confusion(p[i:i + 2], g[i:i + 2], num_classes=3) for i in range(0, 10, 2)]
+    assert sum(parts) == whole
+    assert pickle.loads(pickle.dumps(whole)) == whole
+    batch = ed.confusion(p, g, batch=True)
+    assert batch.counts.shape == (10, 3, 4)
+    assert batch.total() == whole
+
+
+def test_ignore_label_and_labels():
+    p = np.array([[0, 1, 2, 255]], np.uint8)
+    g = np.array([[0, 1, 255, 2]], np.uint8)
+    c = ed.confusion(p, g, num_classes=3, ignore_label=255)
+    assert c.counts.sum(axis=-1).tolist() == [2, 2, 2]
+    assert ed.confusion(p, g, num_classes=3, ignore_label=255, labels=[2]).counts.shape == (1, 4)
+
+
+def test_probability_maps():
+    rng = np.random.default_rng(3)
+    p = rng.random((2, 3, 8, 8))
+    g = (rng.random((2, 3, 8, 8)) > 0.5).astype(np.float64)
+    c = ed.confusion(p, g, threshold=0.4, batch=True)
+    for n in range(2):
+        for ch in range(3):
+            a, b = p[n, ch] >= 0.4, g[n, ch] >= 0.4
+            assert c.counts[n, ch, 0] == (a & b).sum()
+    with pytest.raises(ValueError, match="element|NaN|outside|\\[0, 1\\]"):
+        ed.confusion(p * 3, g, threshold=0.5, batch=True)
+
+
+def test_bad_inputs():
+    a = np.zeros((3, 3), np.uint8)
+    with pytest.raises(ValueError, match="shape"):
+        ed.confusion(a, np.zeros((3, 4), np.uint8))
+    with pytest.raises(TypeError):
+        ed.confusion(a.astype(np.float32), a)
+    with pytest.raises(ValueError, match="label"):
+        ed.confusion(a, a + 7, num_classes=3)
+    with pytest.raises(ValueError, match="metric"):
+        ed.confusion(a, a).metric("f7")
+
+
+def test_agrees_with_monai_dice_metric():
+    torch = pytest.importorskip("torch")
+    metrics = pytest.importorskip("monai.metrics")
+    rng = np.random.default_rng(4)
+    p = rng.integers(0, 4, (3, 10, 12, 9))
+    g = rng.integers(0, 4, (3, 10, 12, 9))
+    g[1][g[1] == 2] = 0  # label 2 absent in case 1's reference
+    oh = lambda v: torch.nn.functional.one_hot(torch.from_numpy(v), 4).permute(0, 4, 1, 2, 3)
+    for ignore_empty, policy in [(True, "monai_ignore_empty"), (False, "monai")]:
+        m = metrics.DiceMetric(include_background=False, reduction="none", ignore_empty=ignore_empty)
+        want = m(oh(p), oh(g)).numpy()
+        got = ed.confusion(p.astype(np.uint8), g.astype(np.uint8), batch=True,
+                           include_background=False, policy=policy).dice
+        np.testing.assert_allclose(got, want, rtol=1e-6, equal_nan=True)
