@@ -101,3 +101,34 @@ def test_agrees_with_monai_dice_metric():
         got = ed.confusion(p.astype(np.uint8), g.astype(np.uint8), batch=True,
                            include_background=False, policy=policy).dice
         np.testing.assert_allclose(got, want, rtol=1e-6, equal_nan=True)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "mean_batch", "sum_batch", "mean_channel", "sum_channel", "none"])
+@pytest.mark.parametrize("ignore_empty,include_background", [(True, True), (False, False), (True, False)])
+def test_dice_metric_matches_monai(reduction, ignore_empty, include_background):
+    torch = pytest.importorskip("torch")
+    metrics = pytest.importorskip("monai.metrics")
+    from exactdice.torch import DiceMetric
+
+    g = torch.Generator().manual_seed(5)
+    ours = DiceMetric(include_background=include_background, reduction=reduction, get_not_nans=True,
+                      ignore_empty=ignore_empty)
+    labels = DiceMetric(include_background=include_background, reduction=reduction, get_not_nans=True,
+                        ignore_empty=ignore_empty, num_classes=4)
+    theirs = metrics.DiceMetric(include_background=include_background, reduction=reduction,
+                                get_not_nans=True, ignore_empty=ignore_empty)
+    oh = lambda v: torch.nn.functional.one_hot(v, 4).movedim(-1, 1)
+    for _ in range(3):
+        p = torch.randint(0, 4, (3, 9, 8, 7), generator=g)
+        y = torch.randint(0, 4, (3, 9, 8, 7), generator=g)
+        y[0][y[0] == 3] = 1  # label 3 absent in one reference
+        p[1][p[1] == 3] = 1
+        y[1][y[1] == 3] = 1  # and absent in both in another case
+        ours(oh(p), oh(y))
+        labels(p[:, None], y[:, None])
+        theirs(oh(p), oh(y))
+    want, want_n = theirs.aggregate()
+    for m in (ours, labels):
+        got, got_n = m.aggregate()
+        torch.testing.assert_close(got.to(want.dtype), want, rtol=1e-6, atol=1e-6, equal_nan=True)
+        torch.testing.assert_close(got_n.to(want_n.dtype), want_n)

@@ -12,6 +12,11 @@ Differences on purpose, each a clear error rather than a silent change:
 * ``sigmoid`` and ``softmax`` together are refused (as MONAI does);
 * CPU tensors only in this release (CUDA tensors raise ``NotImplementedError``).
 
+``process_group=`` (last argument, off by default; ``True`` for the default group) makes the
+loss exact across data-parallel ranks: see ``_SoftLoss._distributed``. DDP averages parameter
+gradients over ranks while each rank's gradient here is already that of the global loss, so
+multiply the loss by the world size to train on the global loss's gradient.
+
 The autograd path is one operator, ``torch.ops.exactdice.soft_loss``, registered with
 ``torch.library.custom_op`` and ``register_autograd`` (with a fake implementation), so it runs
 eagerly, under ``torch.compile`` and in ``torch.autograd.gradcheck``.
@@ -64,14 +69,20 @@ def _soft_loss(
     input: torch.Tensor,
     target: torch.Tensor,
     mask: Optional[torch.Tensor],
+    stats: Optional[torch.Tensor],
     params_key: int,
     activation: str,
     per_group: bool,
 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The loss of `input` against `target`, scored from `stats` when given (statistics summed
+    across processes) or from the input's own; returns it with the statistics used."""
     params = _PARAMS[params_key]
-    x, t = _np(input, "input"), _np(target, "target")
-    m = None if mask is None else _np(mask, "mask")
-    stats = _native.soft_statistics(params, x, t, _act_name(activation), m)
+    if stats is None:
+        x, t = _np(input, "input"), _np(target, "target")
+        m = None if mask is None else _np(mask, "mask")
+        stats = _native.soft_statistics(params, x, t, _act_name(activation), m)
+    else:
+        stats = _np(stats, "stats").copy()
     n, c = input.shape[0], input.shape[1]
     value, _groups, _defined, groups = _native.soft_loss(params, stats, n, c)
     out = torch.from_numpy(groups) if per_group else torch.tensor(value, dtype=torch.float64)
@@ -79,7 +90,7 @@ def _soft_loss(
 
 
 @_soft_loss.register_fake
-def _(input, target, mask, params_key, activation, per_group):
+def _(input, target, mask, stats, params_key, activation, per_group):
     n, c = input.shape[0], input.shape[1]
     shape = (_groups_shape(params_key, n, c),) if per_group else ()
     return (
@@ -89,7 +100,7 @@ def _(input, target, mask, params_key, activation, per_group):
 
 
 def _setup(ctx, inputs, output):
-    input, target, mask, params_key, activation, per_group = inputs
+    input, target, mask, _stats, params_key, activation, per_group = inputs
     ctx.save_for_backward(input, target, mask, output[1])
     ctx.params_key, ctx.activation, ctx.per_group = params_key, activation, per_group
 
@@ -110,7 +121,7 @@ def _backward(ctx, grad_loss, _grad_stats):
         _act_name(ctx.activation),
         None if mask is None else _np(mask, "mask"),
     )
-    return torch.from_numpy(g), None, None, None, None, None
+    return torch.from_numpy(g), None, None, None, None, None, None
 
 
 _soft_loss.register_autograd(_backward, setup_context=_setup)
@@ -144,9 +155,11 @@ class _SoftLoss(torch.nn.Module):
         soft_label: bool,
         ignore_index: Optional[int] = None,
         weight=None,
+        process_group=None,
         **score_args,
     ):
         super().__init__()
+        self.process_group = process_group
         if other_act is not None:
             raise ValueError(
                 "other_act is not supported: exactdice differentiates sigmoid and softmax in "
@@ -244,12 +257,65 @@ class _SoftLoss(torch.nn.Module):
         m = None
         if mask is not None:
             m = (mask.reshape(n, -1) != 0).to(torch.uint8)
-        loss, _ = torch.ops.exactdice.soft_loss(input, target, m, key, act, per_group)
+        if self.process_group is None:
+            loss, _ = torch.ops.exactdice.soft_loss(input, target, m, None, key, act, per_group)
+        else:
+            loss = self._distributed(input, target, m, key, act, per_group)
         if per_group:
             groups = loss
             lead = [c if include_background else c - 1] if self.batch else [n, c if include_background else c - 1]
             return groups.reshape(lead + [1] * len(spatial))
         return loss
+
+
+    def _distributed(self, input, target, mask, key, act, per_group):
+        """The loss over every rank's batch; each rank's gradient is that of the global loss
+        with respect to its own input.
+
+        ``batch=True``: the statistics are all-reduced (summed) before scoring, so value and
+        gradient are those of the union. ``batch=False``: every rank's per-sample statistics
+        are gathered to score the global reduction; the local gradient is scaled by the share
+        of defined groups (``mean``) or kept (``sum``; ``none`` returns the local groups).
+        Every rank must hold the same number of samples (as ``DistributedSampler`` gives).
+        """
+        import torch.distributed as dist
+
+        group = None if self.process_group is True else self.process_group
+        params = _PARAMS[key]
+        n, c = input.shape[0], input.shape[1]
+        sizes = torch.tensor([n, -n], dtype=torch.int64)
+        dist.all_reduce(sizes, op=dist.ReduceOp.MAX, group=group)
+        if int(sizes[0]) != n or int(-sizes[1]) != n:
+            raise ValueError(
+                f"process_group: ranks hold different batch sizes ({int(-sizes[1])} to "
+                f"{int(sizes[0])} samples); use DistributedSampler (equal shares)"
+            )
+        local = torch.from_numpy(
+            _native.soft_statistics(
+                params,
+                _np(input, "input"),
+                _np(target, "target"),
+                _act_name(act),
+                None if mask is None else _np(mask, "mask"),
+            )
+        )
+        if self.batch:
+            summed = local.clone()
+            dist.all_reduce(summed, group=group)
+            return torch.ops.exactdice.soft_loss(input, target, mask, summed, key, act, per_group)[0]
+        loss, _ = torch.ops.exactdice.soft_loss(input, target, mask, local, key, act, per_group)
+        if per_group:
+            return loss
+        world = dist.get_world_size(group)
+        parts = [torch.empty_like(local) for _ in range(world)]
+        dist.all_gather(parts, local, group=group)
+        value, _, defined, _ = _native.soft_loss(params, torch.cat(parts).numpy(), n * world, c)
+        _, _, defined_here, _ = _native.soft_loss(params, local.numpy(), n, c)
+        scale = 1.0
+        if self.reduction == "mean":
+            scale = defined_here / defined if defined else 0.0
+        scaled = loss * scale
+        return scaled + (torch.tensor(value, dtype=loss.dtype) - scaled.detach())
 
 
 class DiceLoss(_SoftLoss):
@@ -275,6 +341,7 @@ class DiceLoss(_SoftLoss):
         weight: Union[Sequence[float], float, int, torch.Tensor, None] = None,
         soft_label: bool = False,
         ignore_index: Optional[int] = None,
+        process_group=None,
     ) -> None:
         super().__init__(
             "jaccard" if jaccard else "dice",
@@ -290,6 +357,7 @@ class DiceLoss(_SoftLoss):
             soft_label,
             ignore_index,
             weight,
+            process_group,
             squared_pred=squared_pred,
         )
 
@@ -312,6 +380,7 @@ class GeneralizedDiceLoss(_SoftLoss):
         smooth_dr: float = 1e-5,
         batch: bool = False,
         soft_label: bool = False,
+        process_group=None,
     ) -> None:
         super().__init__(
             "generalized",
@@ -325,6 +394,7 @@ class GeneralizedDiceLoss(_SoftLoss):
             smooth_dr,
             batch,
             soft_label,
+            process_group=process_group,
             w_type=getattr(w_type, "value", w_type),
         )
 
@@ -348,6 +418,7 @@ class TverskyLoss(_SoftLoss):
         batch: bool = False,
         soft_label: bool = False,
         ignore_index: Optional[int] = None,
+        process_group=None,
     ) -> None:
         super().__init__(
             "tversky",
@@ -362,6 +433,164 @@ class TverskyLoss(_SoftLoss):
             batch,
             soft_label,
             ignore_index,
+            process_group=process_group,
             alpha=float(alpha),
             beta=float(beta),
         )
+
+
+class DiceMetric:
+    """MONAI's ``DiceMetric``: hard Dice per case and class from exact counts (dice-core).
+
+    Call it on batches (``metric(y_pred, y)``), then ``aggregate()``, ``reset()``. Inputs are
+    binarized one-hot ``[B, C, ...]`` tensors, or label maps ``[B, 1, ...]`` (or ``[B, ...]``)
+    with ``num_classes`` (counted in one pass, never expanded). ``ignore_empty=True`` (MONAI's
+    default) gives NaN where the reference of a class is empty; ``False`` gives 1 when both are
+    empty and 0 when only the reference is. ``reduction``: ``mean``, ``sum``, ``mean_batch``,
+    ``sum_batch``, ``mean_channel``, ``sum_channel``, ``none``, as MONAI defines them (``mean`` is
+    the mean over cases of each case's mean over its defined classes); NaN values are left out
+    of means and sums, and ``get_not_nans=True`` also returns how many values were defined.
+
+    Across data-parallel ranks, pass ``case_index`` (one integer per case of the batch) to
+    ``__call__`` and ``process_group=True`` (or a group) here: ``aggregate()`` gathers every
+    rank's counts and keeps each case once, so the cases ``DistributedSampler`` repeats to even
+    out the ranks are not counted twice.
+
+    Differences on purpose: ``per_component`` and ``return_with_label`` are refused.
+    """
+
+    def __init__(
+        self,
+        include_background: bool = True,
+        reduction: str = "mean",
+        get_not_nans: bool = False,
+        ignore_empty: bool = True,
+        num_classes: Optional[int] = None,
+        return_with_label=False,
+        per_component: bool = False,
+        ignore_index: Optional[int] = None,
+        process_group=None,
+    ) -> None:
+        if per_component:
+            raise ValueError("per_component is not supported: use dice eval --lesion-wise")
+        if return_with_label:
+            raise ValueError("return_with_label is not supported: index the result by class")
+        reduction = getattr(reduction, "value", reduction)
+        allowed = ("mean", "sum", "mean_batch", "sum_batch", "mean_channel", "sum_channel", "none")
+        if reduction not in allowed:
+            raise ValueError(f"Unsupported reduction: {reduction}, available options are {list(allowed)}.")
+        self.include_background = include_background
+        self.reduction = reduction
+        self.get_not_nans = get_not_nans
+        self.ignore_empty = ignore_empty
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+        self.process_group = process_group
+        self.reset()
+
+    def reset(self) -> None:
+        self._counts: list = []
+        self._cases: list = []
+
+    def _confusion(self, y_pred: torch.Tensor, y: torch.Tensor):
+        import exactdice as ed
+
+        if y_pred.shape[0] != y.shape[0]:
+            raise ValueError(f"y_pred has {y_pred.shape[0]} cases and y {y.shape[0]}")
+        labels = self.num_classes is not None and (y_pred.dim() < 2 or y_pred.shape[1] == 1)
+        if labels:
+            p = y_pred.reshape(y_pred.shape[0], -1)
+            g = y.reshape(y.shape[0], -1)
+            if p.is_floating_point() or g.is_floating_point():
+                if bool(torch.any(p != torch.round(p))) or bool(torch.any(g != torch.round(g))):
+                    raise ValueError("label maps must hold integers")
+                p, g = p.to(torch.int64), g.to(torch.int64)
+            c = ed.confusion(
+                _np(p, "y_pred"),
+                _np(g, "y"),
+                num_classes=self.num_classes,
+                ignore_label=self.ignore_index,
+                batch=True,
+            ).counts
+        else:
+            if y_pred.shape != y.shape:
+                raise ValueError(
+                    f"y_pred and y should have same shapes, got {tuple(y_pred.shape)} and {tuple(y.shape)}"
+                )
+            if self.ignore_index is not None:
+                raise ValueError("ignore_index needs label maps (num_classes and one channel)")
+            dt = torch.float64 if y_pred.dtype == torch.float64 else torch.float32
+            c = ed.confusion(
+                _np(y_pred.to(dt), "y_pred"), _np(y.to(dt), "y"), threshold=0.5, batch=True
+            ).counts
+        if not self.include_background:
+            c = c[:, 1:]
+        return c
+
+    def __call__(self, y_pred: torch.Tensor, y: torch.Tensor, case_index=None) -> torch.Tensor:
+        """The Dice of each case and class of this batch ``[B, C]``; kept for ``aggregate``."""
+        c = self._confusion(y_pred, y)
+        if case_index is not None:
+            ids = [int(i) for i in torch.as_tensor(case_index).reshape(-1).tolist()]
+            if len(ids) != c.shape[0]:
+                raise ValueError(f"case_index holds {len(ids)} values for {c.shape[0]} cases")
+        else:
+            ids = [None] * c.shape[0]
+        self._counts.append(c)
+        self._cases.extend(ids)
+        return torch.from_numpy(self._scores(c))
+
+    def _scores(self, counts):
+        import exactdice as ed
+
+        policy = "monai_ignore_empty" if self.ignore_empty else "monai"
+        return ed.Confusion(counts, policy).dice
+
+    def _all_counts(self):
+        import numpy as np
+
+        counts = np.concatenate(self._counts) if self._counts else np.zeros((0, 0, 4), np.uint64)
+        cases = list(self._cases)
+        if self.process_group is None:
+            return counts
+        import torch.distributed as dist
+
+        group = None if self.process_group is True else self.process_group
+        gathered = [None] * dist.get_world_size(group)
+        dist.all_gather_object(gathered, (counts, cases), group=group)
+        if any(i is None for _, ids in gathered for i in ids):
+            raise ValueError("across ranks, pass case_index to every call (to count each case once)")
+        # Each case once, in case order: the result does not depend on the ranks' shares.
+        by_case = {}
+        for c, ids in gathered:
+            for row, i in zip(c, ids):
+                by_case.setdefault(i, row)
+        rows = [by_case[i] for i in sorted(by_case)]
+        return np.stack(rows) if rows else counts[:0]
+
+    def aggregate(self, reduction: Optional[str] = None):
+        """The reduced Dice of every case seen (``reduction`` overrides the constructor's)."""
+        red = reduction or self.reduction
+        f = torch.from_numpy(self._scores(self._all_counts()))
+        defined = ~torch.isnan(f)
+        zeros = torch.where(defined, f, torch.zeros_like(f))
+        dims = {"sum": None, "mean_batch": 0, "sum_batch": 0, "mean_channel": 1, "sum_channel": 1}
+        if red == "none":
+            value, not_nans = f, defined.to(f.dtype)
+        elif red == "mean":
+            # MONAI's definition: the mean over cases of each case's mean over its defined
+            # classes; `not_nans` counts the cases with a defined class (shapes [1] and [], as MONAI).
+            per_case = defined.sum(1).to(f.dtype)
+            case_mean = torch.where(per_case > 0, zeros.sum(1) / per_case.clamp(min=1), torch.zeros_like(per_case))
+            not_nans = (per_case > 0).sum(0).to(f.dtype)
+            value = torch.where(not_nans > 0, case_mean.sum(0) / not_nans.clamp(min=1), torch.zeros(1, dtype=f.dtype))
+        else:
+            d = dims[red]
+            total = zeros.sum() if d is None else zeros.sum(d)
+            count = defined.sum() if d is None else defined.sum(d)
+            count = count.to(f.dtype)
+            value = total / count if red.startswith("mean") else total
+            if red.startswith("mean"):
+                value = torch.where(count > 0, value, torch.zeros_like(value))
+            not_nans = count
+        return (value, not_nans) if self.get_not_nans else value
