@@ -10,7 +10,8 @@ Differences on purpose, each a clear error rather than a silent change:
 
 * ``other_act`` is refused (the gradient is closed-form through sigmoid or softmax only);
 * ``sigmoid`` and ``softmax`` together are refused (as MONAI does);
-* CPU tensors only in this release (CUDA tensors raise ``NotImplementedError``).
+* on CUDA (any device but the CPU) the same closed form runs as torch operations on the
+  device, differentiated by autograd (no host round trip).
 
 ``process_group=`` (last argument, off by default; ``True`` for the default group) makes the
 loss exact across data-parallel ranks: see ``_SoftLoss._distributed``. DDP averages parameter
@@ -160,6 +161,8 @@ class _SoftLoss(torch.nn.Module):
     ):
         super().__init__()
         self.process_group = process_group
+        # Tests run the device path on CPU to check it against the core.
+        self._force_torch = False
         if other_act is not None:
             raise ValueError(
                 "other_act is not supported: exactdice differentiates sigmoid and softmax in "
@@ -257,16 +260,103 @@ class _SoftLoss(torch.nn.Module):
         m = None
         if mask is not None:
             m = (mask.reshape(n, -1) != 0).to(torch.uint8)
-        if self.process_group is None:
+        if input.device.type != "cpu" or self._force_torch:
+            if self.process_group is not None:
+                raise NotImplementedError("process_group runs on CPU tensors in this release")
+            loss = self._closed_form(input, target, m, include_background, act, labels)
+        elif self.process_group is None:
             loss, _ = torch.ops.exactdice.soft_loss(input, target, m, None, key, act, per_group)
         else:
             loss = self._distributed(input, target, m, key, act, per_group)
         if per_group:
             groups = loss
-            lead = [c if include_background else c - 1] if self.batch else [n, c if include_background else c - 1]
-            return groups.reshape(lead + [1] * len(spatial))
+            return groups.reshape(self._none_shape(n, c if include_background else c - 1, len(spatial)))
         return loss
 
+
+    def _none_shape(self, n: int, classes: int, spatial_dims: int) -> list:
+        """MONAI's shape of ``reduction="none"``: ``[N, C, 1, …]`` (``[C, 1, …]`` with batch)."""
+        return ([classes] if self.batch else [n, classes]) + [1] * spatial_dims
+
+    def _closed_form(self, x, target, mask, include_background, act, labels):
+        """The loss as torch operations on the tensors' device (CUDA): the core's closed form
+        (statistics in float64, the same scores, policies and reductions), differentiated by
+        autograd. Checked against the core on CPU to 1e-12 in float64 (`test_device_path`)."""
+        a, f64 = self._args, torch.float64
+        n, c = x.shape[0], x.shape[1]
+        z = x.reshape(n, c, -1).to(f64)
+        p = torch.softmax(z, 1) if act == "softmax" else torch.sigmoid(z) if act == "sigmoid" else z
+        valid = torch.ones((n, 1, z.shape[-1]), dtype=torch.bool, device=x.device)
+        if labels:
+            t = target.reshape(n, -1).to(torch.int64)
+            if self.ignore_index is not None:
+                keep = t != self.ignore_index
+                valid = valid & keep[:, None]
+                t = torch.where(keep, t, torch.zeros_like(t))
+            if bool(torch.any((t < 0) | (t >= c))):
+                raise ValueError(f"target holds a label outside 0..{c - 1}")
+            g = torch.nn.functional.one_hot(t, c).movedim(-1, 1).to(f64)
+        else:
+            g = target.reshape(n, c, -1).to(f64)
+        if mask is not None:
+            valid = valid & (mask.reshape(n, 1, -1) != 0)
+        v = valid.to(f64)
+        score = a["score"]
+        squared = a.get("squared_pred", False) and score in ("dice", "jaccard")
+        soft = a["soft_label"] and not squared
+        pv, gv = p * v, g * v
+        sums = [(pv * pv if squared else pv).sum(-1), (gv * gv if squared else gv).sum(-1)]
+        sums.append(((p - g).abs() * v).sum(-1) if soft else (pv * gv).sum(-1))
+        if self.batch:
+            sums = [s.sum(0, keepdim=True) for s in sums]
+        P, G, third = sums
+        I = torch.clamp(0.5 * (P + G - third), min=0.0) if soft else third
+        if not include_background:
+            P, G, I = P[:, 1:], G[:, 1:], I[:, 1:]
+        snr, sdr = a["smooth_nr"], a["smooth_dr"]
+        if score == "generalized":
+            w_type = a["w_type"]
+            present = G > 0
+            safe_g = torch.where(present, G, torch.ones_like(G))
+            w = {"square": 1 / (safe_g * safe_g), "simple": 1 / safe_g, "uniform": torch.ones_like(G)}[w_type]
+            if w_type != "uniform":
+                fill = torch.where(present, w, torch.zeros_like(w)).amax(1, keepdim=True)
+                fill = torch.where(present.any(1, keepdim=True), fill, torch.ones_like(fill))
+                w = torch.where(present, w, fill)
+            num = 2 * (w * I).sum(1) + snr
+            den = (w * (P + G)).sum(1) + sdr
+            class_w = None
+        else:
+            if score == "dice":
+                num, den = 2 * I + snr, P + G + sdr
+            elif score == "jaccard":
+                num, den = 2 * I + snr, 2 * (P + G - I) + sdr
+            else:
+                al, be = a["alpha"], a["beta"]
+                num, den = I + snr, I + al * (P - I) + be * (G - I) + sdr
+            class_w = None
+            w_list = self._weight
+            if w_list is not None:
+                w_list = w_list * c if len(w_list) == 1 else w_list
+                if not include_background and len(w_list) == c - 1:
+                    w_list = [0.0] + w_list
+                class_w = torch.tensor(w_list, dtype=f64, device=x.device)
+                class_w = class_w if include_background else class_w[1:]
+        zero = den == 0
+        sc = torch.where(zero, torch.ones_like(num), num / torch.where(zero, torch.ones_like(den), den))
+        form = a.get("form", "one_minus")
+        loss = {"one_minus": lambda s: 1 - s, "negative": lambda s: -s, "neg_log": lambda s: -torch.log(s)}[form](sc)
+        gamma = a.get("gamma", 1.0)
+        if gamma != 1.0:
+            loss = torch.clamp(loss, min=0.0) ** gamma
+        if class_w is not None:
+            loss = loss * class_w
+        loss = loss.reshape(-1)
+        if self.reduction == "mean":
+            loss = loss.mean()
+        elif self.reduction == "sum":
+            loss = loss.sum()
+        return loss.to(x.dtype)
 
     def _distributed(self, input, target, mask, key, act, per_group):
         """The loss over every rank's batch; each rank's gradient is that of the global loss
@@ -398,10 +488,16 @@ class GeneralizedDiceLoss(_SoftLoss):
             w_type=getattr(w_type, "value", w_type),
         )
 
+    def _none_shape(self, n, classes, spatial_dims):
+        return ([1] if self.batch else [n, 1]) + [1] * spatial_dims  # one loss per sample
+
 
 class TverskyLoss(_SoftLoss):
     """MONAI's ``TverskyLoss``: ``1 - (I + smooth_nr) / (I + α·FP + β·FN + smooth_dr)`` with
     ``FP = Σp·(1-g)`` and ``FN = Σ(1-p)·g``."""
+
+    def _none_shape(self, n, classes, spatial_dims):
+        return [classes] if self.batch else [n, classes]  # MONAI's TverskyLoss does not broadcast
 
     def __init__(
         self,
@@ -456,6 +552,7 @@ class DiceMetric:
     rank's counts and keeps each case once, so the cases ``DistributedSampler`` repeats to even
     out the ranks are not counted twice.
 
+    Counting runs on the CPU: tensors on another device are copied to the host once.
     Differences on purpose: ``per_component`` and ``return_with_label`` are refused.
     """
 
@@ -506,8 +603,8 @@ class DiceMetric:
                     raise ValueError("label maps must hold integers")
                 p, g = p.to(torch.int64), g.to(torch.int64)
             c = ed.confusion(
-                _np(p, "y_pred"),
-                _np(g, "y"),
+                _np(p.cpu(), "y_pred"),
+                _np(g.cpu(), "y"),
                 num_classes=self.num_classes,
                 ignore_label=self.ignore_index,
                 batch=True,
@@ -521,7 +618,7 @@ class DiceMetric:
                 raise ValueError("ignore_index needs label maps (num_classes and one channel)")
             dt = torch.float64 if y_pred.dtype == torch.float64 else torch.float32
             c = ed.confusion(
-                _np(y_pred.to(dt), "y_pred"), _np(y.to(dt), "y"), threshold=0.5, batch=True
+                _np(y_pred.to(dt).cpu(), "y_pred"), _np(y.to(dt).cpu(), "y"), threshold=0.5, batch=True
             ).counts
         if not self.include_background:
             c = c[:, 1:]
