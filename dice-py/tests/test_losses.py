@@ -180,6 +180,8 @@ def test_bad_inputs_raise_clear_errors():
         DiceLoss(softmax=True, to_onehot_y=True)(x, y.double() + 0.5)
     with pytest.raises(ValueError, match="reduction"):
         DiceLoss(reduction="avg")
+    with pytest.raises(ValueError, match="is on"):
+        DiceLoss(softmax=True, to_onehot_y=True)(x.to("meta"), y)
     with pytest.raises(ValueError, match="weight"):
         DiceLoss(softmax=True, to_onehot_y=True, weight=[1.0, -1.0, 1.0])(x, y)
 
@@ -260,7 +262,8 @@ def _random_options(rng):
             opts["weight"] = [float(w) for w in rng.uniform(0.1, 3.0, 3)]
         return DiceLoss(jaccard=kind == "jaccard", **opts), act
     if kind == "tversky":
-        return TverskyLoss(alpha=float(rng.uniform(0, 1)), beta=float(rng.uniform(0.1, 1)), **opts), act
+        gamma = float(rng.choice([1.0, 0.75, 2.0]))
+        return TverskyLoss(alpha=float(rng.uniform(0, 1)), beta=float(rng.uniform(0.1, 1)), gamma=gamma, **opts), act
     return GeneralizedDiceLoss(w_type=str(rng.choice(["square", "simple", "uniform"])), **opts), act
 
 
@@ -308,3 +311,37 @@ def test_cuda_matches_cpu():
         lb.sum().backward()
         torch.testing.assert_close(lb.cpu(), la, rtol=1e-12, atol=1e-12)
         torch.testing.assert_close(b.grad.cpu(), a.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_hostile_arguments_raise_python_errors_never_panics():
+    """Random dtypes, shapes, contiguity and values into every native function: only
+    ValueError or TypeError come back (a Rust panic would be a PanicException, a
+    BaseException that this test does not catch)."""
+    from exactdice import _native
+
+    rng = np.random.default_rng(99)
+    dtypes = [np.uint8, np.int8, np.uint16, np.int32, np.int64, np.uint64, np.float32, np.float64, np.bool_, np.complex64]
+
+    def arr():
+        shape = tuple(int(v) for v in rng.integers(0, 4, rng.integers(0, 5)))
+        a = (rng.standard_normal(shape) * rng.choice([1, 5, 1e30])).astype(rng.choice(dtypes))
+        if a.ndim > 1 and rng.integers(2):
+            a = np.swapaxes(a, 0, -1)
+        return a
+
+    params = _native.LossParams()
+    calls = [
+        lambda: _native.label_confusion(arr(), arr(), int(rng.integers(0, 5)), int(rng.integers(0, 3)), None),
+        lambda: _native.threshold_confusion(arr(), arr(), int(rng.integers(0, 3)), int(rng.integers(0, 3)), float(rng.choice([0.5, -1, np.nan])), None),
+        lambda: _native.scores(arr(), str(rng.choice(["dice", "x"])), 0, float(rng.choice([1.0, 2.0, np.nan]))),
+        lambda: _native.soft_statistics(params, arr(), arr(), rng.choice([None, "softmax", "sigmoid", "tanh"]), None),
+        lambda: _native.soft_loss(params, arr(), int(rng.integers(0, 3)), int(rng.integers(0, 3))),
+        lambda: _native.soft_gradient(params, arr(), arr(), arr(), float(rng.standard_normal()), None, None),
+        lambda: _native.LossParams(score=str(rng.choice(["dice", "tversky", "nope"])), alpha=float(rng.standard_normal()),
+                                   gamma=float(rng.choice([1.0, -1.0, np.nan])), weight=[float(rng.standard_normal())]),
+    ]
+    for _ in range(3000):
+        try:
+            calls[int(rng.integers(len(calls)))]()
+        except (ValueError, TypeError, OverflowError):
+            pass

@@ -494,7 +494,8 @@ class GeneralizedDiceLoss(_SoftLoss):
 
 class TverskyLoss(_SoftLoss):
     """MONAI's ``TverskyLoss``: ``1 - (I + smooth_nr) / (I + α·FP + β·FN + smooth_dr)`` with
-    ``FP = Σp·(1-g)`` and ``FN = Σ(1-p)·g``."""
+    ``FP = Σp·(1-g)`` and ``FN = Σ(1-p)·g``. ``gamma`` (not in MONAI; last, default 1) makes it
+    the focal Tversky loss ``max(1 - T, 0)^gamma`` per group (Abraham & Khan 2019)."""
 
     def _none_shape(self, n, classes, spatial_dims):
         return [classes] if self.batch else [n, classes]  # MONAI's TverskyLoss does not broadcast
@@ -515,6 +516,7 @@ class TverskyLoss(_SoftLoss):
         soft_label: bool = False,
         ignore_index: Optional[int] = None,
         process_group=None,
+        gamma: float = 1.0,
     ) -> None:
         super().__init__(
             "tversky",
@@ -532,6 +534,7 @@ class TverskyLoss(_SoftLoss):
             process_group=process_group,
             alpha=float(alpha),
             beta=float(beta),
+            gamma=float(gamma),
         )
 
 
