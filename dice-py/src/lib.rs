@@ -15,12 +15,15 @@ mod hard;
 
 mod soft;
 
+mod surface;
+
 /// The module `exactdice._native`.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hard::label_confusion, m)?)?;
     m.add_function(wrap_pyfunction!(hard::threshold_confusion, m)?)?;
     m.add_function(wrap_pyfunction!(hard::scores, m)?)?;
+    m.add_function(wrap_pyfunction!(surface::surface_distances, m)?)?;
     m.add_class::<soft::LossParams>()?;
     m.add_function(wrap_pyfunction!(soft::soft_statistics, m)?)?;
     m.add_function(wrap_pyfunction!(soft::soft_loss, m)?)?;

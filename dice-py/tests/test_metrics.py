@@ -132,3 +132,46 @@ def test_dice_metric_matches_monai(reduction, ignore_empty, include_background):
         got, got_n = m.aggregate()
         torch.testing.assert_close(got.to(want.dtype), want, rtol=1e-6, atol=1e-6, equal_nan=True)
         torch.testing.assert_close(got_n.to(want_n.dtype), want_n)
+
+
+def _surface_voxels(mask):
+    """Voxels of the mask with a face neighbour outside it or outside the image."""
+    padded = np.pad(mask, 1)
+    inner = np.ones_like(mask)
+    for axis in range(mask.ndim):
+        for shift in (-1, 1):
+            inner &= np.roll(padded, shift, axis=axis)[tuple(slice(1, -1) for _ in range(mask.ndim))]
+    return np.argwhere(mask & ~inner)
+
+
+def test_surface_distances_against_brute_force():
+    rng = np.random.default_rng(7)
+    for case in range(20):
+        shape = (6, 7, 8) if case % 2 else (9, 11)
+        spacing = tuple(float(s) for s in rng.uniform(0.5, 2.0, len(shape)))
+        p = (rng.random(shape) < 0.35).astype(np.uint8) * 2
+        t = (rng.random(shape) < 0.35).astype(np.uint8) * 2
+        r = ed.surface_distances(p, t, spacing=spacing, num_classes=3)
+        assert r.status.tolist()[1] == 3  # label 1 is in neither
+        a, b = _surface_voxels(p == 2) * spacing, _surface_voxels(t == 2) * spacing
+        d = np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1))
+        ab, ba = d.min(1), d.min(0)
+        assert r.hausdorff[2] == pytest.approx(max(ab.max(), ba.max()), rel=1e-12)
+        assert r.assd[2] == pytest.approx(np.concatenate([ab, ba]).mean(), rel=1e-12)
+        assert r.masd[2] == pytest.approx((ab.mean() + ba.mean()) / 2, rel=1e-12)
+        assert r.nsd[2] == pytest.approx(((ab <= 1.0).sum() + (ba <= 1.0).sum()) / (len(ab) + len(ba)), rel=1e-12)
+
+
+def test_surface_distances_against_medpy():
+    binary = pytest.importorskip("medpy.metric.binary")
+    rng = np.random.default_rng(8)
+    zz, yy, xx = np.ogrid[:20, :24, :18]
+    for _ in range(5):
+        c = rng.uniform(6, 12, 3)
+        p = ((zz - c[0]) ** 2 + (yy - c[1]) ** 2 / 1.5 + (xx - c[2]) ** 2 < 30).astype(np.uint8)
+        t = ((zz - c[0] - 1) ** 2 + (yy - c[1]) ** 2 + (xx - c[2]) ** 2 / 1.3 < 28).astype(np.uint8)
+        spacing = (1.5, 0.8, 1.1)
+        r = ed.surface_distances(p, t, spacing=spacing, num_classes=2)
+        assert r.hausdorff[1] == pytest.approx(binary.hd(p, t, voxelspacing=spacing), rel=1e-12)
+        assert r.hd_pooled[1] == pytest.approx(binary.hd95(p, t, voxelspacing=spacing), rel=1e-9)
+        assert r.assd[1] == pytest.approx(binary.assd(p, t, voxelspacing=spacing), rel=1e-12)

@@ -49,6 +49,8 @@ __all__ = [
     "confusion",
     "dice",
     "mean",
+    "SurfaceDistances",
+    "surface_distances",
 ]
 
 #: The empty policies by the peers' names: (reference empty, both empty).
@@ -301,3 +303,52 @@ def confusion(
 def dice(pred, target, *, policy: Policy = "default", **kwargs) -> np.ndarray:
     """Per-label (per case and label with ``batch=True``) hard Dice; see :func:`confusion`."""
     return confusion(pred, target, policy=policy, **kwargs).dice
+
+
+class SurfaceDistances(NamedTuple):
+    """Surface distances (mm) per label; NaN where a mask is empty (see ``status``)."""
+
+    hausdorff: np.ndarray
+    """The largest distance between the surfaces."""
+    hd: np.ndarray
+    """The percentile Hausdorff distance: the larger of the two directed percentiles (MONAI,
+    DeepMind surface-distance, MetricsReloaded)."""
+    hd_pooled: np.ndarray
+    """The percentile of both directions' distances pooled (medpy's ``hd95``)."""
+    assd: np.ndarray
+    """Average symmetric surface distance (medpy)."""
+    masd: np.ndarray
+    """Mean of the two directed mean distances (MetricsReloaded)."""
+    nsd: np.ndarray
+    """Normalized surface Dice at the tolerance."""
+    status: np.ndarray
+    """0 both masks present, 1 reference empty, 2 prediction empty, 3 both empty."""
+
+
+def surface_distances(
+    pred,
+    target,
+    *,
+    spacing: Sequence[float],
+    num_classes: Optional[int] = None,
+    percentile: float = 95.0,
+    tolerance: float = 1.0,
+    elements: str = "voxels",
+    ignore_label: Optional[int] = None,
+) -> SurfaceDistances:
+    """Surface distances of every label ``0..num_classes`` of two 2-D or 3-D label maps, with
+    ``spacing`` in mm in the arrays' axis order. ``elements="voxels"``: boundary voxels (medpy,
+    MONAI); ``"surfels"``: DeepMind's surface elements weighted by area. Voxels holding
+    ``ignore_label`` belong to no label."""
+    p, t = _label_array(np.asarray(pred)), _label_array(np.asarray(target))
+    if p.dtype != t.dtype:
+        common = np.promote_types(p.dtype, t.dtype)
+        p, t = p.astype(common if common in _LABEL_DTYPES else np.int64), t.astype(common if common in _LABEL_DTYPES else np.int64)
+    p, t = np.ascontiguousarray(p), np.ascontiguousarray(t)
+    if num_classes is None:
+        valid = [a[a != ignore_label] if ignore_label is not None else a for a in (p, t)]
+        num_classes = max((int(v.max()) for v in valid if v.size), default=0) + 1
+    r = _native.surface_distances(
+        p, t, int(num_classes), [float(s) for s in spacing], float(percentile), float(tolerance), elements, ignore_label
+    )
+    return SurfaceDistances(r[:, 1], r[:, 2], r[:, 3], r[:, 4], r[:, 5], r[:, 6], r[:, 0].astype(np.int64))
