@@ -577,7 +577,7 @@ impl<'w> CompoundLoss<'w> {
                         (_, Some((weight, eps))) => {
                             if !softmax_dice {
                                 for j in 0..tl {
-                                    ps[j] = (zr[j] - mx[j]).exp() / se[j];
+                                    ps[j] = (zr[j] - mx[j]).exp_nonpositive() / se[j];
                                 }
                             }
                             let (qa, qb) = q_coefficients::<T>(weight, c, eps, c_n, term_scale);
@@ -742,12 +742,12 @@ fn log_sum_exp<T: Float>(
         let zr = &z[at(c)..at(c) + tl];
         if out.is_empty() {
             for j in 0..tl {
-                se[j] = se[j] + (zr[j] - mx[j]).exp();
+                se[j] = se[j] + (zr[j] - mx[j]).exp_nonpositive();
             }
         } else {
             let o = &mut out[at(c)..at(c) + tl];
             for j in 0..tl {
-                let e = (zr[j] - mx[j]).exp();
+                let e = (zr[j] - mx[j]).exp_nonpositive();
                 o[j] = e;
                 se[j] = se[j] + e;
             }

@@ -762,6 +762,34 @@ impl<'w> SoftLoss<'w> {
         self.chain_logits(logits, activation, stats, &total, upstream, grad)
     }
 
+    /// [`SoftLoss::gradient_logits`] with `grad` already holding `p = activation(z)`, kept from
+    /// the forward pass whose statistics `stats` are (or their all-reduced sum): the activation
+    /// is not recomputed, and `grad` turns into `∂loss/∂z` in place. `logits` supplies the
+    /// shape, target and mask (its `z` are not read).
+    ///
+    /// Errors: as [`SoftLoss::gradient_logits`], and a `p` that is not in `[0, 1]` (naming the
+    /// element, as [`crate::Operand::Prediction`]).
+    pub fn gradient_logits_from_probabilities<T: Float>(
+        &self,
+        logits: &SoftInput<'_, T>,
+        activation: Activation,
+        stats: &[SoftStats],
+        upstream: Upstream<'_>,
+        grad: &mut [T],
+    ) -> Result<()> {
+        let shape = logits.shape();
+        check_len(Operand::Output, shape.elements()?, grad.len())?;
+        if let Some(i) = grad
+            .iter()
+            .position(|&p| !crate::kernels::portable::unit(p))
+        {
+            return Err(value_error(Operand::Prediction, i, grad[i]));
+        }
+        let total = self.evaluate(shape, stats, |_, _| {})?;
+        self.check_upstream(upstream, total.groups)?;
+        self.chain_logits(logits, activation, stats, &total, upstream, grad)
+    }
+
     /// In place over `grad`, which holds `p`: `∂loss/∂p` through the activation's chain rule.
     fn chain_logits<T: Float>(
         &self,
@@ -1042,11 +1070,7 @@ pub fn probabilities<T: Float>(
         return Err(value_error(Operand::Logits, i, logits[i]));
     }
     match activation {
-        Activation::Sigmoid => {
-            for (o, &z) in out.iter_mut().zip(logits) {
-                *o = z.sigmoid();
-            }
-        }
+        Activation::Sigmoid => T::sigmoid_all(logits, out),
         Activation::Softmax => {
             if shape.channels < 2 {
                 return Err(invalid(
@@ -1055,40 +1079,7 @@ pub fn probabilities<T: Float>(
                     "softmax over a single channel is constant 1: use sigmoid",
                 ));
             }
-            let (c_n, s_n) = (shape.channels, shape.spatial);
-            for n in 0..shape.batch {
-                let mut start = 0;
-                while start < s_n {
-                    let len = TILE.min(s_n - start);
-                    let mut max = [T::ZERO; TILE];
-                    let mut sum = [T::ZERO; TILE];
-                    let at = |c: usize| (n * c_n + c) * s_n + start;
-                    max[..len].copy_from_slice(&logits[at(0)..at(0) + len]);
-                    for c in 1..c_n {
-                        for (m, &z) in max.iter_mut().zip(&logits[at(c)..at(c) + len]) {
-                            if z > *m {
-                                *m = z;
-                            }
-                        }
-                    }
-                    for c in 0..c_n {
-                        let row = &mut out[at(c)..at(c) + len];
-                        for (j, (o, &z)) in
-                            row.iter_mut().zip(&logits[at(c)..at(c) + len]).enumerate()
-                        {
-                            let e = (z - max[j]).exp();
-                            *o = e;
-                            sum[j] = sum[j] + e;
-                        }
-                    }
-                    for c in 0..c_n {
-                        for (o, &s) in out[at(c)..at(c) + len].iter_mut().zip(sum.iter()) {
-                            *o = *o / s;
-                        }
-                    }
-                    start += len;
-                }
-            }
+            T::softmax_all(shape.batch, shape.channels, shape.spatial, logits, out);
         }
     }
     Ok(())

@@ -892,3 +892,64 @@ fn soft_label_statistics_merge() {
         DiceError::MomentMismatch
     );
 }
+
+/// The backward pass from kept probabilities equals the one that recomputes them, bit for bit,
+/// and refuses probabilities outside [0, 1].
+#[test]
+fn gradient_from_kept_probabilities_equals_recomputed() {
+    use dice_core::loss::probabilities;
+    use dice_core::{Activation, Shape, SoftInput, SoftLoss, SoftStats, Target, Upstream};
+    let (n, c, s) = (2usize, 3usize, 37usize);
+    let shape = Shape::new(n, c, s);
+    let mut state = 7u64;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let z: Vec<f64> = (0..n * c * s).map(|_| 6.0 * next() - 3.0).collect();
+    let labels: Vec<u8> = (0..n * s).map(|_| (next() * 3.0) as u8).collect();
+    for activation in [Activation::Softmax, Activation::Sigmoid] {
+        for loss in [
+            SoftLoss::dice(),
+            SoftLoss::jaccard().batch(true),
+            SoftLoss::tversky(0.3, 0.7),
+        ] {
+            let input = SoftInput::new(shape, &z, Target::labels(&labels[..])).unwrap();
+            let mut probs = vec![0.0; z.len()];
+            probabilities(shape, &z, activation, &mut probs).unwrap();
+            let mut stats = vec![SoftStats::zero(loss.moment()); n * c];
+            loss.statistics(
+                &SoftInput::new(shape, &probs, Target::labels(&labels[..])).unwrap(),
+                &mut stats,
+            )
+            .unwrap();
+            let mut want = vec![0.0; z.len()];
+            loss.gradient_logits(&input, activation, &stats, Upstream::Scalar(0.7), &mut want)
+                .unwrap();
+            let mut got = probs.clone();
+            loss.gradient_logits_from_probabilities(
+                &input,
+                activation,
+                &stats,
+                Upstream::Scalar(0.7),
+                &mut got,
+            )
+            .unwrap();
+            assert_eq!(got, want);
+            let mut bad = probs.clone();
+            bad[5] = 1.5;
+            let e = loss
+                .gradient_logits_from_probabilities(
+                    &input,
+                    activation,
+                    &stats,
+                    Upstream::Scalar(1.0),
+                    &mut bad,
+                )
+                .unwrap_err();
+            assert!(e.to_string().contains('5'), "{e}");
+        }
+    }
+}

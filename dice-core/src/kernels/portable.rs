@@ -301,3 +301,56 @@ pub fn label_counts<L: Label>(
     flush(out, cur, run);
     Ok(counted)
 }
+
+/// Channels of one softmax tile (voxels processed together per channel pass).
+pub const SOFTMAX_TILE: usize = 256;
+
+/// `out = σ(z)` element-wise ([`Float::sigmoid`]). Written as a plain loop over a branch-free
+/// body so that the x86 entry points, which compile it with AVX2 or AVX-512 enabled, vectorize it.
+#[inline(always)]
+pub fn sigmoid_all<T: Float>(z: &[T], out: &mut [T]) {
+    for (o, &v) in out.iter_mut().zip(z) {
+        *o = v.sigmoid();
+    }
+}
+
+/// The softmax over the channel axis of `z` (`[batch, channels, spatial]`, finite) into `out`,
+/// computed stably: `e^{z_c − max_k z_k} / Σ_k e^{z_k − max}`, in tiles of
+/// [`SOFTMAX_TILE`] voxels so that the maxima and sums stay in registers or L1.
+#[inline(always)]
+pub fn softmax_all<T: Float>(batch: usize, c_n: usize, s_n: usize, z: &[T], out: &mut [T]) {
+    for n in 0..batch {
+        let mut start = 0;
+        while start < s_n {
+            let len = SOFTMAX_TILE.min(s_n - start);
+            let mut max = [T::ZERO; SOFTMAX_TILE];
+            let mut sum = [T::ZERO; SOFTMAX_TILE];
+            let at = |c: usize| (n * c_n + c) * s_n + start;
+            max[..len].copy_from_slice(&z[at(0)..at(0) + len]);
+            for c in 1..c_n {
+                for (m, &v) in max[..len].iter_mut().zip(&z[at(c)..at(c) + len]) {
+                    *m = if v > *m { v } else { *m };
+                }
+            }
+            for c in 0..c_n {
+                let row = &mut out[at(c)..at(c) + len];
+                for (((o, &v), &m), s) in row
+                    .iter_mut()
+                    .zip(&z[at(c)..at(c) + len])
+                    .zip(&max[..len])
+                    .zip(sum[..len].iter_mut())
+                {
+                    let e = (v - m).exp_nonpositive();
+                    *o = e;
+                    *s = *s + e;
+                }
+            }
+            for c in 0..c_n {
+                for (o, &s) in out[at(c)..at(c) + len].iter_mut().zip(&sum[..len]) {
+                    *o = *o / s;
+                }
+            }
+            start += len;
+        }
+    }
+}

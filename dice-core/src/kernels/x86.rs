@@ -857,3 +857,52 @@ unsafe fn label_counts_512(
         .map_err(|b| b.shift(i))?;
     Ok(counted + tail)
 }
+
+// ---------------------------------------------------------------------------------------------
+// Activations, f32: the portable loops compiled with the wider instruction sets (no FMA
+// contraction happens without fast-math, so the results are bit-identical to the portable ones).
+// ---------------------------------------------------------------------------------------------
+
+/// [`portable::sigmoid_all`] with AVX-512 enabled.
+pub fn sigmoid_f32_avx512(_: Avx512, z: &[f32], out: &mut [f32]) {
+    // SAFETY: the token proves the features (point 1 of the module docs); safe code inside.
+    unsafe { sigmoid_f32_512(z, out) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+unsafe fn sigmoid_f32_512(z: &[f32], out: &mut [f32]) {
+    portable::sigmoid_all(z, out)
+}
+
+/// [`portable::sigmoid_all`] with AVX2 enabled.
+pub fn sigmoid_f32_avx2(_: Avx2, z: &[f32], out: &mut [f32]) {
+    // SAFETY: the token proves the features (point 1 of the module docs); safe code inside.
+    unsafe { sigmoid_f32_256(z, out) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn sigmoid_f32_256(z: &[f32], out: &mut [f32]) {
+    portable::sigmoid_all(z, out)
+}
+
+/// [`portable::softmax_all`] with AVX-512 enabled.
+pub fn softmax_f32_avx512(_: Avx512, shape: (usize, usize, usize), z: &[f32], out: &mut [f32]) {
+    // SAFETY: the token proves the features (point 1 of the module docs); safe code inside.
+    unsafe { softmax_f32_512(shape, z, out) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+unsafe fn softmax_f32_512(shape: (usize, usize, usize), z: &[f32], out: &mut [f32]) {
+    portable::softmax_all(shape.0, shape.1, shape.2, z, out)
+}
+
+/// [`portable::softmax_all`] with AVX2 enabled.
+pub fn softmax_f32_avx2(_: Avx2, shape: (usize, usize, usize), z: &[f32], out: &mut [f32]) {
+    // SAFETY: the token proves the features (point 1 of the module docs); safe code inside.
+    unsafe { softmax_f32_256(shape, z, out) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn softmax_f32_256(shape: (usize, usize, usize), z: &[f32], out: &mut [f32]) {
+    portable::softmax_all(shape.0, shape.1, shape.2, z, out)
+}
