@@ -318,20 +318,15 @@ where
     })())
 }
 
-macro_rules! on_float {
-    ($py:expr, $pred:expr, |$s:ident, $p:ident| $body:expr) => {
-        run_on_pred::<f32, _>($py, $pred, |_, $s, $p| $body)
-            .or_else(|| run_on_pred::<f64, _>($py, $pred, |_, $s, $p| $body))
-            .unwrap_or_else(|| Err(type_error("input", $pred, "a float32 or float64 array")))
-    };
-}
-
 /// `soft_statistics(params, input, target, activation=None, mask=None)`: the statistics
 /// `[N·C, 5]` (`I, P, G, voxels, D` per sample and channel, in `float64`) of the probabilities
 /// `input` `[N, C, …]`, or of `activation(input)` for logits. Sum them across processes (or
 /// chunks) before [`soft_loss`] for the loss of the union.
+///
+/// With `keep_probabilities=True` (logits only) returns `(stats, probabilities)`: the
+/// activation's output, for [`soft_gradient`] to turn into the gradient in place.
 #[pyfunction]
-#[pyo3(signature = (params, input, target, activation=None, mask=None))]
+#[pyo3(signature = (params, input, target, activation=None, mask=None, keep_probabilities=false))]
 pub fn soft_statistics<'py>(
     py: Python<'py>,
     params: &LossParams,
@@ -339,33 +334,77 @@ pub fn soft_statistics<'py>(
     target: &Bound<'py, PyAny>,
     activation: Option<&str>,
     mask: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    keep_probabilities: bool,
+) -> PyResult<Bound<'py, PyAny>> {
     let act = activation_of(activation)?;
-    let stats = on_float!(py, input, |shape, p| {
-        let pairs = shape.pairs().map_err(value_error)?;
-        let mut out = vec![SoftStats::zero(params.loss().moment()); pairs];
-        let loss = params.loss();
-        loss.validate(shape).map_err(value_error)?;
-        // Logits: the core's activation first (the statistics are those of the probabilities).
-        let probs;
-        let p = match act {
-            None => p,
-            Some(a) => {
-                probs = py
-                    .detach(|| {
-                        let mut v = vec![Default::default(); p.len()];
-                        probabilities(shape, p, a, &mut v).map(|_| v)
-                    })
-                    .map_err(value_error)?;
-                &probs[..]
-            }
+    if keep_probabilities && act.is_none() {
+        return Err(PyValueError::new_err(
+            "keep_probabilities needs an activation (the input already is probabilities)",
+        ));
+    }
+    let shape_vec = crate::error::shape_of(input);
+    macro_rules! stats_for {
+        ($t:ty) => {
+            run_on_pred::<$t, _>(py, input, |py, shape, p| {
+                let (stats, probs) = statistics_of(py, params, act, shape, p, target, mask)?;
+                let stats = stats_array(py, &stats)?.into_any();
+                match (keep_probabilities, probs) {
+                    (true, Some(v)) => {
+                        let probs = PyArray1::from_vec(py, v).reshape(shape_vec.clone())?;
+                        Ok((stats, probs.into_any()).into_pyobject(py)?.into_any())
+                    }
+                    _ => Ok(stats),
+                }
+            })
         };
-        with_input(py, shape, p, target, mask, params.ignore_index, |input| {
+    }
+    stats_for!(f32)
+        .or_else(|| stats_for!(f64))
+        .unwrap_or_else(|| Err(type_error("input", input, "a float32 or float64 array")))
+}
+
+/// The statistics of the input (of its probabilities, for logits), and those probabilities.
+#[allow(clippy::type_complexity)]
+fn statistics_of<T>(
+    py: Python<'_>,
+    params: &LossParams,
+    act: Option<Activation>,
+    shape: Shape,
+    p: &[T],
+    target: &Bound<'_, PyAny>,
+    mask: Option<&Bound<'_, PyAny>>,
+) -> PyResult<(Vec<SoftStats>, Option<Vec<T>>)>
+where
+    T: dice_core::Float + Element + Sync + Send,
+{
+    let pairs = shape.pairs().map_err(value_error)?;
+    let mut out = vec![SoftStats::zero(params.loss().moment()); pairs];
+    let loss = params.loss();
+    loss.validate(shape).map_err(value_error)?;
+    let probs = match act {
+        None => None,
+        Some(a) => Some(
+            py.detach(|| {
+                let mut v = vec![T::ZERO; p.len()];
+                probabilities(shape, p, a, &mut v).map(|_| v)
+            })
+            .map_err(value_error)?,
+        ),
+    };
+    let source = probs.as_deref().unwrap_or(p);
+    let stats = with_input(
+        py,
+        shape,
+        source,
+        target,
+        mask,
+        params.ignore_index,
+        |input| {
             loss.statistics(input, &mut out)?;
             Ok(out)
-        })
-    })?;
-    stats_array(py, &stats)
+        },
+    )?;
+    Ok((stats, probs))
 }
 
 fn activation_of(name: Option<&str>) -> PyResult<Option<Activation>> {
@@ -400,8 +439,14 @@ pub fn soft_loss<'py>(
 /// `∂loss/∂input` (same shape and dtype as `input`; with respect to the logits when
 /// `activation` is given) of the loss scored from `stats` (local or all-reduced), times
 /// `upstream` (a float, or a `float64` array of one value per group with `reduction="none"`).
+///
+/// `probabilities` (logits only): the activation's output kept from [`soft_statistics`]
+/// (`keep_probabilities=True`), a writable C-contiguous array of the input's shape and dtype;
+/// the gradient is then written into it in place (no activation recomputed, no new buffer)
+/// and it is returned.
 #[pyfunction]
-#[pyo3(signature = (params, input, target, stats, upstream, activation=None, mask=None))]
+#[pyo3(signature = (params, input, target, stats, upstream, activation=None, mask=None,
+    probabilities=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn soft_gradient<'py>(
     py: Python<'py>,
@@ -412,8 +457,17 @@ pub fn soft_gradient<'py>(
     upstream: &Bound<'py, PyAny>,
     activation: Option<&str>,
     mask: Option<&Bound<'py, PyAny>>,
+    probabilities: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let act = activation_of(activation)?;
+    if let Some(kept) = probabilities {
+        let Some(a) = act else {
+            return Err(PyValueError::new_err(
+                "probabilities are kept for logits only: give the activation",
+            ));
+        };
+        return gradient_in_place(py, params, (input, target, stats, upstream, mask), a, kept);
+    }
     let up_arr = view::<f64>(upstream);
     let up_scalar: Option<f64> = match &up_arr {
         Some(_) => None,
@@ -454,5 +508,73 @@ pub fn soft_gradient<'py>(
     }
     grad_for!(f32)
         .or_else(|| grad_for!(f64))
+        .unwrap_or_else(|| Err(type_error("input", input, "a float32 or float64 array")))
+}
+
+/// `(input, target, stats, upstream, mask)` of [`soft_gradient`].
+type GradientArgs<'a, 'py> = (
+    &'a Bound<'py, PyAny>,
+    &'a Bound<'py, PyAny>,
+    &'a Bound<'py, PyAny>,
+    &'a Bound<'py, PyAny>,
+    Option<&'a Bound<'py, PyAny>>,
+);
+
+/// The in-place backward of [`soft_gradient`] over kept probabilities.
+fn gradient_in_place<'py>(
+    py: Python<'py>,
+    params: &LossParams,
+    args: GradientArgs<'_, 'py>,
+    act: Activation,
+    kept: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (input, target, stats, upstream, mask) = args;
+    let up_arr = view::<f64>(upstream);
+    let up_scalar = match &up_arr {
+        Some(_) => 1.0,
+        None => upstream
+            .extract::<f64>()
+            .map_err(|_| type_error("upstream", upstream, "a float or a float64 array"))?,
+    };
+    let up_slice = match &up_arr {
+        Some(a) => Some(slice(a, "upstream")?),
+        None => None,
+    };
+    macro_rules! in_place {
+        ($t:ty) => {
+            run_on_pred::<$t, _>(py, input, |py, shape, z| {
+                let arr = kept.cast::<numpy::PyArrayDyn<$t>>().map_err(|_| {
+                    type_error("probabilities", kept, "an array of the input's dtype")
+                })?;
+                if arr.shape() != crate::error::shape_of(input).as_slice() {
+                    return Err(PyValueError::new_err(format!(
+                        "probabilities have shape {:?}, the input {:?}",
+                        arr.shape(),
+                        crate::error::shape_of(input)
+                    )));
+                }
+                let s = stats_from(params, stats, shape.pairs().map_err(value_error)?)?;
+                let loss = params.loss();
+                let mut rw = arr
+                    .try_readwrite()
+                    .map_err(|_| PyValueError::new_err("probabilities are borrowed elsewhere"))?;
+                let grad = rw
+                    .as_slice_mut()
+                    .map_err(|_| PyValueError::new_err("probabilities must be C-contiguous"))?;
+                let up = match up_slice {
+                    Some(u) => Upstream::PerGroup(u),
+                    None => Upstream::Scalar(up_scalar),
+                };
+                // `z` only gives the input its shape and target: the kept `p` stand in for it.
+                with_input(py, shape, z, target, mask, params.ignore_index, |input| {
+                    loss.gradient_logits_from_probabilities(input, act, &s, up, grad)
+                })?;
+                drop(rw);
+                Ok(kept.clone())
+            })
+        };
+    }
+    in_place!(f32)
+        .or_else(|| in_place!(f64))
         .unwrap_or_else(|| Err(type_error("input", input, "a float32 or float64 array")))
 }

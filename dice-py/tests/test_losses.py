@@ -345,3 +345,29 @@ def test_hostile_arguments_raise_python_errors_never_panics():
             calls[int(rng.integers(len(calls)))]()
         except (ValueError, TypeError, OverflowError):
             pass
+
+
+def test_kept_probabilities_neither_leak_nor_change_gradients():
+    """Forward keeps the softmax for backward (which turns it into the gradient in place):
+    nothing stays behind when backward runs or the graph is dropped, and a second backward
+    (retain_graph) recomputes the same gradient."""
+    import gc
+
+    from exactdice.torch import _KEPT
+
+    x, y = _case(13)
+    loss_fn = DiceLoss(softmax=True, to_onehot_y=True)
+    a = x.clone().requires_grad_(True)
+    loss = loss_fn(a, y)
+    assert len(_KEPT) == 1
+    (g1,) = torch.autograd.grad(loss, a, retain_graph=True)
+    assert len(_KEPT) == 0
+    (g2,) = torch.autograd.grad(loss, a)
+    torch.testing.assert_close(g1, g2, rtol=0, atol=0)
+    for _ in range(3):
+        loss_fn(a, y)  # forward only: the graph is dropped at once
+    gc.collect()
+    assert len(_KEPT) == 0
+    with torch.no_grad():
+        loss_fn(a, y)
+    assert len(_KEPT) == 0

@@ -65,6 +65,26 @@ def _groups_shape(params_key: int, n: int, c: int) -> int:
     return _PARAMS[params_key].group_count(n, c)
 
 
+# Probabilities kept from a forward pass for its backward, by token (0 = none kept). Held by
+# this table only, not by the graph, so that backward can hand the buffer over as the gradient
+# and autograd keeps it as `.grad` without a copy; an entry leaves when backward takes it or
+# when the graph holding its token is freed (a forward without backward).
+_KEPT: dict = {}
+_NEXT = [0]
+
+
+def _keep(p: np.ndarray) -> torch.Tensor:
+    import weakref
+
+    with _LOCK:
+        _NEXT[0] += 1
+        key = _NEXT[0]
+    _KEPT[key] = p
+    token = torch.tensor(key, dtype=torch.int64)
+    weakref.finalize(token, _KEPT.pop, key, None)
+    return token
+
+
 @torch.library.custom_op("exactdice::soft_loss", mutates_args=())
 def _soft_loss(
     input: torch.Tensor,
@@ -74,46 +94,57 @@ def _soft_loss(
     params_key: int,
     activation: str,
     per_group: bool,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    keep: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The loss of `input` against `target`, scored from `stats` when given (statistics summed
-    across processes) or from the input's own; returns it with the statistics used."""
+    across processes) or from the input's own; returns it with the statistics used and, for
+    logits, the activation's output (kept for the backward pass, which turns it into the
+    gradient in place; empty otherwise)."""
     params = _PARAMS[params_key]
+    token = torch.zeros((), dtype=torch.int64)
     if stats is None:
         x, t = _np(input, "input"), _np(target, "target")
         m = None if mask is None else _np(mask, "mask")
-        stats = _native.soft_statistics(params, x, t, _act_name(activation), m)
+        act = _act_name(activation)
+        if act is None or not keep:
+            stats = _native.soft_statistics(params, x, t, act, m)
+        else:
+            stats, p = _native.soft_statistics(params, x, t, act, m, True)
+            token = _keep(p)
     else:
         stats = _np(stats, "stats").copy()
     n, c = input.shape[0], input.shape[1]
     value, _groups, _defined, groups = _native.soft_loss(params, stats, n, c)
     out = torch.from_numpy(groups) if per_group else torch.tensor(value, dtype=torch.float64)
-    return out.to(input.dtype), torch.from_numpy(stats)
+    return out.to(input.dtype), torch.from_numpy(stats), token
 
 
 @_soft_loss.register_fake
-def _(input, target, mask, stats, params_key, activation, per_group):
+def _(input, target, mask, stats, params_key, activation, per_group, keep=False):
     n, c = input.shape[0], input.shape[1]
     shape = (_groups_shape(params_key, n, c),) if per_group else ()
     return (
         input.new_empty(shape),
         input.new_empty((n * c, 5), dtype=torch.float64),
+        input.new_empty((), dtype=torch.int64),
     )
 
 
 def _setup(ctx, inputs, output):
-    input, target, mask, _stats, params_key, activation, per_group = inputs
-    ctx.save_for_backward(input, target, mask, output[1])
+    input, target, mask, _stats, params_key, activation, per_group, _keep_flag = inputs
+    ctx.save_for_backward(input, target, mask, output[1], output[2])
     ctx.params_key, ctx.activation, ctx.per_group = params_key, activation, per_group
 
 
-def _backward(ctx, grad_loss, _grad_stats):
-    input, target, mask, stats = ctx.saved_tensors
+def _backward(ctx, grad_loss, _grad_stats, _grad_token):
+    input, target, mask, stats, token = ctx.saved_tensors
+    probs = _KEPT.pop(int(token), None)
     params = _PARAMS[ctx.params_key]
     if ctx.per_group:
         up = _np(grad_loss.to(torch.float64), "grad_output")
     else:
         up = float(grad_loss)
-    g = _native.soft_gradient(
+    args = (
         params,
         _np(input, "input"),
         _np(target, "target"),
@@ -122,7 +153,14 @@ def _backward(ctx, grad_loss, _grad_stats):
         _act_name(ctx.activation),
         None if mask is None else _np(mask, "mask"),
     )
-    return torch.from_numpy(g), None, None, None, None, None, None
+    if probs is not None:
+        # The kept probabilities become the gradient in place (a second backward, with
+        # retain_graph, finds them gone and recomputes them).
+        g = torch.from_numpy(_native.soft_gradient(*args, probs))
+        del probs
+    else:
+        g = torch.from_numpy(_native.soft_gradient(*args))
+    return g, None, None, None, None, None, None, None
 
 
 _soft_loss.register_autograd(_backward, setup_context=_setup)
@@ -265,7 +303,9 @@ class _SoftLoss(torch.nn.Module):
                 raise NotImplementedError("process_group runs on CPU tensors in this release")
             loss = self._closed_form(input, target, m, include_background, act, labels)
         elif self.process_group is None:
-            loss, _ = torch.ops.exactdice.soft_loss(input, target, m, None, key, act, per_group)
+            # Keep the activation's output for backward only when one will run.
+            keep = input.requires_grad and torch.is_grad_enabled()
+            loss = torch.ops.exactdice.soft_loss(input, target, m, None, key, act, per_group, keep)[0]
         else:
             loss = self._distributed(input, target, m, key, act, per_group)
         if per_group:
@@ -393,7 +433,7 @@ class _SoftLoss(torch.nn.Module):
             summed = local.clone()
             dist.all_reduce(summed, group=group)
             return torch.ops.exactdice.soft_loss(input, target, mask, summed, key, act, per_group)[0]
-        loss, _ = torch.ops.exactdice.soft_loss(input, target, mask, local, key, act, per_group)
+        loss = torch.ops.exactdice.soft_loss(input, target, mask, local, key, act, per_group)[0]
         if per_group:
             return loss
         world = dist.get_world_size(group)
