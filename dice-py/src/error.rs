@@ -44,3 +44,8 @@ pub fn shape_of(arg: &Bound<'_, PyAny>) -> Vec<usize> {
         .map(|a| a.shape().to_vec())
         .unwrap_or_default()
 }
+
+/// An optional voxel mask argument as a `uint8` view, or a `TypeError`.
+pub fn mask_view<'py>(m: &Bound<'py, PyAny>) -> PyResult<PyReadonlyArrayDyn<'py, u8>> {
+    view::<u8>(m).ok_or_else(|| type_error("mask", m, "a uint8 array"))
+}

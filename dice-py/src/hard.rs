@@ -6,7 +6,7 @@ use numpy::{PyArray1, PyArray3, PyArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::error::{shape_of, slice, type_error, value_error, view};
+use crate::error::{mask_view, shape_of, slice, type_error, value_error, view};
 
 /// Counts as an array `[batch, classes, 4]` of `(tp, fp, fn, tn)`.
 fn counts_array<'py>(
@@ -109,14 +109,8 @@ fn threshold_run<'py, T: dice_core::Float + numpy::Element>(
         let (ps, ts) = (slice(&p, "pred")?, slice(&t, "target")?);
         let (batch, channels) = shape;
         let s = per_sample(ps.len(), batch * channels, "pred")?;
-        let m = match mask {
-            None => None,
-            Some(m) => Some(view::<u8>(m).ok_or_else(|| type_error("mask", m, "a uint8 array"))?),
-        };
-        let ms = match &m {
-            None => None,
-            Some(m) => Some(slice(m, "mask")?),
-        };
+        let m = mask.map(mask_view).transpose()?;
+        let ms = m.as_ref().map(|m| slice(m, "mask")).transpose()?;
         let mut out = vec![Confusion::default(); batch * channels];
         py.detach(|| {
             hard::batch_confusion_probabilities(

@@ -10,7 +10,7 @@ use numpy::{Element, PyArray1, PyArray2, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::error::{slice, type_error, value_error, view};
+use crate::error::{mask_view, slice, type_error, value_error, view};
 
 /// The parameters of a soft loss (MONAI's names), checked once when built.
 #[pyclass(module = "exactdice._native", frozen)]
@@ -204,14 +204,8 @@ where
     T: dice_core::Float + Element + Sync,
     R: Send,
 {
-    let m = match mask {
-        None => None,
-        Some(m) => Some(view::<u8>(m).ok_or_else(|| type_error("mask", m, "a uint8 array"))?),
-    };
-    let ms = match &m {
-        None => None,
-        Some(m) => Some(slice(m, "mask")?),
-    };
+    let m = mask.map(mask_view).transpose()?;
+    let ms = m.as_ref().map(|m| slice(m, "mask")).transpose()?;
     let (d, l8, l16, l32, i32_, i64_) = (
         view::<T>(target),
         view::<u8>(target),

@@ -175,3 +175,33 @@ def test_surface_distances_against_medpy():
         assert r.hausdorff[1] == pytest.approx(binary.hd(p, t, voxelspacing=spacing), rel=1e-12)
         assert r.hd_pooled[1] == pytest.approx(binary.hd95(p, t, voxelspacing=spacing), rel=1e-9)
         assert r.assd[1] == pytest.approx(binary.assd(p, t, voxelspacing=spacing), rel=1e-12)
+
+
+def test_agrees_with_the_rust_cli():
+    """The same counts and scores as `dice eval` (dice-core through the Rust CLI) on files."""
+    import json
+    import os
+    import subprocess
+    import tempfile
+
+    root = os.path.join(os.path.dirname(__file__), "..", "..")
+    exe = next((p for p in (os.path.join(root, "target", d, "dice") for d in ("debug", "release")) if os.path.exists(p)), None)
+    if exe is None:
+        pytest.skip("dice-cli is not built (cargo build -p dice-cli)")
+    rng = np.random.default_rng(12)
+    with tempfile.TemporaryDirectory() as d:
+        p = rng.integers(0, 4, (9, 10, 11)).astype(np.uint8)
+        g = rng.integers(0, 4, (9, 10, 11)).astype(np.uint8)
+        g[g == 3] = 0  # label 3 only predicted
+        np.save(os.path.join(d, "p.npy"), p)
+        np.save(os.path.join(d, "g.npy"), g)
+        out = subprocess.run([exe, "eval", os.path.join(d, "p.npy"), os.path.join(d, "g.npy"), "--format", "json"],
+                             capture_output=True, text=True, check=True)
+        labels = json.loads(out.stdout)["cases"][0]["labels"]
+        c = ed.confusion(p, g, num_classes=4)
+        for row in labels:
+            l = row["label"]
+            assert [row["tp"], row["fp"], row["fn"], row["tn"]] == c.counts[l].tolist()
+            for m in ("dice", "iou", "precision", "recall", "volume_similarity"):
+                if isinstance(row[m], float):
+                    assert getattr(c, m)[l] == row[m], (l, m)
