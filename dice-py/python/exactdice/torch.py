@@ -136,11 +136,22 @@ def _setup(ctx, inputs, output):
     ctx.params_key, ctx.activation, ctx.per_group = params_key, activation, per_group
 
 
-def _backward(ctx, grad_loss, _grad_stats, _grad_token):
-    input, target, mask, stats, token = ctx.saved_tensors
-    probs = _KEPT.pop(int(token), None)
-    params = _PARAMS[ctx.params_key]
-    if ctx.per_group:
+@torch.library.custom_op("exactdice::soft_loss_backward", mutates_args=())
+def _soft_loss_backward(
+    grad_loss: torch.Tensor,
+    input: torch.Tensor,
+    target: torch.Tensor,
+    mask: Optional[torch.Tensor],
+    stats: torch.Tensor,
+    token: torch.Tensor,
+    params_key: int,
+    activation: str,
+    per_group: bool,
+) -> torch.Tensor:
+    """`∂loss/∂input` times `grad_loss`, from the statistics the forward scored with (an
+    operator of its own, so that torch.compile traces the backward without looking inside)."""
+    params = _PARAMS[params_key]
+    if per_group:
         up = _np(grad_loss.to(torch.float64), "grad_output")
     else:
         up = float(grad_loss)
@@ -150,16 +161,27 @@ def _backward(ctx, grad_loss, _grad_stats, _grad_token):
         _np(target, "target"),
         _np(stats, "stats"),
         up,
-        _act_name(ctx.activation),
+        _act_name(activation),
         None if mask is None else _np(mask, "mask"),
     )
+    probs = _KEPT.pop(int(token), None)
     if probs is not None:
         # The kept probabilities become the gradient in place (a second backward, with
         # retain_graph, finds them gone and recomputes them).
-        g = torch.from_numpy(_native.soft_gradient(*args, probs))
-        del probs
-    else:
-        g = torch.from_numpy(_native.soft_gradient(*args))
+        return torch.from_numpy(_native.soft_gradient(*args, probs))
+    return torch.from_numpy(_native.soft_gradient(*args))
+
+
+@_soft_loss_backward.register_fake
+def _(grad_loss, input, target, mask, stats, token, params_key, activation, per_group):
+    return input.new_empty(input.shape)
+
+
+def _backward(ctx, grad_loss, _grad_stats, _grad_token):
+    input, target, mask, stats, token = ctx.saved_tensors
+    g = torch.ops.exactdice.soft_loss_backward(
+        grad_loss, input, target, mask, stats, token, ctx.params_key, ctx.activation, ctx.per_group
+    )
     return g, None, None, None, None, None, None, None
 
 
@@ -229,6 +251,9 @@ class _SoftLoss(torch.nn.Module):
         )
         self._keys: dict = {}
 
+    # Run at trace time under torch.compile (the result is a constant of the module), so that
+    # building the native parameters never breaks the graph.
+    @torch._dynamo.assume_constant_result
     def _key(self, channels: int, include_background: bool) -> int:
         k = (channels, include_background)
         if k not in self._keys:
