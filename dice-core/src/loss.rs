@@ -851,6 +851,26 @@ impl<'w> SoftLoss<'w> {
                         Ok((T::from_f64(a), T::from_f64(b), T::from_f64(cc)))
                     };
                     let soft = self.moment() == Moment::SoftLabel;
+                    // Label maps without a mask: the branch-free kernel (same bits).
+                    if let (
+                        true,
+                        None,
+                        false,
+                        Target::Labels {
+                            labels,
+                            ignore_index,
+                        },
+                    ) = (cached, mask, soft, &target)
+                    {
+                        let (s_n, block) = (shape.spatial, c_n * shape.spatial);
+                        with_labels!(labels, l => T::softmax_chain_labels(
+                            &l[n * s_n..(n + 1) * s_n],
+                            *ignore_index,
+                            &cache[..c_n],
+                            &mut grad[n * block..(n + 1) * block],
+                        ));
+                        continue;
+                    }
                     softmax_chain(&target, mask, shape, n, soft, grad, coef)?;
                 }
             }

@@ -254,6 +254,25 @@ pub fn accumulate<T: Float>(
                     ignore_index,
                 },
                 m,
+            ) if m.is_none() && !soft => with_labels!(labels, l => {
+                let l = &l[vox..vox + s_n];
+                T::label_sums(p, l, c as i64, ignore_index, squared)
+                    .map_err(|b| match b {
+                        Bad::Pred(i) => value_error(Operand::Prediction, base + i, p[i]),
+                        Bad::Target(i) => DiceError::LabelOutOfRange {
+                            operand: Operand::Labels,
+                            index: vox + i,
+                            label: l[i].to_i64(),
+                            classes: c_n,
+                        },
+                    })?
+            }),
+            (
+                Target::Labels {
+                    labels,
+                    ignore_index,
+                },
+                m,
             ) => with_labels!(labels, l => {
                 let l = &l[vox..vox + s_n];
                 let class = c as i64;

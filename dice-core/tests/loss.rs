@@ -953,3 +953,62 @@ fn gradient_from_kept_probabilities_equals_recomputed() {
         }
     }
 }
+
+/// The label-map fast paths (statistics and softmax chain, vectorized) give the same bits as
+/// the general paths, which an all-ones voxel mask selects, in f32 and f64, with an ignore
+/// label, at whatever SIMD level runs (run-tests.sh runs every level).
+#[test]
+fn label_fast_paths_equal_general_paths() {
+    use dice_core::{Activation, Shape, SoftInput, SoftLoss, SoftStats, Target, Upstream};
+    fn run<T: dice_core::Float>(z: &[T], labels: &[i64], shape: Shape, loss: SoftLoss<'_>) {
+        let ones = vec![1u8; shape.batch * shape.spatial];
+        let mut out = Vec::new();
+        for mask in [None, Some(&ones[..])] {
+            let mut input = SoftInput::new(shape, z, Target::labels_ignoring(labels, 3)).unwrap();
+            if let Some(m) = mask {
+                input = input.with_mask(m).unwrap();
+            }
+            let mut stats = vec![SoftStats::zero(loss.moment()); shape.batch * shape.channels];
+            let mut grad = vec![T::ZERO; z.len()];
+            let v = loss
+                .loss_and_gradient_logits(&input, Activation::Softmax, &mut stats, &mut grad)
+                .unwrap();
+            let mut g2 = vec![T::ZERO; z.len()];
+            loss.gradient_logits(
+                &input,
+                Activation::Softmax,
+                &stats,
+                Upstream::Scalar(0.5),
+                &mut g2,
+            )
+            .unwrap();
+            out.push((
+                v.value.to_bits(),
+                grad.iter()
+                    .chain(&g2)
+                    .map(|x| x.to_f64().to_bits())
+                    .collect::<Vec<_>>(),
+            ));
+        }
+        assert_eq!(out[0], out[1]);
+    }
+    let shape = Shape::new(2, 4, 1037);
+    let mut state = 11u64;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let z: Vec<f64> = (0..2 * 4 * 1037).map(|_| 8.0 * next() - 4.0).collect();
+    let labels: Vec<i64> = (0..2 * 1037).map(|_| (next() * 4.0) as i64).collect();
+    let z32: Vec<f32> = z.iter().map(|&v| v as f32).collect();
+    for loss in [
+        SoftLoss::dice(),
+        SoftLoss::jaccard().batch(true).squared_pred(true),
+        SoftLoss::tversky(0.2, 0.8).include_background(false),
+    ] {
+        run(&z, &labels, shape, loss);
+        run(&z32, &labels, shape, loss);
+    }
+}

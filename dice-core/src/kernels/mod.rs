@@ -86,6 +86,21 @@ pub trait Kernels: Sized {
     fn sigmoid_all(z: &[Self], out: &mut [Self]);
     /// The softmax over the channels of `z` (`[batch, channels, spatial]`, finite) into `out`.
     fn softmax_all(batch: usize, channels: usize, spatial: usize, z: &[Self], out: &mut [Self]);
+    /// [`portable::label_sums`]: soft sums against `[label = class]`, without a voxel mask.
+    fn label_sums<L: crate::Label>(
+        p: &[Self],
+        labels: &[L],
+        class: i64,
+        ignore: Option<i64>,
+        squared: bool,
+    ) -> Result<(Sums, u64), Bad>;
+    /// [`portable::softmax_chain_labels`]: one sample's softmax chain rule against labels.
+    fn softmax_chain_labels<L: crate::Label>(
+        labels: &[L],
+        ignore: Option<i64>,
+        coef: &[(Self, Self, Self)],
+        grad: &mut [Self],
+    );
 }
 
 /// The instruction sets a kernel may use.
@@ -191,6 +206,47 @@ pub const STREAM_BYTES: usize = 8 << 20;
 
 impl Kernels for f32 {
     #[inline]
+    fn softmax_chain_labels<L: crate::Label>(
+        labels: &[L],
+        ignore: Option<i64>,
+        coef: &[(f32, f32, f32)],
+        grad: &mut [f32],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        match x86::isa() {
+            x86::Isa::Avx512(t, _) => {
+                return x86::softmax_chain_labels_f32_avx512(t, labels, ignore, coef, grad)
+            }
+            x86::Isa::Avx2(t) => {
+                return x86::softmax_chain_labels_f32_avx2(t, labels, ignore, coef, grad)
+            }
+            x86::Isa::Portable => {}
+        }
+        portable::softmax_chain_labels(labels, ignore, coef, grad)
+    }
+
+    #[inline]
+    fn label_sums<L: crate::Label>(
+        p: &[f32],
+        labels: &[L],
+        class: i64,
+        ignore: Option<i64>,
+        squared: bool,
+    ) -> Result<(Sums, u64), Bad> {
+        #[cfg(target_arch = "x86_64")]
+        match x86::isa() {
+            x86::Isa::Avx512(t, _) => {
+                return x86::label_sums_f32_avx512(t, p, labels, class, ignore, squared)
+            }
+            x86::Isa::Avx2(t) => {
+                return x86::label_sums_f32_avx2(t, p, labels, class, ignore, squared)
+            }
+            x86::Isa::Portable => {}
+        }
+        portable::label_sums(p, labels, class, ignore, squared)
+    }
+
+    #[inline]
     fn sigmoid_all(z: &[f32], out: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         match x86::isa() {
@@ -252,6 +308,27 @@ impl Kernels for f32 {
 }
 
 impl Kernels for f64 {
+    #[inline]
+    fn softmax_chain_labels<L: crate::Label>(
+        labels: &[L],
+        ignore: Option<i64>,
+        coef: &[(f64, f64, f64)],
+        grad: &mut [f64],
+    ) {
+        portable::softmax_chain_labels(labels, ignore, coef, grad)
+    }
+
+    #[inline]
+    fn label_sums<L: crate::Label>(
+        p: &[f64],
+        labels: &[L],
+        class: i64,
+        ignore: Option<i64>,
+        squared: bool,
+    ) -> Result<(Sums, u64), Bad> {
+        portable::label_sums(p, labels, class, ignore, squared)
+    }
+
     /// `libm`'s `exp` is a call: nothing to vectorize, the portable loop at every level.
     #[inline]
     fn sigmoid_all(z: &[f64], out: &mut [f64]) {
@@ -320,6 +397,58 @@ mod activation_tests {
     use super::{portable, Kernels};
     use std::vec;
     use std::vec::Vec;
+
+    /// The label-map sums (dispatched) equal the generic masked sums bit for bit, with and
+    /// without an ignore label, squared or not, on lengths with block and row tails; and name
+    /// the first invalid prediction.
+    #[test]
+    fn label_sums_equal_generic_sums() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for n in [1usize, 15, 16, 17, 127, 128, 129, 1000, 4099] {
+            let p: Vec<f32> = (0..n)
+                .map(|_| (next() >> 40) as f32 / (1u64 << 24) as f32)
+                .collect();
+            let l8: Vec<u8> = (0..n).map(|_| (next() % 4) as u8).collect();
+            let l64: Vec<i64> = l8.iter().map(|&v| v as i64).collect();
+            for (class, ignore, squared) in [
+                (1i64, None, false),
+                (2, Some(3i64), true),
+                (0, Some(0), false),
+            ] {
+                let want = portable::soft_sums_where(
+                    &p,
+                    squared,
+                    |i| if l8[i] as i64 == class { 1.0 } else { 0.0 },
+                    |i| Some(l8[i] as i64) != ignore,
+                )
+                .unwrap();
+                let a = f32::label_sums(&p, &l8, class, ignore, squared).unwrap();
+                let b = f32::label_sums(&p, &l64, class, ignore, squared).unwrap();
+                for got in [a, b] {
+                    assert_eq!(got.1, want.1);
+                    assert_eq!(
+                        [got.0.pg.to_bits(), got.0.p.to_bits(), got.0.g.to_bits()],
+                        [want.0.pg.to_bits(), want.0.p.to_bits(), want.0.g.to_bits()]
+                    );
+                }
+            }
+            if n > 20 {
+                let mut bad = p.clone();
+                bad[n - 3] = f32::NAN;
+                bad[n - 1] = 2.0;
+                assert_eq!(
+                    f32::label_sums(&bad, &l8, 1, None, false).unwrap_err(),
+                    super::Bad::Pred(n - 3)
+                );
+            }
+        }
+    }
 
     /// The dispatched (AVX-512/AVX2) activations equal the portable loops bit for bit, on
     /// shapes with tile tails and logits spanning the range where the exponential underflows.

@@ -354,3 +354,125 @@ pub fn softmax_all<T: Float>(batch: usize, c_n: usize, s_n: usize, z: &[T], out:
         }
     }
 }
+
+/// [`soft_sums_where`] for a label-map target without a voxel mask: `g = [label = class]`,
+/// voxels whose label is `ignore` left out. Same lanes, same order of additions, so the same
+/// bits; written branch-free over rows of [`LANES`] (validation first, per block, with the
+/// first bad element searched only when a block fails) so that it vectorizes when compiled
+/// with AVX2 or AVX-512 (the x86 entry points).
+#[inline(always)]
+pub fn label_sums<T: Float, L: Label>(
+    p: &[T],
+    labels: &[L],
+    class: i64,
+    ignore: Option<i64>,
+    squared: bool,
+) -> Result<(Sums, u64), Bad> {
+    let n = p.len().min(labels.len());
+    let (p, labels) = (&p[..n], &labels[..n]);
+    let (has_ignore, ignore) = (ignore.is_some(), ignore.unwrap_or(0));
+    let mut total = Sums::default();
+    let mut kept = 0u64;
+    for (b, (pb, lb)) in p
+        .chunks(LANES * ROWS)
+        .zip(labels.chunks(LANES * ROWS))
+        .enumerate()
+    {
+        if !pb.iter().fold(true, |ok, &a| ok & unit(a)) {
+            let j = pb.iter().position(|&a| !unit(a)).unwrap_or(0);
+            return Err(Bad::Pred(b * LANES * ROWS + j));
+        }
+        let mut a0 = [T::ZERO; LANES];
+        let mut a1 = [T::ZERO; LANES];
+        let mut a2 = [T::ZERO; LANES];
+        let mut count = [0u32; LANES];
+        let rows = pb.chunks_exact(LANES).zip(lb.chunks_exact(LANES));
+        for (pr, lr) in rows {
+            for k in 0..LANES {
+                let (a, l) = (pr[k], lr[k].to_i64());
+                let keep = !(has_ignore & (l == ignore));
+                let v = if l == class { T::ONE } else { T::ZERO };
+                let (x, y, z) = if squared {
+                    (a * v, a * a, v * v)
+                } else {
+                    (a * v, a, v)
+                };
+                a0[k] = if keep { a0[k] + x } else { a0[k] };
+                a1[k] = if keep { a1[k] + y } else { a1[k] };
+                a2[k] = if keep { a2[k] + z } else { a2[k] };
+                count[k] += u32::from(keep);
+            }
+        }
+        let tail = pb.len() / LANES * LANES;
+        for (k, (&a, &l)) in pb[tail..].iter().zip(&lb[tail..]).enumerate() {
+            let l = l.to_i64();
+            if has_ignore && l == ignore {
+                continue;
+            }
+            let v = if l == class { T::ONE } else { T::ZERO };
+            let (x, y, z) = if squared {
+                (a * v, a * a, v * v)
+            } else {
+                (a * v, a, v)
+            };
+            a0[k] = a0[k] + x;
+            a1[k] = a1[k] + y;
+            a2[k] = a2[k] + z;
+            count[k] += 1;
+        }
+        kept += count.iter().map(|&c| u64::from(c)).sum::<u64>();
+        total = total.add(Sums {
+            pg: lanes_to_f64(&a0),
+            p: lanes_to_f64(&a1),
+            g: lanes_to_f64(&a2),
+        });
+    }
+    Ok((total, kept))
+}
+
+/// Voxels per tile of [`softmax_chain_labels`].
+const CHAIN_TILE: usize = 256;
+
+/// The softmax chain rule of one sample against a label map, without a voxel mask:
+/// `grad` holds `p` (`[C, S]`) and becomes `p_c·(d_c − Σ_k p_k·d_k)` with
+/// `d_c = a_c + b_c·[label = c] + c_c·p_c`, and `d_c = 0` where the label is `ignore`.
+/// The same operations in the same order as the general chain of `loss.rs`, branch-free, so
+/// that it vectorizes when compiled with AVX2 or AVX-512 (the x86 entry points).
+#[inline(always)]
+pub fn softmax_chain_labels<T: Float, L: Label>(
+    labels: &[L],
+    ignore: Option<i64>,
+    coef: &[(T, T, T)],
+    grad: &mut [T],
+) {
+    let s_n = labels.len();
+    let (has_ignore, ignore) = (ignore.is_some(), ignore.unwrap_or(0));
+    let mut start = 0;
+    while start < s_n {
+        let len = CHAIN_TILE.min(s_n - start);
+        let mut acc = [T::ZERO; CHAIN_TILE];
+        let tile = &labels[start..start + len];
+        for (c, &(a, b, cc)) in coef.iter().enumerate() {
+            let row = &grad[c * s_n + start..][..len];
+            for ((&p, acc), &l) in row.iter().zip(acc[..len].iter_mut()).zip(tile) {
+                let l = l.to_i64();
+                let keep = !(has_ignore & (l == ignore));
+                let g = if l == c as i64 { T::ONE } else { T::ZERO };
+                let t = *acc + p * (a + b * g + cc * p);
+                *acc = if keep { t } else { *acc };
+            }
+        }
+        for (c, &(a, b, cc)) in coef.iter().enumerate() {
+            let row = &mut grad[c * s_n + start..][..len];
+            for ((o, &acc), &l) in row.iter_mut().zip(acc[..len].iter()).zip(tile) {
+                let l = l.to_i64();
+                let keep = !(has_ignore & (l == ignore));
+                let g = if l == c as i64 { T::ONE } else { T::ZERO };
+                let p = *o;
+                let d = if keep { a + b * g + cc * p } else { T::ZERO };
+                *o = p * (d - acc);
+            }
+        }
+        start += len;
+    }
+}

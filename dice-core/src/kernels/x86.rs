@@ -906,3 +906,100 @@ pub fn softmax_f32_avx2(_: Avx2, shape: (usize, usize, usize), z: &[f32], out: &
 unsafe fn softmax_f32_256(shape: (usize, usize, usize), z: &[f32], out: &mut [f32]) {
     portable::softmax_all(shape.0, shape.1, shape.2, z, out)
 }
+
+// ---------------------------------------------------------------------------------------------
+// Soft sums against a label map, f32: the portable loop compiled with the wider instruction
+// sets (same additions in the same order: bit-identical).
+// ---------------------------------------------------------------------------------------------
+
+/// [`portable::label_sums`] with AVX-512 enabled.
+pub fn label_sums_f32_avx512<L: crate::Label>(
+    _: Avx512,
+    p: &[f32],
+    labels: &[L],
+    class: i64,
+    ignore: Option<i64>,
+    squared: bool,
+) -> Result<(Sums, u64), Bad> {
+    // SAFETY: the token proves the features (point 1 of the module docs); safe code inside.
+    unsafe { label_sums_f32_512(p, labels, class, ignore, squared) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+unsafe fn label_sums_f32_512<L: crate::Label>(
+    p: &[f32],
+    labels: &[L],
+    class: i64,
+    ignore: Option<i64>,
+    squared: bool,
+) -> Result<(Sums, u64), Bad> {
+    portable::label_sums(p, labels, class, ignore, squared)
+}
+
+/// [`portable::label_sums`] with AVX2 enabled.
+pub fn label_sums_f32_avx2<L: crate::Label>(
+    _: Avx2,
+    p: &[f32],
+    labels: &[L],
+    class: i64,
+    ignore: Option<i64>,
+    squared: bool,
+) -> Result<(Sums, u64), Bad> {
+    // SAFETY: the token proves the features (point 1 of the module docs); safe code inside.
+    unsafe { label_sums_f32_256(p, labels, class, ignore, squared) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn label_sums_f32_256<L: crate::Label>(
+    p: &[f32],
+    labels: &[L],
+    class: i64,
+    ignore: Option<i64>,
+    squared: bool,
+) -> Result<(Sums, u64), Bad> {
+    portable::label_sums(p, labels, class, ignore, squared)
+}
+
+/// [`portable::softmax_chain_labels`] with AVX-512 enabled (bit-identical).
+pub fn softmax_chain_labels_f32_avx512<L: crate::Label>(
+    _: Avx512,
+    labels: &[L],
+    ignore: Option<i64>,
+    coef: &[(f32, f32, f32)],
+    grad: &mut [f32],
+) {
+    // SAFETY: the token proves the features (point 1 of the module docs); safe code inside.
+    unsafe { softmax_chain_labels_f32_512(labels, ignore, coef, grad) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+unsafe fn softmax_chain_labels_f32_512<L: crate::Label>(
+    labels: &[L],
+    ignore: Option<i64>,
+    coef: &[(f32, f32, f32)],
+    grad: &mut [f32],
+) {
+    portable::softmax_chain_labels(labels, ignore, coef, grad)
+}
+
+/// [`portable::softmax_chain_labels`] with AVX2 enabled (bit-identical).
+pub fn softmax_chain_labels_f32_avx2<L: crate::Label>(
+    _: Avx2,
+    labels: &[L],
+    ignore: Option<i64>,
+    coef: &[(f32, f32, f32)],
+    grad: &mut [f32],
+) {
+    // SAFETY: the token proves the features (point 1 of the module docs); safe code inside.
+    unsafe { softmax_chain_labels_f32_256(labels, ignore, coef, grad) }
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn softmax_chain_labels_f32_256<L: crate::Label>(
+    labels: &[L],
+    ignore: Option<i64>,
+    coef: &[(f32, f32, f32)],
+    grad: &mut [f32],
+) {
+    portable::softmax_chain_labels(labels, ignore, coef, grad)
+}
