@@ -4,7 +4,8 @@
 * DiceLoss(softmax=True, to_onehot_y=True) forward + backward on logits [2, 4, 128, 128, 128]
   float32 and a label map [2, 1, 128, 128, 128]: best time of several runs and the peak memory
   the call adds (VmHWM after resetting it through /proc/self/clear_refs, each implementation
-  in its own process);
+  in its own process), with torch's default allocator and with THP_MEM_ALLOC_ENABLE=1 (huge
+  pages for large buffers: fresh buffers' page faults are most of a pass over them);
 * DiceMetric of two 8-label uint8 label maps of 256³ (MONAI needs one-hot inputs: its time
   includes the one-hot of both maps), and medpy's `dc` once per label;
 * `import exactdice` time (a fresh interpreter, best of 5).
@@ -89,8 +90,12 @@ elif what == "metric":
 """
 
 
-def child(which, what):
-    out = subprocess.run([sys.executable, "-c", CHILD, which, what], capture_output=True, text=True)
+def child(which, what, thp=False):
+    env = dict(os.environ)
+    env.pop("THP_MEM_ALLOC_ENABLE", None)
+    if thp:
+        env["THP_MEM_ALLOC_ENABLE"] = "1"
+    out = subprocess.run([sys.executable, "-c", CHILD, which, what], capture_output=True, text=True, env=env)
     if out.returncode != 0:
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -99,12 +104,14 @@ def child(which, what):
 def main():
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     print(f"CPU: {cpu}; one thread")
-    loss = {w: child(w, "loss") for w in ("exactdice", "monai")}
-    for w, r in loss.items():
-        print(f"DiceLoss fwd+bwd [2,4,128^3] f32, {w}: {r}")
-    if all("time_s" in r for r in loss.values()):
-        e, m = loss["exactdice"], loss["monai"]
-        print(f"  speed-up {m['time_s'] / e['time_s']:.2f}x, peak memory {e['peak_bytes'] / m['peak_bytes']:.3f} of MONAI's")
+    for thp in (False, True):
+        loss = {w: child(w, "loss", thp) for w in ("exactdice", "monai")}
+        label = "THP_MEM_ALLOC_ENABLE=1" if thp else "torch's default allocator"
+        for w, r in loss.items():
+            print(f"DiceLoss fwd+bwd [2,4,128^3] f32, {label}, {w}: {r}")
+        if all("time_s" in r for r in loss.values()):
+            e, m = loss["exactdice"], loss["monai"]
+            print(f"  speed-up {m['time_s'] / e['time_s']:.2f}x, peak memory {e['peak_bytes'] / m['peak_bytes']:.3f} of MONAI's")
     metric = {w: child(w, "metric") for w in ("exactdice", "monai", "medpy")}
     for w, r in metric.items():
         print(f"DiceMetric 8 labels uint8 256^3, {w}: {r}")

@@ -317,10 +317,11 @@ where
 /// `input` `[N, C, …]`, or of `activation(input)` for logits. Sum them across processes (or
 /// chunks) before [`soft_loss`] for the loss of the union.
 ///
-/// With `keep_probabilities=True` (logits only) returns `(stats, probabilities)`: the
-/// activation's output, for [`soft_gradient`] to turn into the gradient in place.
+/// `probabilities` (logits only): a writable C-contiguous array of the input's shape and
+/// dtype that receives the activation's output (the caller's buffer: from its allocator, kept
+/// for [`soft_gradient`] to turn into the gradient in place).
 #[pyfunction]
-#[pyo3(signature = (params, input, target, activation=None, mask=None, keep_probabilities=false))]
+#[pyo3(signature = (params, input, target, activation=None, mask=None, probabilities=None))]
 pub fn soft_statistics<'py>(
     py: Python<'py>,
     params: &LossParams,
@@ -328,27 +329,40 @@ pub fn soft_statistics<'py>(
     target: &Bound<'py, PyAny>,
     activation: Option<&str>,
     mask: Option<&Bound<'py, PyAny>>,
-    keep_probabilities: bool,
-) -> PyResult<Bound<'py, PyAny>> {
+    probabilities: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let act = activation_of(activation)?;
-    if keep_probabilities && act.is_none() {
+    if probabilities.is_some() && act.is_none() {
         return Err(PyValueError::new_err(
-            "keep_probabilities needs an activation (the input already is probabilities)",
+            "probabilities are written for logits only: give the activation",
         ));
     }
-    let shape_vec = crate::error::shape_of(input);
     macro_rules! stats_for {
         ($t:ty) => {
             run_on_pred::<$t, _>(py, input, |py, shape, p| {
-                let (stats, probs) = statistics_of(py, params, act, shape, p, target, mask)?;
-                let stats = stats_array(py, &stats)?.into_any();
-                match (keep_probabilities, probs) {
-                    (true, Some(v)) => {
-                        let probs = PyArray1::from_vec(py, v).reshape(shape_vec.clone())?;
-                        Ok((stats, probs.into_any()).into_pyobject(py)?.into_any())
+                let stats = match probabilities {
+                    None => statistics_of(py, params, act, shape, p, target, mask, None)?,
+                    Some(buf) => {
+                        let arr = buf.cast::<numpy::PyArrayDyn<$t>>().map_err(|_| {
+                            type_error("probabilities", buf, "an array of the input's dtype")
+                        })?;
+                        if arr.shape() != crate::error::shape_of(input).as_slice() {
+                            return Err(PyValueError::new_err(format!(
+                                "probabilities have shape {:?}, the input {:?}",
+                                arr.shape(),
+                                crate::error::shape_of(input)
+                            )));
+                        }
+                        let mut rw = arr.try_readwrite().map_err(|_| {
+                            PyValueError::new_err("probabilities are borrowed elsewhere")
+                        })?;
+                        let out = rw.as_slice_mut().map_err(|_| {
+                            PyValueError::new_err("probabilities must be C-contiguous")
+                        })?;
+                        statistics_of(py, params, act, shape, p, target, mask, Some(out))?
                     }
-                    _ => Ok(stats),
-                }
+                };
+                stats_array(py, &stats)
             })
         };
     }
@@ -357,8 +371,9 @@ pub fn soft_statistics<'py>(
         .unwrap_or_else(|| Err(type_error("input", input, "a float32 or float64 array")))
 }
 
-/// The statistics of the input (of its probabilities, for logits), and those probabilities.
-#[allow(clippy::type_complexity)]
+/// The statistics of the input (of its probabilities, for logits, written into `buffer` when
+/// given).
+#[allow(clippy::too_many_arguments)]
 fn statistics_of<T>(
     py: Python<'_>,
     params: &LossParams,
@@ -367,7 +382,8 @@ fn statistics_of<T>(
     p: &[T],
     target: &Bound<'_, PyAny>,
     mask: Option<&Bound<'_, PyAny>>,
-) -> PyResult<(Vec<SoftStats>, Option<Vec<T>>)>
+    buffer: Option<&mut [T]>,
+) -> PyResult<Vec<SoftStats>>
 where
     T: dice_core::Float + Element + Sync + Send,
 {
@@ -375,17 +391,22 @@ where
     let mut out = vec![SoftStats::zero(params.loss().moment()); pairs];
     let loss = params.loss();
     loss.validate(shape).map_err(value_error)?;
-    let probs = match act {
-        None => None,
-        Some(a) => Some(
-            py.detach(|| {
-                let mut v = vec![T::ZERO; p.len()];
-                probabilities(shape, p, a, &mut v).map(|_| v)
-            })
-            .map_err(value_error)?,
-        ),
+    let mut own: Vec<T>;
+    let source: &[T] = match (act, buffer) {
+        (None, _) => p,
+        (Some(a), buf) => {
+            let dst: &mut [T] = match buf {
+                Some(b) => b,
+                None => {
+                    own = vec![T::ZERO; p.len()];
+                    &mut own
+                }
+            };
+            py.detach(|| probabilities(shape, p, a, dst))
+                .map_err(value_error)?;
+            dst
+        }
     };
-    let source = probs.as_deref().unwrap_or(p);
     let stats = with_input(
         py,
         shape,
@@ -398,7 +419,7 @@ where
             Ok(out)
         },
     )?;
-    Ok((stats, probs))
+    Ok(stats)
 }
 
 fn activation_of(name: Option<&str>) -> PyResult<Option<Activation>> {

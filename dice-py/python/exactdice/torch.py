@@ -73,7 +73,7 @@ _KEPT: dict = {}
 _NEXT = [0]
 
 
-def _keep(p: np.ndarray) -> torch.Tensor:
+def _keep(p: torch.Tensor) -> torch.Tensor:
     import weakref
 
     with _LOCK:
@@ -109,8 +109,11 @@ def _soft_loss(
         if act is None or not keep:
             stats = _native.soft_statistics(params, x, t, act, m)
         else:
-            stats, p = _native.soft_statistics(params, x, t, act, m, True)
-            token = _keep(p)
+            # The softmax goes into a buffer from torch's allocator (huge pages with
+            # THP_MEM_ALLOC_ENABLE=1), kept for the backward, which makes it the gradient.
+            probs = torch.empty(input.shape, dtype=input.dtype)
+            stats = _native.soft_statistics(params, x, t, act, m, probs.numpy())
+            token = _keep(probs)
     else:
         stats = _np(stats, "stats").copy()
     n, c = input.shape[0], input.shape[1]
@@ -168,7 +171,8 @@ def _soft_loss_backward(
     if probs is not None:
         # The kept probabilities become the gradient in place (a second backward, with
         # retain_graph, finds them gone and recomputes them).
-        return torch.from_numpy(_native.soft_gradient(*args, probs))
+        _native.soft_gradient(*args, probs.numpy())
+        return probs
     return torch.from_numpy(_native.soft_gradient(*args))
 
 
