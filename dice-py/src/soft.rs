@@ -163,7 +163,7 @@ impl LossParams {
     }
 }
 
-fn activation(name: Option<&str>) -> PyResult<Option<Activation>> {
+fn parse_activation(name: Option<&str>) -> PyResult<Option<Activation>> {
     match name {
         None | Some("none") => Ok(None),
         Some("sigmoid") => Ok(Some(Activation::Sigmoid)),
@@ -331,7 +331,7 @@ pub fn soft_statistics<'py>(
     mask: Option<&Bound<'py, PyAny>>,
     probabilities: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
-    let act = activation_of(activation)?;
+    let act = parse_activation(activation)?;
     if probabilities.is_some() && act.is_none() {
         return Err(PyValueError::new_err(
             "probabilities are written for logits only: give the activation",
@@ -422,10 +422,6 @@ where
     Ok(stats)
 }
 
-fn activation_of(name: Option<&str>) -> PyResult<Option<Activation>> {
-    activation(name)
-}
-
 /// `soft_loss(params, stats, batch, channels)`: `(value, groups, defined, per_group)` of the
 /// loss from statistics `[N·C, 5]` (local or all-reduced): the reduced value, the number of
 /// groups and of defined groups, and each group's loss (`NaN` for a skipped group).
@@ -474,7 +470,7 @@ pub fn soft_gradient<'py>(
     mask: Option<&Bound<'py, PyAny>>,
     probabilities: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let act = activation_of(activation)?;
+    let act = parse_activation(activation)?;
     if let Some(kept) = probabilities {
         let Some(a) = act else {
             return Err(PyValueError::new_err(
