@@ -407,7 +407,7 @@ pub struct BratsBuffers<'a> {
     pub union_find: &'a mut [u32],
 }
 
-/// Step 1 of [`brats`]: the prediction's components and the lesions (components of the
+/// Step 1 of the BraTS evaluation: the prediction's components and the lesions (components of the
 /// dilated reference); returns `(components, lesions)`. Size the per-component buffers of
 /// [`brats_scores`] from these.
 pub fn brats_label(
@@ -453,7 +453,7 @@ pub struct BratsTables<'a> {
     pub surface: &'a mut [f64],
 }
 
-/// Step 2 of [`brats`]: each lesion's Dice and HD95 and the region's lesion-wise scores, from
+/// Step 2 of the BraTS evaluation: each lesion's Dice and HD95 and the region's lesion-wise scores, from
 /// the labels of [`brats_label`].
 pub fn brats_scores(
     pred: &[u8],

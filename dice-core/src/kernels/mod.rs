@@ -259,14 +259,15 @@ impl Kernels for f32 {
 
     #[inline]
     fn softmax_all(batch: usize, channels: usize, spatial: usize, z: &[f32], out: &mut [f32]) {
-        let shape = (batch, channels, spatial);
         #[cfg(target_arch = "x86_64")]
         match x86::isa() {
-            x86::Isa::Avx512(t, _) => return x86::softmax_f32_avx512(t, shape, z, out),
-            x86::Isa::Avx2(t) => return x86::softmax_f32_avx2(t, shape, z, out),
+            x86::Isa::Avx512(t, _) => {
+                return x86::softmax_f32_avx512(t, batch, channels, spatial, z, out)
+            }
+            x86::Isa::Avx2(t) => return x86::softmax_f32_avx2(t, batch, channels, spatial, z, out),
             x86::Isa::Portable => {}
         }
-        portable::softmax_all(shape.0, shape.1, shape.2, z, out)
+        portable::softmax_all(batch, channels, spatial, z, out)
     }
 
     #[inline]

@@ -859,147 +859,64 @@ unsafe fn label_counts_512(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Activations, f32: the portable loops compiled with the wider instruction sets (no FMA
-// contraction happens without fast-math, so the results are bit-identical to the portable ones).
+// Portable loops compiled with the wider instruction sets: activations, label-map sums and the
+// softmax chain rule in f32. No FMA contraction happens without fast-math and the loops keep
+// their order of additions, so the results are bit-identical to the portable ones (tested).
 // ---------------------------------------------------------------------------------------------
 
-/// [`portable::sigmoid_all`] with AVX-512 enabled.
-pub fn sigmoid_f32_avx512(_: Avx512, z: &[f32], out: &mut [f32]) {
-    // SAFETY: the token proves the features (point 1 of the module docs); safe code inside.
-    unsafe { sigmoid_f32_512(z, out) }
+/// Defines `$avx512` and `$avx2`, safe entry points taking the feature token, that run the
+/// portable `$body` compiled with AVX-512 or AVX2 enabled.
+macro_rules! compiled_for {
+    ($(#[$doc:meta])* $avx512:ident, $avx2:ident, <$($g:ident: $b:path),*>
+     ($($arg:ident: $ty:ty),*) -> $ret:ty => $body:path) => {
+        $(#[$doc])*
+        /// (AVX-512.)
+        pub fn $avx512<$($g: $b),*>(_: Avx512, $($arg: $ty),*) -> $ret {
+            #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+            unsafe fn inner<$($g: $b),*>($($arg: $ty),*) -> $ret {
+                $body($($arg),*)
+            }
+            // SAFETY: the token proves the features (point 1 of the module docs); the body
+            // is safe code.
+            unsafe { inner($($arg),*) }
+        }
+
+        $(#[$doc])*
+        /// (AVX2.)
+        pub fn $avx2<$($g: $b),*>(_: Avx2, $($arg: $ty),*) -> $ret {
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn inner<$($g: $b),*>($($arg: $ty),*) -> $ret {
+                $body($($arg),*)
+            }
+            // SAFETY: as above.
+            unsafe { inner($($arg),*) }
+        }
+    };
 }
 
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
-unsafe fn sigmoid_f32_512(z: &[f32], out: &mut [f32]) {
-    portable::sigmoid_all(z, out)
-}
+compiled_for!(
+    /// [`portable::sigmoid_all`].
+    sigmoid_f32_avx512, sigmoid_f32_avx2, <>
+    (z: &[f32], out: &mut [f32]) -> () => portable::sigmoid_all
+);
 
-/// [`portable::sigmoid_all`] with AVX2 enabled.
-pub fn sigmoid_f32_avx2(_: Avx2, z: &[f32], out: &mut [f32]) {
-    // SAFETY: the token proves the features (point 1 of the module docs); safe code inside.
-    unsafe { sigmoid_f32_256(z, out) }
-}
+compiled_for!(
+    /// [`portable::softmax_all`] over `[batch, channels, spatial]`.
+    softmax_f32_avx512, softmax_f32_avx2, <>
+    (batch: usize, channels: usize, spatial: usize, z: &[f32], out: &mut [f32]) -> ()
+        => portable::softmax_all
+);
 
-#[target_feature(enable = "avx2,fma")]
-unsafe fn sigmoid_f32_256(z: &[f32], out: &mut [f32]) {
-    portable::sigmoid_all(z, out)
-}
+compiled_for!(
+    /// [`portable::label_sums`].
+    label_sums_f32_avx512, label_sums_f32_avx2, <L: crate::Label>
+    (p: &[f32], labels: &[L], class: i64, ignore: Option<i64>, squared: bool)
+        -> Result<(Sums, u64), Bad> => portable::label_sums
+);
 
-/// [`portable::softmax_all`] with AVX-512 enabled.
-pub fn softmax_f32_avx512(_: Avx512, shape: (usize, usize, usize), z: &[f32], out: &mut [f32]) {
-    // SAFETY: the token proves the features (point 1 of the module docs); safe code inside.
-    unsafe { softmax_f32_512(shape, z, out) }
-}
-
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
-unsafe fn softmax_f32_512(shape: (usize, usize, usize), z: &[f32], out: &mut [f32]) {
-    portable::softmax_all(shape.0, shape.1, shape.2, z, out)
-}
-
-/// [`portable::softmax_all`] with AVX2 enabled.
-pub fn softmax_f32_avx2(_: Avx2, shape: (usize, usize, usize), z: &[f32], out: &mut [f32]) {
-    // SAFETY: the token proves the features (point 1 of the module docs); safe code inside.
-    unsafe { softmax_f32_256(shape, z, out) }
-}
-
-#[target_feature(enable = "avx2,fma")]
-unsafe fn softmax_f32_256(shape: (usize, usize, usize), z: &[f32], out: &mut [f32]) {
-    portable::softmax_all(shape.0, shape.1, shape.2, z, out)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Soft sums against a label map, f32: the portable loop compiled with the wider instruction
-// sets (same additions in the same order: bit-identical).
-// ---------------------------------------------------------------------------------------------
-
-/// [`portable::label_sums`] with AVX-512 enabled.
-pub fn label_sums_f32_avx512<L: crate::Label>(
-    _: Avx512,
-    p: &[f32],
-    labels: &[L],
-    class: i64,
-    ignore: Option<i64>,
-    squared: bool,
-) -> Result<(Sums, u64), Bad> {
-    // SAFETY: the token proves the features (point 1 of the module docs); safe code inside.
-    unsafe { label_sums_f32_512(p, labels, class, ignore, squared) }
-}
-
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
-unsafe fn label_sums_f32_512<L: crate::Label>(
-    p: &[f32],
-    labels: &[L],
-    class: i64,
-    ignore: Option<i64>,
-    squared: bool,
-) -> Result<(Sums, u64), Bad> {
-    portable::label_sums(p, labels, class, ignore, squared)
-}
-
-/// [`portable::label_sums`] with AVX2 enabled.
-pub fn label_sums_f32_avx2<L: crate::Label>(
-    _: Avx2,
-    p: &[f32],
-    labels: &[L],
-    class: i64,
-    ignore: Option<i64>,
-    squared: bool,
-) -> Result<(Sums, u64), Bad> {
-    // SAFETY: the token proves the features (point 1 of the module docs); safe code inside.
-    unsafe { label_sums_f32_256(p, labels, class, ignore, squared) }
-}
-
-#[target_feature(enable = "avx2,fma")]
-unsafe fn label_sums_f32_256<L: crate::Label>(
-    p: &[f32],
-    labels: &[L],
-    class: i64,
-    ignore: Option<i64>,
-    squared: bool,
-) -> Result<(Sums, u64), Bad> {
-    portable::label_sums(p, labels, class, ignore, squared)
-}
-
-/// [`portable::softmax_chain_labels`] with AVX-512 enabled (bit-identical).
-pub fn softmax_chain_labels_f32_avx512<L: crate::Label>(
-    _: Avx512,
-    labels: &[L],
-    ignore: Option<i64>,
-    coef: &[(f32, f32, f32)],
-    grad: &mut [f32],
-) {
-    // SAFETY: the token proves the features (point 1 of the module docs); safe code inside.
-    unsafe { softmax_chain_labels_f32_512(labels, ignore, coef, grad) }
-}
-
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
-unsafe fn softmax_chain_labels_f32_512<L: crate::Label>(
-    labels: &[L],
-    ignore: Option<i64>,
-    coef: &[(f32, f32, f32)],
-    grad: &mut [f32],
-) {
-    portable::softmax_chain_labels(labels, ignore, coef, grad)
-}
-
-/// [`portable::softmax_chain_labels`] with AVX2 enabled (bit-identical).
-pub fn softmax_chain_labels_f32_avx2<L: crate::Label>(
-    _: Avx2,
-    labels: &[L],
-    ignore: Option<i64>,
-    coef: &[(f32, f32, f32)],
-    grad: &mut [f32],
-) {
-    // SAFETY: the token proves the features (point 1 of the module docs); safe code inside.
-    unsafe { softmax_chain_labels_f32_256(labels, ignore, coef, grad) }
-}
-
-#[target_feature(enable = "avx2,fma")]
-unsafe fn softmax_chain_labels_f32_256<L: crate::Label>(
-    labels: &[L],
-    ignore: Option<i64>,
-    coef: &[(f32, f32, f32)],
-    grad: &mut [f32],
-) {
-    portable::softmax_chain_labels(labels, ignore, coef, grad)
-}
+compiled_for!(
+    /// [`portable::softmax_chain_labels`].
+    softmax_chain_labels_f32_avx512, softmax_chain_labels_f32_avx2, <L: crate::Label>
+    (labels: &[L], ignore: Option<i64>, coef: &[(f32, f32, f32)], grad: &mut [f32]) -> ()
+        => portable::softmax_chain_labels
+);
