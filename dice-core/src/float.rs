@@ -85,7 +85,10 @@ pub fn exp_nonpositive_f32(x: f32) -> f32 {
         * z
         + r
         + 1.0;
-    let scale = f32::from_bits((((n as i32) + 127) as u32) << 23);
+    // 2ⁿ without a float-to-integer conversion (whose saturating semantics do not
+    // vectorize): adding 2²³ + 127 puts the biased exponent n + 127 (in 1..=127 here) in the
+    // low mantissa bits, and the shift moves it into the exponent field.
+    let scale = f32::from_bits((n + 8_388_735.0).to_bits() << 23);
     let v = p * scale;
     if x < LOWEST {
         0.0
