@@ -203,6 +203,27 @@ pub(crate) fn value_error<T: Float>(operand: Operand, index: usize, v: T) -> Dic
     }
 }
 
+/// The error of a sum over a prediction row against a label map: the first invalid prediction
+/// (flat index `base + i`), or a label out of range (voxel `vox + i`; label targets are 0 or 1,
+/// so this only names a label the range check let through).
+fn label_sums_error<T: Float, L: crate::Label>(
+    b: Bad,
+    p: &[T],
+    l: &[L],
+    (base, vox): (usize, usize),
+    classes: usize,
+) -> DiceError {
+    match b {
+        Bad::Pred(i) => value_error(Operand::Prediction, base + i, p[i]),
+        Bad::Target(i) => DiceError::LabelOutOfRange {
+            operand: Operand::Labels,
+            index: vox + i,
+            label: l[i].to_i64(),
+            classes,
+        },
+    }
+}
+
 /// Fills `out[n·C + c]` with the statistics of sample `n`, class `c`, for every pair.
 ///
 /// `out` must have `N·C` entries. Every prediction value must be in `[0, 1]`, every dense
@@ -257,15 +278,7 @@ pub fn accumulate<T: Float>(
             ) if m.is_none() && !soft => with_labels!(labels, l => {
                 let l = &l[vox..vox + s_n];
                 T::label_sums(p, l, c as i64, ignore_index, squared)
-                    .map_err(|b| match b {
-                        Bad::Pred(i) => value_error(Operand::Prediction, base + i, p[i]),
-                        Bad::Target(i) => DiceError::LabelOutOfRange {
-                            operand: Operand::Labels,
-                            index: vox + i,
-                            label: l[i].to_i64(),
-                            classes: c_n,
-                        },
-                    })?
+                    .map_err(|b| label_sums_error(b, p, l, (base, vox), c_n))?
             }),
             (
                 Target::Labels {
@@ -283,16 +296,7 @@ pub fn accumulate<T: Float>(
                 } else {
                     portable::soft_sums_where(p, squared, g, keep)
                 }
-                .map_err(|b| match b {
-                    Bad::Pred(i) => value_error(Operand::Prediction, base + i, p[i]),
-                    // Label targets are 0 or 1 and cannot be invalid once checked.
-                    Bad::Target(i) => DiceError::LabelOutOfRange {
-                        operand: Operand::Labels,
-                        index: vox + i,
-                        label: l[i].to_i64(),
-                        classes: c_n,
-                    },
-                })?
+                .map_err(|b| label_sums_error(b, p, l, (base, vox), c_n))?
             }),
         };
         *o = SoftStats::from_sums(sums, count, moment);

@@ -480,18 +480,7 @@ pub fn soft_gradient<'py>(
         return gradient_in_place(py, params, (input, target, stats, upstream, mask), a, kept);
     }
     let up_arr = view::<f64>(upstream);
-    let up_scalar: Option<f64> = match &up_arr {
-        Some(_) => None,
-        None => Some(
-            upstream
-                .extract::<f64>()
-                .map_err(|_| type_error("upstream", upstream, "a float or a float64 array"))?,
-        ),
-    };
-    let up_slice = match &up_arr {
-        Some(a) => Some(slice(a, "upstream")?),
-        None => None,
-    };
+    let up_slice = up_arr.as_ref().map(|a| slice(a, "upstream")).transpose()?;
     let shape_vec = crate::error::shape_of(input);
     macro_rules! grad_for {
         ($t:ty) => {
@@ -499,11 +488,8 @@ pub fn soft_gradient<'py>(
                 let pairs = shape.pairs().map_err(value_error)?;
                 let s = stats_from(params, stats, pairs)?;
                 let loss = params.loss();
+                let up = upstream_of(upstream, up_slice)?;
                 let g = with_input(py, shape, p, target, mask, params.ignore_index, |input| {
-                    let up = match up_slice {
-                        Some(u) => Upstream::PerGroup(u),
-                        None => Upstream::Scalar(up_scalar.unwrap_or(1.0)),
-                    };
                     let mut grad = vec![<$t>::default(); p.len()];
                     match act {
                         None => loss.gradient(input, &s, up, &mut grad)?,
@@ -541,16 +527,7 @@ fn gradient_in_place<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let (input, target, stats, upstream, mask) = args;
     let up_arr = view::<f64>(upstream);
-    let up_scalar = match &up_arr {
-        Some(_) => 1.0,
-        None => upstream
-            .extract::<f64>()
-            .map_err(|_| type_error("upstream", upstream, "a float or a float64 array"))?,
-    };
-    let up_slice = match &up_arr {
-        Some(a) => Some(slice(a, "upstream")?),
-        None => None,
-    };
+    let up_slice = up_arr.as_ref().map(|a| slice(a, "upstream")).transpose()?;
     macro_rules! in_place {
         ($t:ty) => {
             run_on_pred::<$t, _>(py, input, |py, shape, z| {
@@ -572,10 +549,7 @@ fn gradient_in_place<'py>(
                 let grad = rw
                     .as_slice_mut()
                     .map_err(|_| PyValueError::new_err("probabilities must be C-contiguous"))?;
-                let up = match up_slice {
-                    Some(u) => Upstream::PerGroup(u),
-                    None => Upstream::Scalar(up_scalar),
-                };
+                let up = upstream_of(upstream, up_slice)?;
                 // `z` only gives the input its shape and target: the kept `p` stand in for it.
                 with_input(py, shape, z, target, mask, params.ignore_index, |input| {
                     loss.gradient_logits_from_probabilities(input, act, &s, up, grad)
@@ -588,4 +562,18 @@ fn gradient_in_place<'py>(
     in_place!(f32)
         .or_else(|| in_place!(f64))
         .unwrap_or_else(|| Err(type_error("input", input, "a float32 or float64 array")))
+}
+
+/// The upstream gradient: one value per group (the array's memory) or one float.
+fn upstream_of<'a>(
+    upstream: &Bound<'_, PyAny>,
+    per_group: Option<&'a [f64]>,
+) -> PyResult<Upstream<'a>> {
+    match per_group {
+        Some(u) => Ok(Upstream::PerGroup(u)),
+        None => upstream
+            .extract::<f64>()
+            .map(Upstream::Scalar)
+            .map_err(|_| type_error("upstream", upstream, "a float or a float64 array")),
+    }
 }

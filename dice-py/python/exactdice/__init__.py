@@ -221,6 +221,24 @@ def _label_array(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def _label_pair(p: np.ndarray, t: np.ndarray):
+    """Two label maps as C-contiguous arrays of one dtype the core counts (one conversion,
+    only where needed)."""
+    p, t = _label_array(p), _label_array(t)
+    if p.dtype != t.dtype:
+        common = np.promote_types(p.dtype, t.dtype)
+        if common not in _LABEL_DTYPES:
+            common = np.int64
+        p, t = p.astype(common), t.astype(common)
+    return np.ascontiguousarray(p), np.ascontiguousarray(t)
+
+
+def _default_classes(p: np.ndarray, t: np.ndarray, ignore_label: Optional[int]) -> int:
+    """The largest label of either map (the ignore label left out) + 1."""
+    valid = [a[a != ignore_label] if ignore_label is not None else a for a in (p, t)]
+    return max((int(v.max()) for v in valid if v.size), default=0) + 1
+
+
 def confusion(
     pred,
     target,
@@ -273,19 +291,11 @@ def confusion(
         return Confusion(c, policy)
     if threshold is not None:
         raise ValueError("threshold applies to probability maps; pred and target hold labels")
-    p, t = _label_array(p), _label_array(t)
-    if p.dtype != t.dtype:
-        common = np.promote_types(p.dtype, t.dtype)
-        if common not in _LABEL_DTYPES:
-            common = np.int64
-        p, t = p.astype(common), t.astype(common)
-    p, t = np.ascontiguousarray(p), np.ascontiguousarray(t)
+    p, t = _label_pair(p, t)
     if num_classes is None:
-        valid = [a[a != ignore_label] if ignore_label is not None else a for a in (p, t)]
-        top = max((int(v.max()) for v in valid if v.size), default=0)
+        num_classes = _default_classes(p, t, ignore_label)
         if labels is not None and len(labels):
-            top = max(top, max(labels))
-        num_classes = top + 1
+            num_classes = max(num_classes, max(labels) + 1)
     n = p.shape[0] if batch else 1
     c = _native.label_confusion(p, t, int(num_classes), n, ignore_label)
     if not batch:
@@ -340,14 +350,9 @@ def surface_distances(
     ``spacing`` in mm in the arrays' axis order. ``elements="voxels"``: boundary voxels (medpy,
     MONAI); ``"surfels"``: DeepMind's surface elements weighted by area. Voxels holding
     ``ignore_label`` belong to no label."""
-    p, t = _label_array(np.asarray(pred)), _label_array(np.asarray(target))
-    if p.dtype != t.dtype:
-        common = np.promote_types(p.dtype, t.dtype)
-        p, t = p.astype(common if common in _LABEL_DTYPES else np.int64), t.astype(common if common in _LABEL_DTYPES else np.int64)
-    p, t = np.ascontiguousarray(p), np.ascontiguousarray(t)
+    p, t = _label_pair(np.asarray(pred), np.asarray(target))
     if num_classes is None:
-        valid = [a[a != ignore_label] if ignore_label is not None else a for a in (p, t)]
-        num_classes = max((int(v.max()) for v in valid if v.size), default=0) + 1
+        num_classes = _default_classes(p, t, ignore_label)
     r = _native.surface_distances(
         p, t, int(num_classes), [float(s) for s in spacing], float(percentile), float(tolerance), elements, ignore_label
     )

@@ -192,7 +192,7 @@ def _backward(ctx, grad_loss, _grad_stats, _grad_token):
 _soft_loss.register_autograd(_backward, setup_context=_setup)
 
 
-def _weights(weight, include_background: bool) -> Optional[list]:
+def _weights(weight) -> Optional[list]:
     if weight is None:
         return None
     if isinstance(weight, torch.Tensor):
@@ -243,7 +243,7 @@ class _SoftLoss(torch.nn.Module):
         self.reduction = reduction
         self.batch = batch
         self.ignore_index = ignore_index
-        self._weight = _weights(weight, include_background)
+        self._weight = _weights(weight)
         self._args = dict(
             score=score,
             smooth_nr=float(smooth_nr),
@@ -255,22 +255,27 @@ class _SoftLoss(torch.nn.Module):
         )
         self._keys: dict = {}
 
+    def _channel_weights(self, channels: int, include_background: bool) -> Optional[list]:
+        """One weight per channel (the core's form) from MONAI's ``weight``: one value for
+        every class, or one per class left after dropping the background (which gets 0)."""
+        w = self._weight
+        if w is not None:
+            if len(w) == 1:
+                w = w * channels
+            elif not include_background and len(w) == channels - 1:
+                w = [0.0] + w
+        return w
+
     # Run at trace time under torch.compile (the result is a constant of the module), so that
     # building the native parameters never breaks the graph.
     @torch._dynamo.assume_constant_result
     def _key(self, channels: int, include_background: bool) -> int:
         k = (channels, include_background)
         if k not in self._keys:
-            w = self._weight
-            if w is not None:
-                if len(w) == 1:
-                    w = w * channels
-                elif not include_background and len(w) == channels - 1:
-                    w = [0.0] + w  # MONAI weighs the classes left after dropping background
             self._keys[k] = _register(
                 _native.LossParams(
                     include_background=include_background,
-                    weight=w,
+                    weight=self._channel_weights(channels, include_background),
                     ignore_index=self.ignore_index,
                     **self._args,
                 )
@@ -314,8 +319,6 @@ class _SoftLoss(torch.nn.Module):
                 target = target.to(torch.int64)
             elif target.dtype not in (torch.uint8, torch.int32, torch.int64):
                 target = target.to(torch.int64)
-            if self.ignore_index is not None and not (0 <= self.ignore_index < c):
-                pass  # the core leaves voxels holding ignore_index out
         else:
             if tuple(target.shape) != tuple(input.shape):
                 raise ValueError(
@@ -404,11 +407,8 @@ class _SoftLoss(torch.nn.Module):
                 al, be = a["alpha"], a["beta"]
                 num, den = I + snr, I + al * (P - I) + be * (G - I) + sdr
             class_w = None
-            w_list = self._weight
+            w_list = self._channel_weights(c, include_background)
             if w_list is not None:
-                w_list = w_list * c if len(w_list) == 1 else w_list
-                if not include_background and len(w_list) == c - 1:
-                    w_list = [0.0] + w_list
                 class_w = torch.tensor(w_list, dtype=f64, device=x.device)
                 class_w = class_w if include_background else class_w[1:]
         zero = den == 0
