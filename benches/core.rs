@@ -258,12 +258,68 @@ fn dice_ce(c: &mut Criterion) {
     grp.finish();
 }
 
+/// The dot baseline on `threads` threads: the halves (or parts) summed by scoped threads, the
+/// DRAM bound of a pass that reads both arrays with that many cores.
+fn dot_threads(p: &[f32], g: &[f32], threads: usize) -> f32 {
+    if threads == 1 {
+        return baseline::dot(p, g);
+    }
+    let part = p.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = p
+            .chunks(part)
+            .zip(g.chunks(part))
+            .skip(1)
+            .map(|(a, b)| s.spawn(move || baseline::dot(a, b)))
+            .collect();
+        let first = baseline::dot(&p[..part.min(p.len())], &g[..part.min(g.len())]);
+        handles
+            .into_iter()
+            .fold(first, |acc, h| acc + h.join().unwrap())
+    })
+}
+
+/// Soft forward and forward + gradient on 1 and 2 threads ([`dice_core::parallel::Threads`]),
+/// each beside the dot baseline on as many threads, from 2¹⁶ (below the crossover) to 2²⁷.
+fn threads(c: &mut Criterion) {
+    use dice_core::parallel::Threads;
+    for n in [1usize << 16, 1 << 21, 1 << 22, 1 << 27] {
+        let (p, g) = random_pair_f32(n, 7);
+        let mut grad = vec![0.0f32; n];
+        let shape = Shape::new(1, 1, n);
+        let input = SoftInput::new(shape, &p, Target::Dense(&g)).unwrap();
+        let mut stats = [SoftStats::default()];
+        let mut grp = configure(c, "threads", n);
+        for t in [1usize, 2] {
+            let pool = Threads::new(t);
+            let loss = SoftLoss::dice().executor(&pool);
+            grp.bench_function(BenchmarkId::new(format!("baseline_dot_{t}t"), n), |b| {
+                b.iter(|| dot_threads(black_box(&p), black_box(&g), t))
+            });
+            grp.bench_function(BenchmarkId::new(format!("forward_{t}t"), n), |b| {
+                b.iter(|| {
+                    loss.statistics(black_box(&input), &mut stats).unwrap();
+                    loss.loss(shape, &stats).unwrap()
+                })
+            });
+            grp.bench_function(BenchmarkId::new(format!("forward_gradient_{t}t"), n), |b| {
+                b.iter(|| {
+                    loss.loss_and_gradient(black_box(&input), &mut stats, &mut grad)
+                        .unwrap()
+                })
+            });
+        }
+        grp.finish();
+    }
+}
+
 criterion_group!(
     benches,
     soft_forward,
     forward_gradient,
     hard_threshold,
     labels_u8,
-    dice_ce
+    dice_ce,
+    threads
 );
 criterion_main!(benches);

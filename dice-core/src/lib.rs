@@ -51,9 +51,13 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "std")]
+extern crate std;
+
 pub mod components;
 pub mod compound;
 mod counts;
+mod drive;
 pub mod error;
 pub mod float;
 pub mod hard;
@@ -61,6 +65,8 @@ mod kernels;
 pub mod layout;
 pub mod lesions;
 pub mod loss;
+#[cfg(feature = "std")]
+pub mod parallel;
 pub mod score;
 pub mod stats;
 pub mod surface;
@@ -74,6 +80,12 @@ pub use layout::{LabelSlice, Shape, SoftInput, Target};
 pub use loss::{Activation, LossForm, LossValue, Reduction, Score, SoftLoss, Upstream};
 pub use score::Weighting;
 pub use stats::{Moment, SoftStats};
+
+/// Voxels of one row (one sample and class) that the soft passes sum as one unit: each
+/// chunk's sums are computed alone and the chunks' sums added in order, with or without
+/// threads, so that the results do not depend on the thread count (see [`parallel`] with the
+/// `std` feature). Rows of at most `CHUNK` voxels are summed in one piece.
+pub const CHUNK: usize = 1 << 16;
 
 /// How many values one SIMD lane adds in `f32` before its partial sum (after at most two
 /// pairwise additions with the block's other lanes) is widened to `f64`.

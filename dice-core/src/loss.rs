@@ -22,6 +22,7 @@
 //! voxels get 0. Through a sigmoid, `∂/∂z = ∂/∂p·p(1 − p)`; through a softmax over channels,
 //! `∂/∂z_c = p_c·(∂/∂p_c − Σ_k p_k·∂/∂p_k)`.
 
+use crate::drive::{self, Exec};
 use crate::error::{invalid, DiceError, Operand, Result};
 use crate::hard::EmptyValue;
 use crate::kernels::portable;
@@ -139,6 +140,10 @@ pub struct SoftLoss<'w> {
     pub class_weights: Option<&'w [f64]>,
     /// The score of a group whose denominator is zero.
     pub zero_denominator: EmptyValue,
+    /// Runs the chunks of large passes on several threads (`None`: the calling thread).
+    /// Results are bit-identical whatever runs them: see [`crate::parallel`].
+    #[cfg(feature = "std")]
+    pub executor: Option<&'w dyn crate::parallel::Executor>,
 }
 
 impl Default for SoftLoss<'_> {
@@ -163,6 +168,8 @@ impl<'w> SoftLoss<'w> {
             reduction: Reduction::Mean,
             class_weights: None,
             zero_denominator: EmptyValue::One,
+            #[cfg(feature = "std")]
+            executor: None,
         }
     }
 
@@ -259,6 +266,23 @@ impl<'w> SoftLoss<'w> {
     pub const fn zero_denominator(mut self, value: EmptyValue) -> Self {
         self.zero_denominator = value;
         self
+    }
+
+    /// Runs large passes on `executor`'s threads (e.g. [`crate::parallel::Threads`]): same
+    /// bits as on one thread.
+    #[cfg(feature = "std")]
+    pub const fn executor(mut self, executor: &'w dyn crate::parallel::Executor) -> Self {
+        self.executor = Some(executor);
+        self
+    }
+
+    /// The executor, or `None` (always `None` without `std`).
+    #[inline]
+    fn exec(&self) -> Exec<'w> {
+        #[cfg(feature = "std")]
+        return self.executor;
+        #[cfg(not(feature = "std"))]
+        None
     }
 
     /// The moments the statistics must hold.
@@ -388,7 +412,7 @@ impl<'w> SoftLoss<'w> {
         out: &mut [SoftStats],
     ) -> Result<()> {
         self.validate(input.shape())?;
-        stats::accumulate(input, self.moment(), out)
+        stats::accumulate_in(input, self.moment(), out, self.exec())
     }
 
     /// The reduced loss from statistics (`N·C` entries, as [`SoftLoss::statistics`] fills).
@@ -686,12 +710,32 @@ impl<'w> SoftLoss<'w> {
         let total = self.evaluate(shape, stats, |_, _| {})?;
         self.check_upstream(upstream, total.groups)?;
         let s_n = shape.spatial;
+        let moment = self.moment();
+        let stream = core::mem::size_of_val(grad) >= crate::kernels::STREAM_BYTES;
+        #[cfg(feature = "std")]
+        if let Some(e) = crate::parallel::pick(self.exec(), grad.len()) {
+            let coef = (0..shape.pairs()?)
+                .map(|pair| {
+                    let (n, c) = (pair / shape.channels, pair % shape.channels);
+                    let (k_i, k_p) =
+                        self.pair_coefficients(shape, stats, &total, upstream, n, c)?;
+                    Ok(self.affine_of(k_i, k_p))
+                })
+                .collect::<Result<std::vec::Vec<_>>>()?;
+            let parts = row_chunks(grad, s_n).collect();
+            crate::parallel::for_each_mut(e, parts, |_, (pair, start, out)| {
+                let (n, c) = (pair / shape.channels, pair % shape.channels);
+                let p = &input.pred()[pair * s_n + start..][..out.len()];
+                write_pair(input, moment, (n, c, start), p, out, coef[pair], stream);
+            });
+            return Ok(());
+        }
         for (pair, out) in grad.chunks_exact_mut(s_n).enumerate() {
             let (n, c) = (pair / shape.channels, pair % shape.channels);
             let (k_i, k_p) = self.pair_coefficients(shape, stats, &total, upstream, n, c)?;
             let (a, b, cc) = self.affine_of(k_i, k_p);
             let p = &input.pred()[pair * s_n..(pair + 1) * s_n];
-            write_pair(input, self.moment(), n, c, p, out, (a, b, cc));
+            write_pair(input, moment, (n, c, 0), p, out, (a, b, cc), stream);
         }
         Ok(())
     }
@@ -726,7 +770,7 @@ impl<'w> SoftLoss<'w> {
     ) -> Result<LossValue> {
         let shape = logits.shape();
         self.validate(shape)?;
-        probabilities(shape, logits.pred(), activation, grad)?;
+        probabilities_in(shape, logits.pred(), activation, grad, self.exec())?;
         let value = {
             let input = logits.with_pred(grad);
             self.statistics(&input, stats)?;
@@ -758,7 +802,7 @@ impl<'w> SoftLoss<'w> {
         let shape = logits.shape();
         let total = self.evaluate(shape, stats, |_, _| {})?;
         self.check_upstream(upstream, total.groups)?;
-        probabilities(shape, logits.pred(), activation, grad)?;
+        probabilities_in(shape, logits.pred(), activation, grad, self.exec())?;
         self.chain_logits(logits, activation, stats, &total, upstream, grad)
     }
 
@@ -779,12 +823,25 @@ impl<'w> SoftLoss<'w> {
     ) -> Result<()> {
         let shape = logits.shape();
         check_len(Operand::Output, shape.elements()?, grad.len())?;
-        if let Some(i) = grad
-            .iter()
-            .position(|&p| !crate::kernels::portable::unit(p))
-        {
-            return Err(value_error(Operand::Prediction, i, grad[i]));
-        }
+        let valid: &[T] = grad;
+        drive::fold(
+            self.exec(),
+            valid.len(),
+            drive::chunks(valid.len()),
+            (),
+            |_, _| (),
+            |k| {
+                let r = drive::chunk_range(k, valid.len());
+                match valid[r.clone()].iter().position(|&p| !portable::unit(p)) {
+                    Some(i) => Err(value_error(
+                        Operand::Prediction,
+                        r.start + i,
+                        valid[r.start + i],
+                    )),
+                    None => Ok(()),
+                }
+            },
+        )?;
         let total = self.evaluate(shape, stats, |_, _| {})?;
         self.check_upstream(upstream, total.groups)?;
         self.chain_logits(logits, activation, stats, &total, upstream, grad)
@@ -806,30 +863,90 @@ impl<'w> SoftLoss<'w> {
         let s_n = shape.spatial;
         match activation {
             Activation::Sigmoid => {
-                for (pair, out) in grad.chunks_exact_mut(s_n).enumerate() {
+                let soft = self.moment() == Moment::SoftLabel;
+                let coef = |pair: usize| -> Result<(T, T, T)> {
                     let (n, c) = (pair / shape.channels, pair % shape.channels);
                     let (k_i, k_p) = self.pair_coefficients(shape, stats, value, upstream, n, c)?;
                     let (a, b, cc) = self.affine_of(k_i, k_p);
-                    let (a, b, cc) = (T::from_f64(a), T::from_f64(b), T::from_f64(cc));
+                    Ok((T::from_f64(a), T::from_f64(b), T::from_f64(cc)))
+                };
+                let chain = |pair: usize, start: usize, out: &mut [T], (a, b, cc): (T, T, T)| {
+                    let (n, c) = (pair / shape.channels, pair % shape.channels);
                     let voxels = VoxelTarget {
                         target: &target,
                         mask,
                         shape,
                         n,
                         c,
-                        soft: self.moment() == Moment::SoftLabel,
+                        soft,
                     };
                     for (s, o) in out.iter_mut().enumerate() {
                         let p = *o;
-                        *o = match voxels.slope(s, p) {
+                        *o = match voxels.slope(start + s, p) {
                             Some(g) => (a + b * g + cc * p) * p * (T::ONE - p),
                             None => T::ZERO,
                         };
                     }
+                };
+                #[cfg(feature = "std")]
+                if let Some(e) = crate::parallel::pick(self.exec(), grad.len()) {
+                    let coef = (0..shape.pairs()?)
+                        .map(coef)
+                        .collect::<Result<std::vec::Vec<_>>>()?;
+                    let parts = row_chunks(grad, s_n).collect();
+                    crate::parallel::for_each_mut(e, parts, |_, (pair, start, out)| {
+                        chain(pair, start, out, coef[pair])
+                    });
+                    return Ok(());
+                }
+                for (pair, out) in grad.chunks_exact_mut(s_n).enumerate() {
+                    chain(pair, 0, out, coef(pair)?);
                 }
             }
             Activation::Softmax => {
                 let c_n = shape.channels;
+                let soft = self.moment() == Moment::SoftLabel;
+                let block = c_n * s_n;
+                // One task per sample (the softmax couples a voxel's channels): the
+                // coefficients first, then each sample's block in place.
+                #[cfg(feature = "std")]
+                if let Some(e) =
+                    crate::parallel::pick(self.exec(), grad.len()).filter(|_| shape.batch > 1)
+                {
+                    let coef = (0..shape.pairs()?)
+                        .map(|pair| {
+                            let (n, c) = (pair / c_n, pair % c_n);
+                            let (k_i, k_p) =
+                                self.pair_coefficients(shape, stats, value, upstream, n, c)?;
+                            let (a, b, cc) = self.affine_of(k_i, k_p);
+                            Ok((T::from_f64(a), T::from_f64(b), T::from_f64(cc)))
+                        })
+                        .collect::<Result<std::vec::Vec<(T, T, T)>>>()?;
+                    let parts = grad.chunks_exact_mut(block).enumerate().collect();
+                    crate::parallel::for_each_mut(e, parts, |_, (n, out)| {
+                        let coef = &coef[n * c_n..(n + 1) * c_n];
+                        if let (
+                            None,
+                            false,
+                            Target::Labels {
+                                labels,
+                                ignore_index,
+                            },
+                        ) = (mask, soft, &target)
+                        {
+                            with_labels!(labels, l => T::softmax_chain_labels(
+                                &l[n * s_n..(n + 1) * s_n],
+                                *ignore_index,
+                                coef,
+                                out,
+                            ));
+                        } else {
+                            let _ =
+                                softmax_chain(&target, mask, shape, n, soft, out, |c| Ok(coef[c]));
+                        }
+                    });
+                    return Ok(());
+                }
                 let mut cache = [(T::ZERO, T::ZERO, T::ZERO); COEF_CACHE];
                 for n in 0..shape.batch {
                     let cached = c_n <= COEF_CACHE;
@@ -850,7 +967,6 @@ impl<'w> SoftLoss<'w> {
                         let (a, b, cc) = self.affine_of(k_i, k_p);
                         Ok((T::from_f64(a), T::from_f64(b), T::from_f64(cc)))
                     };
-                    let soft = self.moment() == Moment::SoftLabel;
                     // Label maps without a mask: the branch-free kernel (same bits).
                     if let (
                         true,
@@ -862,7 +978,6 @@ impl<'w> SoftLoss<'w> {
                         },
                     ) = (cached, mask, soft, &target)
                     {
-                        let (s_n, block) = (shape.spatial, c_n * shape.spatial);
                         with_labels!(labels, l => T::softmax_chain_labels(
                             &l[n * s_n..(n + 1) * s_n],
                             *ignore_index,
@@ -871,7 +986,8 @@ impl<'w> SoftLoss<'w> {
                         ));
                         continue;
                     }
-                    softmax_chain(&target, mask, shape, n, soft, grad, coef)?;
+                    let out = &mut grad[n * block..(n + 1) * block];
+                    softmax_chain(&target, mask, shape, n, soft, out, coef)?;
                 }
             }
         }
@@ -905,25 +1021,29 @@ fn unreachable_generalized() -> (Option<f64>, Option<Partials>) {
 /// Writes `a + b·∂I/∂p + c·p` for the voxels of pair `(n, c)` that count, 0 for the others:
 /// `∂I/∂p = g`, or [`portable::soft_label_slope`] for soft-label statistics (which is `g` again
 /// for label-map targets, whose values are 0 or 1).
+///
+/// `p` and `out` hold the voxels `start..start + len` of the pair's row.
 fn write_pair<T: Float>(
     input: &SoftInput<'_, T>,
     moment: Moment,
-    n: usize,
-    class: usize,
+    (n, class, start): (usize, usize, usize),
     p: &[T],
     out: &mut [T],
     (a, b, cc): (f64, f64, f64),
+    stream: bool,
 ) {
     let shape = input.shape();
-    let s_n = shape.spatial;
-    let vox = n * s_n;
-    let mask = input.mask().map(|m| &m[vox..vox + s_n]);
-    let base = (n * shape.channels + class) * s_n;
+    let (s_n, len) = (shape.spatial, out.len());
+    let vox = n * s_n + start;
+    let mask = input.mask().map(|m| &m[vox..vox + len]);
+    let base = (n * shape.channels + class) * s_n + start;
     let soft = moment == Moment::SoftLabel;
     match (input.target(), mask) {
-        (Target::Dense(g), None) if !soft => T::affine(out, &g[base..base + s_n], p, a, b, cc),
+        (Target::Dense(g), None) if !soft => {
+            T::affine(out, &g[base..base + len], p, a, b, cc, stream)
+        }
         (Target::Dense(g), mask) => {
-            let g = &g[base..base + s_n];
+            let g = &g[base..base + len];
             let (a, b, cc) = (T::from_f64(a), T::from_f64(b), T::from_f64(cc));
             for (i, o) in out.iter_mut().enumerate() {
                 *o = if mask.is_none_or(|m| m[i] != 0) {
@@ -945,7 +1065,7 @@ fn write_pair<T: Float>(
             },
             mask,
         ) => with_labels!(labels, l => {
-            let l = &l[vox..vox + s_n];
+            let l = &l[vox..vox + len];
             let (a, b, cc) = (T::from_f64(a), T::from_f64(b), T::from_f64(cc));
             let class = class as i64;
             for (i, o) in out.iter_mut().enumerate() {
@@ -1014,7 +1134,7 @@ impl<T: Float> VoxelTarget<'_, '_, T> {
     }
 }
 
-/// In place over sample `n` of `grad` (holding `p`): `∂/∂z_c = p_c·(d_c − Σ_k p_k·d_k)` with
+/// In place over `grad`, sample `n`'s block of `C·S` values (holding `p`): `∂/∂z_c = p_c·(d_c − Σ_k p_k·d_k)` with
 /// `d_c = a_c + b_c·g_c + c_c·p_c` (0 for voxels that do not count), tile by tile.
 fn softmax_chain<T: Float>(
     target: &Target<'_, T>,
@@ -1040,7 +1160,7 @@ fn softmax_chain<T: Float>(
                 c,
                 soft,
             };
-            let row = &grad[(n * c_n + c) * s_n + start..][..len];
+            let row = &grad[c * s_n + start..][..len];
             for (j, (&p, acc)) in row.iter().zip(acc.iter_mut()).enumerate() {
                 if let Some(g) = voxels.slope(start + j, p) {
                     *acc = *acc + p * (a + b * g + cc * p);
@@ -1057,7 +1177,7 @@ fn softmax_chain<T: Float>(
                 c,
                 soft,
             };
-            let row = &mut grad[(n * c_n + c) * s_n + start..][..len];
+            let row = &mut grad[c * s_n + start..][..len];
             for (j, (o, &acc)) in row.iter_mut().zip(acc.iter()).enumerate() {
                 let p = *o;
                 let d = match voxels.slope(start + j, p) {
@@ -1083,27 +1203,71 @@ pub fn probabilities<T: Float>(
     activation: Activation,
     out: &mut [T],
 ) -> Result<()> {
+    probabilities_in(shape, logits, activation, out, None)
+}
+
+/// [`probabilities`], by `exec` when there is one: chunks of [`crate::CHUNK`] for the
+/// sigmoid, one sample a task for the softmax (element-wise results: the same bits).
+fn probabilities_in<T: Float>(
+    shape: Shape,
+    logits: &[T],
+    activation: Activation,
+    out: &mut [T],
+    exec: Exec<'_>,
+) -> Result<()> {
     let len = shape.elements()?;
     check_len(Operand::Logits, len, logits.len())?;
     check_len(Operand::Output, len, out.len())?;
-    // A branch-free pass (it vectorizes); the search for the culprit only when it fails.
-    if !logits.iter().fold(true, |ok, z| ok & z.is_finite()) {
-        if let Some(i) = logits.iter().position(|z| !z.is_finite()) {
-            return Err(value_error(Operand::Logits, i, logits[i]));
-        }
+    if activation == Activation::Softmax && shape.channels < 2 {
+        return Err(invalid(
+            "softmax",
+            1.0,
+            "softmax over a single channel is constant 1: use sigmoid",
+        ));
     }
-    match activation {
-        Activation::Sigmoid => T::sigmoid_all(logits, out),
-        Activation::Softmax => {
-            if shape.channels < 2 {
-                return Err(invalid(
-                    "softmax",
-                    1.0,
-                    "softmax over a single channel is constant 1: use sigmoid",
-                ));
+    drive::fold(
+        exec,
+        len,
+        drive::chunks(len),
+        (),
+        |_, _| (),
+        |k| {
+            let r = drive::chunk_range(k, len);
+            let z = &logits[r.clone()];
+            // A branch-free pass (it vectorizes); the search for the culprit only when it fails.
+            if z.iter().fold(true, |ok, z| ok & z.is_finite()) {
+                return Ok(());
             }
-            T::softmax_all(shape.batch, shape.channels, shape.spatial, logits, out);
+            let i = z.iter().position(|z| !z.is_finite()).unwrap_or(0);
+            Err(value_error(Operand::Logits, r.start + i, z[i]))
+        },
+    )?;
+    match activation {
+        Activation::Sigmoid => {
+            let parts = out.chunks_mut(crate::CHUNK).enumerate();
+            drive::each(exec, len, parts, |(k, o)| {
+                T::sigmoid_all(&logits[k * crate::CHUNK..][..o.len()], o)
+            });
+        }
+        Activation::Softmax => {
+            let (c_n, s_n) = (shape.channels, shape.spatial);
+            let block = c_n * s_n;
+            let parts = out.chunks_exact_mut(block).enumerate();
+            drive::each(exec, len, parts, |(n, o)| {
+                T::softmax_all(1, c_n, s_n, &logits[n * block..][..block], o)
+            });
         }
     }
     Ok(())
+}
+
+/// The chunks of [`crate::CHUNK`] voxels of every row of `s_n` voxels of `grad`, as
+/// `(row, first voxel, values)`.
+#[cfg(feature = "std")]
+fn row_chunks<T>(grad: &mut [T], s_n: usize) -> impl Iterator<Item = (usize, usize, &mut [T])> {
+    grad.chunks_exact_mut(s_n).enumerate().flat_map(|(row, r)| {
+        r.chunks_mut(crate::CHUNK)
+            .enumerate()
+            .map(move |(k, out)| (row, k * crate::CHUNK, out))
+    })
 }

@@ -20,6 +20,7 @@
 //! Sums are `f64` whatever the input type, and never stagnate; the error bound is in the docs
 //! of [`crate::ACCUMULATION_ROWS`].
 
+use crate::drive::{self, Exec};
 use crate::error::{DiceError, Operand, Result};
 use crate::kernels::{portable, Bad, Sums};
 use crate::layout::{check_labels, check_len, with_labels, SoftInput, Target};
@@ -229,77 +230,155 @@ fn label_sums_error<T: Float, L: crate::Label>(
 /// `out` must have `N·C` entries. Every prediction value must be in `[0, 1]`, every dense
 /// target value too, and every label in `0..C` or equal to the ignore label. Voxels masked
 /// out or ignored are left out of every sum and of `voxels`.
+///
+/// Each row is summed in chunks of [`crate::CHUNK`] voxels whose sums are added in order, the
+/// same with or without threads (see [`SoftLoss::executor`](crate::SoftLoss::executor)).
 pub fn accumulate<T: Float>(
     input: &SoftInput<'_, T>,
     moment: Moment,
     out: &mut [SoftStats],
 ) -> Result<()> {
+    accumulate_in(input, moment, out, None)
+}
+
+/// [`accumulate`], its chunks run by `exec` when there is one.
+pub(crate) fn accumulate_in<T: Float>(
+    input: &SoftInput<'_, T>,
+    moment: Moment,
+    out: &mut [SoftStats],
+    exec: Exec<'_>,
+) -> Result<()> {
     let shape = input.shape();
-    check_len(Operand::Output, shape.pairs()?, out.len())?;
+    let pairs = shape.pairs()?;
+    check_len(Operand::Output, pairs, out.len())?;
     let (c_n, s_n) = (shape.channels, shape.spatial);
-    let squared = moment == Moment::Squared;
-    let soft = moment == Moment::SoftLabel;
-    let pred = input.pred();
     if let Target::Labels {
         labels,
         ignore_index,
     } = input.target()
     {
-        with_labels!(labels, l => check_labels(l, c_n, ignore_index))?;
+        with_labels!(labels, l => check_labels_in(l, c_n, ignore_index, exec))?;
     }
+    let per_row = drive::chunks(s_n).max(1);
+    let chunk = |pair: usize, k: usize| chunk_sums(input, moment, pair, k);
+    let add = |a: (Sums, u64), b: (Sums, u64)| (a.0.add(b.0), a.1 + b.1);
+    let zero = (Sums::default(), 0u64);
+    #[cfg(feature = "std")]
+    if let Some(e) = crate::parallel::pick(exec, pairs.saturating_mul(s_n)) {
+        // Every chunk of every row is a task; each row's chunk sums are added in order here.
+        let sums = crate::parallel::map(e, pairs * per_row, |t| chunk(t / per_row, t % per_row));
+        for (o, row) in out.iter_mut().zip(sums.chunks(per_row)) {
+            let (s, count) = row.iter().try_fold(zero, |acc, r| r.map(|r| add(acc, r)))?;
+            *o = SoftStats::from_sums(s, count, moment);
+        }
+        return Ok(());
+    }
+    let _ = exec;
     for (pair, o) in out.iter_mut().enumerate() {
-        let (n, c) = (pair / c_n, pair % c_n);
-        let base = pair * s_n;
-        let p = &pred[base..base + s_n];
-        let vox = n * s_n;
-        let mask = input.mask().map(|m| &m[vox..vox + s_n]);
-        let (sums, count) = match (input.target(), mask) {
-            (Target::Dense(g), m) if soft => {
-                let g = &g[base..base + s_n];
-                portable::soft_label_sums_where(p, |i| g[i], |i| m.is_none_or(|m| m[i] != 0))
-                    .map_err(|b| bad_value(b, p, g, base))?
-            }
-            (Target::Dense(g), None) => {
-                let g = &g[base..base + s_n];
-                let s = T::soft_sums(p, g, squared).map_err(|b| bad_value(b, p, g, base))?;
-                (s, s_n as u64)
-            }
-            (Target::Dense(g), Some(m)) => {
-                let g = &g[base..base + s_n];
-                portable::soft_sums_where(p, squared, |i| g[i], |i| m[i] != 0)
-                    .map_err(|b| bad_value(b, p, g, base))?
-            }
-            (
-                Target::Labels {
-                    labels,
-                    ignore_index,
-                },
-                m,
-            ) if m.is_none() && !soft => with_labels!(labels, l => {
-                let l = &l[vox..vox + s_n];
-                T::label_sums(p, l, c as i64, ignore_index, squared)
-                    .map_err(|b| label_sums_error(b, p, l, (base, vox), c_n))?
-            }),
-            (
-                Target::Labels {
-                    labels,
-                    ignore_index,
-                },
-                m,
-            ) => with_labels!(labels, l => {
-                let l = &l[vox..vox + s_n];
-                let class = c as i64;
-                let g = |i: usize| if l[i].to_i64() == class { T::ONE } else { T::ZERO };
-                let keep = |i: usize| Some(l[i].to_i64()) != ignore_index && m.is_none_or(|m| m[i] != 0);
-                if soft {
-                    portable::soft_label_sums_where(p, g, keep)
-                } else {
-                    portable::soft_sums_where(p, squared, g, keep)
-                }
-                .map_err(|b| label_sums_error(b, p, l, (base, vox), c_n))?
-            }),
-        };
-        *o = SoftStats::from_sums(sums, count, moment);
+        let (s, count) =
+            (0..per_row).try_fold(zero, |acc, k| chunk(pair, k).map(|r| add(acc, r)))?;
+        *o = SoftStats::from_sums(s, count, moment);
     }
     Ok(())
+}
+
+/// The sums of chunk `k` of pair `pair`'s row: one task of [`accumulate`].
+fn chunk_sums<T: Float>(
+    input: &SoftInput<'_, T>,
+    moment: Moment,
+    pair: usize,
+    k: usize,
+) -> Result<(Sums, u64)> {
+    let shape = input.shape();
+    let (c_n, s_n) = (shape.channels, shape.spatial);
+    let squared = moment == Moment::Squared;
+    let soft = moment == Moment::SoftLabel;
+    let r = drive::chunk_range(k, s_n);
+    let len = r.len();
+    let (n, c) = (pair / c_n, pair % c_n);
+    let base = pair * s_n + r.start;
+    let p = &input.pred()[base..base + len];
+    let vox = n * s_n + r.start;
+    let mask = input.mask().map(|m| &m[vox..vox + len]);
+    Ok(match (input.target(), mask) {
+        (Target::Dense(g), m) if soft => {
+            let g = &g[base..base + len];
+            portable::soft_label_sums_where(p, |i| g[i], |i| m.is_none_or(|m| m[i] != 0))
+                .map_err(|b| bad_value(b, p, g, base))?
+        }
+        (Target::Dense(g), None) => {
+            let g = &g[base..base + len];
+            let s = T::soft_sums(p, g, squared).map_err(|b| bad_value(b, p, g, base))?;
+            (s, len as u64)
+        }
+        (Target::Dense(g), Some(m)) => {
+            let g = &g[base..base + len];
+            portable::soft_sums_where(p, squared, |i| g[i], |i| m[i] != 0)
+                .map_err(|b| bad_value(b, p, g, base))?
+        }
+        (
+            Target::Labels {
+                labels,
+                ignore_index,
+            },
+            m,
+        ) if m.is_none() && !soft => with_labels!(labels, l => {
+            let l = &l[vox..vox + len];
+            T::label_sums(p, l, c as i64, ignore_index, squared)
+                .map_err(|b| label_sums_error(b, p, l, (base, vox), c_n))?
+        }),
+        (
+            Target::Labels {
+                labels,
+                ignore_index,
+            },
+            m,
+        ) => with_labels!(labels, l => {
+            let l = &l[vox..vox + len];
+            let class = c as i64;
+            let g = |i: usize| if l[i].to_i64() == class { T::ONE } else { T::ZERO };
+            let keep = |i: usize| Some(l[i].to_i64()) != ignore_index && m.is_none_or(|m| m[i] != 0);
+            if soft {
+                portable::soft_label_sums_where(p, g, keep)
+            } else {
+                portable::soft_sums_where(p, squared, g, keep)
+            }
+            .map_err(|b| label_sums_error(b, p, l, (base, vox), c_n))?
+        }),
+    })
+}
+
+/// [`check_labels`] over chunks of the label map, by `exec` when there is one (the first bad
+/// voxel in index order is named either way).
+fn check_labels_in<L: crate::Label>(
+    labels: &[L],
+    classes: usize,
+    ignore: Option<i64>,
+    exec: Exec<'_>,
+) -> Result<()> {
+    let n = labels.len();
+    drive::fold(
+        exec,
+        n,
+        drive::chunks(n),
+        (),
+        |_, _| (),
+        |k| {
+            let r = drive::chunk_range(k, n);
+            check_labels(&labels[r.clone()], classes, ignore).map_err(|e| match e {
+                DiceError::LabelOutOfRange {
+                    operand,
+                    index,
+                    label,
+                    classes,
+                } => DiceError::LabelOutOfRange {
+                    operand,
+                    index: index + r.start,
+                    label,
+                    classes,
+                },
+                e => e,
+            })
+        },
+    )
 }

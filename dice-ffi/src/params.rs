@@ -258,6 +258,7 @@ impl DiceSoftParams {
             class_weights: None,
             zero_denominator: DiceEmptyValue::from_i32(self.zero_denominator, "zero_denominator")?
                 .core(),
+            executor: None,
         };
         if !self.class_weights.is_null() || self.class_weights_len != 0 {
             // SAFETY: the caller's promise on `class_weights`.

@@ -78,8 +78,10 @@ impl Bad {
 pub trait Kernels: Sized {
     /// `Σp·g, Σp, Σg` (or with squares when `squared`), checking every element is in `[0, 1]`.
     fn soft_sums(p: &[Self], g: &[Self], squared: bool) -> Result<Sums, Bad>;
-    /// `outᵢ = a + b·gᵢ + c·pᵢ` (`p` only read when `c ≠ 0`; pass an empty slice otherwise).
-    fn affine(out: &mut [Self], g: &[Self], p: &[Self], a: f64, b: f64, c: f64);
+    /// `outᵢ = a + b·gᵢ + c·pᵢ` (`p` only read when `c ≠ 0`; pass an empty slice otherwise),
+    /// with non-temporal stores where the kernel has them when `stream` (the whole pass, of
+    /// which `out` may be one chunk, writes at least [`STREAM_BYTES`]).
+    fn affine(out: &mut [Self], g: &[Self], p: &[Self], a: f64, b: f64, c: f64, stream: bool);
     /// Counts of `p ≥ t`, `g ≥ t` and both, checking every element is in `[0, 1]`.
     fn threshold_counts(p: &[Self], g: &[Self], t: Self) -> Result<Counts, Bad>;
     /// `out = σ(z)` element-wise (equal lengths).
@@ -282,9 +284,9 @@ impl Kernels for f32 {
     }
 
     #[inline]
-    fn affine(out: &mut [f32], g: &[f32], p: &[f32], a: f64, b: f64, c: f64) {
+    fn affine(out: &mut [f32], g: &[f32], p: &[f32], a: f64, b: f64, c: f64, stream: bool) {
         #[cfg(target_arch = "x86_64")]
-        if out.len() * 4 >= STREAM_BYTES {
+        if stream {
             match x86::isa() {
                 x86::Isa::Avx512(t, _) => {
                     return x86::affine_f32_stream_avx512(t, out, g, p, a, b, c)
@@ -353,7 +355,7 @@ impl Kernels for f64 {
     }
 
     #[inline]
-    fn affine(out: &mut [f64], g: &[f64], p: &[f64], a: f64, b: f64, c: f64) {
+    fn affine(out: &mut [f64], g: &[f64], p: &[f64], a: f64, b: f64, c: f64, _: bool) {
         portable::affine(out, g, p, a, b, c)
     }
 

@@ -519,11 +519,13 @@ unsafe fn affine_512<const P: bool>(out: &mut [f32], g: &[f32], p: &[f32], a: f3
     while i + 32 <= n {
         // SAFETY: i + 32 ≤ n (point 2); out + head is 64-byte aligned and i − head a multiple
         // of 16, as the non-temporal store needs.
-        let mut r0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(gp.add(i)), va);
-        let mut r1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(gp.add(i + 16)), va);
+        // `a + b·g + c·p` rounded as the portable map rounds it (no fused multiply-add), so
+        // every element has the same bits whichever kernel, chunk or alignment wrote it.
+        let mut r0 = _mm512_add_ps(va, _mm512_mul_ps(vb, _mm512_loadu_ps(gp.add(i))));
+        let mut r1 = _mm512_add_ps(va, _mm512_mul_ps(vb, _mm512_loadu_ps(gp.add(i + 16))));
         if P {
-            r0 = _mm512_fmadd_ps(vc, _mm512_loadu_ps(pp.add(i)), r0);
-            r1 = _mm512_fmadd_ps(vc, _mm512_loadu_ps(pp.add(i + 16)), r1);
+            r0 = _mm512_add_ps(r0, _mm512_mul_ps(vc, _mm512_loadu_ps(pp.add(i))));
+            r1 = _mm512_add_ps(r1, _mm512_mul_ps(vc, _mm512_loadu_ps(pp.add(i + 16))));
         }
         _mm512_stream_ps(op.add(i), r0);
         _mm512_stream_ps(op.add(i + 16), r1);
@@ -589,11 +591,12 @@ unsafe fn affine_256<const P: bool>(out: &mut [f32], g: &[f32], p: &[f32], a: f3
     let mut i = head;
     while i + 16 <= n {
         // SAFETY: i + 16 ≤ n (point 2); out + head is 64-byte aligned, i − head a multiple of 8.
-        let mut r0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(gp.add(i)), va);
-        let mut r1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(gp.add(i + 8)), va);
+        // Rounded as the portable map (see `affine_512`).
+        let mut r0 = _mm256_add_ps(va, _mm256_mul_ps(vb, _mm256_loadu_ps(gp.add(i))));
+        let mut r1 = _mm256_add_ps(va, _mm256_mul_ps(vb, _mm256_loadu_ps(gp.add(i + 8))));
         if P {
-            r0 = _mm256_fmadd_ps(vc, _mm256_loadu_ps(pp.add(i)), r0);
-            r1 = _mm256_fmadd_ps(vc, _mm256_loadu_ps(pp.add(i + 8)), r1);
+            r0 = _mm256_add_ps(r0, _mm256_mul_ps(vc, _mm256_loadu_ps(pp.add(i))));
+            r1 = _mm256_add_ps(r1, _mm256_mul_ps(vc, _mm256_loadu_ps(pp.add(i + 8))));
         }
         _mm256_stream_ps(op.add(i), r0);
         _mm256_stream_ps(op.add(i + 8), r1);
