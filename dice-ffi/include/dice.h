@@ -451,6 +451,36 @@ typedef enum DiceBratsChallenge {
 typedef struct DiceAccumulator DiceAccumulator;
 
 /**
+ * One task of a pass: call it with the `task_context` given to ::DiceExecutor's `run` and
+ * an index in `[0, tasks)`. It never throws and is safe to call from any thread.
+ */
+typedef void (*DiceTask)(void *task_context, size_t index);
+
+/**
+ * The caller's thread pool, lent to the soft passes (`DiceSoftParams.executor`).
+ *
+ * `run(context, tasks, task, task_context)` must call `task(task_context, i)` for every `i`
+ * in `[0, tasks)`, on any threads, and return when every call has returned (e.g. an OpenMP
+ * `parallel for`, TBB's `parallel_for`, LibTorch's `at::parallel_for`). dice calls `run` only
+ * from the thread that made the dice call, and only during that call. A task `run` skips is
+ * run afterwards by dice on the calling thread; an index outside `[0, tasks)` is ignored.
+ */
+typedef struct DiceExecutor {
+  /**
+   * Passed back to `run`.
+   */
+  void *context;
+  /**
+   * How many threads `run` may use (`≤ 1`: dice calls the tasks itself, in order).
+   */
+  size_t threads;
+  /**
+   * Runs the tasks (must not be NULL when `threads > 1`).
+   */
+  void (*run)(void *context, size_t tasks, DiceTask task, void *task_context);
+} DiceExecutor;
+
+/**
  * Parameters of a soft loss; get the defaults (MONAI's) from dice_soft_params_default().
  */
 typedef struct DiceSoftParams {
@@ -524,6 +554,16 @@ typedef struct DiceSoftParams {
    * then have `squared = 2` (unless `squared_pred`, where both forms agree).
    */
   uint8_t soft_label;
+  /**
+   * Threads for passes over at least 2²¹ elements: `≤ 1` (default) the calling thread only;
+   * `n > 1` starts `n − 1` helper threads for each such pass. Results are bit-identical
+   * for any value.
+   */
+  size_t threads;
+  /**
+   * The caller's thread pool (NULL: see `threads`); when set, `threads` is not used.
+   */
+  const struct DiceExecutor *executor;
 } DiceSoftParams;
 
 /**

@@ -8,7 +8,8 @@
 //!   [`DiceStatus::InvalidEnum`], never undefined behaviour);
 //! * runs its body inside one boundary (`panic::boundary`) that catches panics, records the error
 //!   message for [`dice_last_error_message`] and returns a [`DiceStatus`];
-//! * allocates nothing, except [`dice_accumulator_new`].
+//! * allocates nothing, except [`dice_accumulator_new`] and the soft passes run on threads
+//!   (`DiceSoftParams.threads > 1` or an executor), which keep one slot per chunk.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
@@ -20,6 +21,8 @@ mod status;
 mod panic;
 
 mod enums;
+
+mod executor;
 
 mod params;
 
@@ -38,6 +41,7 @@ mod lesions;
 pub use accumulator::*;
 pub use compound::*;
 pub use enums::*;
+pub use executor::*;
 pub use hard::*;
 pub use lesions::*;
 pub use params::*;

@@ -7,6 +7,7 @@ use dice_core::hard::{self, EmptyPolicy};
 use dice_core::{Activation, LossForm, Reduction, Score, Shape, SoftLoss, SoftStats, Weighting};
 
 use crate::enums::*;
+use crate::executor::*;
 use crate::panic::*;
 use crate::status::*;
 
@@ -184,6 +185,23 @@ pub struct DiceSoftParams {
     /// `soft_label`), right for soft targets and identical for binary ones; the statistics
     /// then have `squared = 2` (unless `squared_pred`, where both forms agree).
     pub soft_label: u8,
+    /// Threads for passes over at least 2²¹ elements: `≤ 1` (default) the calling thread only;
+    /// `n > 1` starts `n − 1` helper threads for each such pass. Results are bit-identical
+    /// for any value.
+    pub threads: usize,
+    /// The caller's thread pool (NULL: see `threads`); when set, `threads` is not used.
+    pub executor: *const DiceExecutor,
+}
+
+impl DiceSoftParams {
+    /// What the passes run on: `executor`, else `threads`.
+    ///
+    /// # Safety
+    /// `executor`, if not NULL, must point to a valid ::DiceExecutor for the call.
+    pub(crate) unsafe fn pool(&self) -> FfiResult<Pool> {
+        // SAFETY: the caller's promise on `executor`.
+        unsafe { Pool::new(self.threads, self.executor) }
+    }
 }
 
 impl DiceSoftParams {
@@ -207,6 +225,8 @@ impl DiceSoftParams {
             class_weights: std::ptr::null(),
             class_weights_len: 0,
             soft_label: 0,
+            threads: 1,
+            executor: std::ptr::null(),
         }
     }
 

@@ -227,7 +227,10 @@ pub(crate) unsafe fn soft_loss<T: dice_core::Float>(
 ) -> FfiResult {
     // SAFETY: every pointer below carries the caller's promise and is checked for NULL,
     // alignment and length before use.
-    let (loss, activation) = unsafe { reference(params, "params")?.core()? };
+    let params = unsafe { reference(params, "params")? };
+    let (mut loss, activation) = unsafe { params.core()? };
+    let pool = unsafe { params.pool()? };
+    loss.executor = pool.executor();
     let target = unsafe { reference(target, "target")? };
     let input = unsafe { soft_input(shape, pred, target, mask)? };
     check_pairs(shape, stats_len)?;
@@ -403,7 +406,10 @@ pub(crate) unsafe fn soft_gradient<T: dice_core::Float>(
     grad_len: usize,
 ) -> FfiResult {
     // SAFETY: every pointer carries the caller's promise and is checked before use.
-    let (loss, activation) = unsafe { reference(params, "params")?.core()? };
+    let params = unsafe { reference(params, "params")? };
+    let (mut loss, activation) = unsafe { params.core()? };
+    let pool = unsafe { params.pool()? };
+    loss.executor = pool.executor();
     let target = unsafe { reference(target, "target")? };
     let input = unsafe { soft_input(shape, pred, target, mask)? };
     check_pairs(shape, stats_len)?;

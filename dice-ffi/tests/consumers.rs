@@ -333,6 +333,9 @@ fn check_surfaces(out: &HashMap<String, Vec<Vec<String>>>, d: &Data) {
 fn check_c_output(out: &HashMap<String, Vec<Vec<String>>>, d: &Data) {
     let shape = Shape::new(N, C, S);
     assert_eq!(out["version"][0], [env!("CARGO_PKG_VERSION")]);
+    // Bit-identical on one thread, on two started by dice and on the program's pthread pool,
+    // and the pool was used.
+    assert_eq!(out["threads_identical"][0], ["1", "1"]);
     assert!(out.contains_key("components") && out.contains_key("detection"));
 
     // soft_dense

@@ -5,6 +5,7 @@
  * Built with -std=c11 -Wall -Wextra -Werror -pedantic under ASan and UBSan.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,80 @@ static void print_conf(const char *name, const DiceConfusion *c, size_t n) {
            (unsigned long long)c[i].fn_, (unsigned long long)c[i].tn);
   }
   printf("\n");
+}
+
+/* A caller's pool: two pthreads, one taking the even tasks and one the odd ones. */
+typedef struct {
+  DiceTask task;
+  void *task_context;
+  size_t tasks;
+  size_t first;
+} Half;
+
+static void *run_half(void *arg) {
+  Half *h = (Half *)arg;
+  for (size_t i = h->first; i < h->tasks; i += 2) h->task(h->task_context, i);
+  return NULL;
+}
+
+static int pool_runs = 0;
+
+static void two_pthreads(void *context, size_t tasks, DiceTask task, void *task_context) {
+  (void)context;
+  pool_runs++;
+  Half halves[2] = {{task, task_context, tasks, 0}, {task, task_context, tasks, 1}};
+  pthread_t helper;
+  if (pthread_create(&helper, NULL, run_half, &halves[1]) != 0) {
+    run_half(&halves[1]);
+    run_half(&halves[0]);
+    return;
+  }
+  run_half(&halves[0]);
+  pthread_join(helper, NULL);
+}
+
+/* One large soft loss (above the threading threshold) on the calling thread, on 2 threads
+ * started by dice, and on the caller's pool: value and gradient must be the same bits. */
+static void threads_identical(void) {
+  enum { BIG = 1 << 21 };
+  DiceShape shape = {1, 2, BIG};
+  float *p = malloc(sizeof(float) * 2 * BIG);
+  float *g = malloc(sizeof(float) * 2 * BIG);
+  float *grad = malloc(sizeof(float) * 2 * BIG);
+  float *grad2 = malloc(sizeof(float) * 2 * BIG);
+  if (!p || !g || !grad || !grad2) {
+    failures++;
+    return;
+  }
+  for (size_t i = 0; i < 2 * (size_t)BIG; i++) {
+    p[i] = pred_at(i);
+    g[i] = (float)label_at(i);
+    g[i] = g[i] > 1.0f ? 1.0f : g[i];
+  }
+  DiceSoftParams params;
+  dice_soft_params_default(&params);
+  params.squared_pred = 1;
+  DiceTarget dense = {DICE_TARGET_KIND_DENSE, g, 2 * (size_t)BIG, 0, 0};
+  DiceStats st[2];
+  DiceLossValue v1, v2;
+  expect(dice_soft_loss_f32(&params, shape, p, &dense, NULL, st, 2, grad, 2 * (size_t)BIG, &v1), DICE_STATUS_OK, "one thread");
+  params.threads = 2;
+  expect(dice_soft_loss_f32(&params, shape, p, &dense, NULL, st, 2, grad2, 2 * (size_t)BIG, &v2), DICE_STATUS_OK, "two threads");
+  int same = v1.value == v2.value && memcmp(grad, grad2, sizeof(float) * 2 * BIG) == 0;
+  DiceExecutor pool = {NULL, 2, two_pthreads};
+  params.threads = 1;
+  params.executor = &pool;
+  memset(grad2, 0, sizeof(float) * 2 * BIG);
+  expect(dice_soft_loss_f32(&params, shape, p, &dense, NULL, st, 2, grad2, 2 * (size_t)BIG, &v2), DICE_STATUS_OK, "caller's pool");
+  same = same && v1.value == v2.value && memcmp(grad, grad2, sizeof(float) * 2 * BIG) == 0;
+  printf("threads_identical %d %d\n", same, pool_runs > 0);
+  DiceExecutor broken = {NULL, 2, NULL};
+  params.executor = &broken;
+  expect(dice_soft_loss_f32(&params, shape, p, &dense, NULL, st, 2, grad2, 2 * (size_t)BIG, &v2), DICE_STATUS_NULL_POINTER, "executor without run");
+  free(p);
+  free(g);
+  free(grad);
+  free(grad2);
 }
 
 int main(void) {
@@ -404,6 +479,8 @@ int main(void) {
   dice_accumulator_free(NULL);
   if (strcmp(dice_status_str(12345), "unknown status") != 0) failures++;
   if (strcmp(dice_status_str(DICE_STATUS_OK), "ok") != 0) failures++;
+
+  threads_identical();
 
   printf("failures %d\n", failures);
   return failures;
