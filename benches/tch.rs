@@ -1,6 +1,8 @@
 //! The LibTorch adapter against the same loss written with tch tensor ops under autograd:
-//! forward + backward on CPU, one thread, 4 194 304 and 134 217 728 elements (`[1, 4, S]`
-//! probabilities against a dense binary target, MONAI's DiceLoss with smooth 1e-5).
+//! forward + backward on CPU, 4 194 304 and 134 217 728 elements (`[1, 4, S]` probabilities
+//! against a dense binary target, MONAI's DiceLoss with smooth 1e-5), on one intra-op thread
+//! and on torch's default thread count (`_1t`, `_<n>t`): the adapter runs its chunks on
+//! LibTorch's pool, autograd its element-wise operations.
 //!
 //! Time by criterion; peak memory by running each variant once in a child process and reading
 //! its peak resident set above the inputs (`VmHWM` after resetting it through
@@ -103,7 +105,8 @@ fn peak_memory() {
 }
 
 fn forward_backward(c: &mut Criterion) {
-    tch::set_num_threads(1);
+    // torch's default intra-op thread count (the machine's cores), read before any change.
+    let default_threads = tch::get_num_threads();
     for n in SIZES {
         let (p, g) = data(n);
         let mut grp = c.benchmark_group("tch_forward_backward");
@@ -111,13 +114,21 @@ fn forward_backward(c: &mut Criterion) {
         grp.sample_size(10)
             .warm_up_time(Duration::from_secs(1))
             .measurement_time(Duration::from_secs(if n > 1 << 24 { 20 } else { 5 }));
-        for variant in ["adapter", "autograd"] {
-            grp.bench_function(BenchmarkId::new(variant, n), |b| {
-                b.iter(|| step(variant, &p, &g))
-            });
+        let mut settings = vec![1];
+        if default_threads > 1 {
+            settings.push(default_threads);
+        }
+        for threads in settings {
+            tch::set_num_threads(threads);
+            for variant in ["adapter", "autograd"] {
+                grp.bench_function(BenchmarkId::new(format!("{variant}_{threads}t"), n), |b| {
+                    b.iter(|| step(variant, &p, &g))
+                });
+            }
         }
         grp.finish();
     }
+    tch::set_num_threads(default_threads);
 }
 
 criterion_group!(benches, forward_backward);

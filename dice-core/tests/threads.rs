@@ -102,7 +102,9 @@ fn case<T: dice_core::Float>(seed: u64, shape: Shape) -> Case<T> {
         .map(|_| (next() % (shape.channels as u64 + 1)) as u8)
         .map(|l| if l as usize == shape.channels { 255 } else { l })
         .collect();
-    let mask = (0..vox).map(|_| u8::from(!next().is_multiple_of(5))).collect();
+    let mask = (0..vox)
+        .map(|_| u8::from(!next().is_multiple_of(5)))
+        .collect();
     Case {
         shape,
         pred,
