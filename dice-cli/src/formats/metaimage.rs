@@ -205,12 +205,12 @@ pub fn read(path: &Path) -> Result<Volume, String> {
     let mut src = if compressed {
         Source {
             reader: Box::new(BufReader::new(flate2::read::ZlibDecoder::new(raw))),
-            remaining: None,
+            remaining: super::Avail::Deflate(len - offset),
         }
     } else {
         Source {
             reader: Box::new(raw),
-            remaining: Some(len - offset),
+            remaining: super::Avail::Raw(len - offset),
         }
     };
     let at = |e: String| {

@@ -5,8 +5,9 @@
 //!
 //! Every reader is built on three rules:
 //! * **Memory is bounded by what the file can hold.** A header's claim is compared with the
-//!   bytes the file really has before anything is allocated (raw data), or the buffer grows
-//!   as decompressed bytes arrive (compressed data), or a decoder's limit is set from the
+//!   bytes the file really has before anything is allocated (raw data), or at most what the
+//!   compressed bytes can inflate to (1032:1 for DEFLATE) is reserved and the buffer grows
+//!   beyond only as decompressed bytes arrive (compressed data), or a decoder's limit is set from the
 //!   file's size (PNG, TIFF). Allocation is fallible everywhere: a volume that does not fit is
 //!   an error that names its size and type.
 //! * **Files are decoded completely.** Compressed streams are read to their end, so a bad CRC,
@@ -14,6 +15,7 @@
 //! * **Voxels go straight into their final buffer** (no intermediate copy), in their stored
 //!   type; the byte order is fixed in place.
 
+mod huge_pages;
 pub mod metaimage;
 pub mod nifti;
 pub mod npy;
@@ -207,13 +209,48 @@ pub(crate) fn is_gz(path: &Path) -> bool {
     path.to_string_lossy().to_ascii_lowercase().ends_with(".gz")
 }
 
+/// How many bytes a source can still deliver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Avail {
+    /// Raw bytes left in the file: a claim is checked against it before allocating.
+    Raw(u64),
+    /// A DEFLATE stream (gzip, zlib) of this many compressed bytes: it cannot inflate to more
+    /// than [`DEFLATE_RATIO`] times as many, which bounds what a claim may reserve up front.
+    Deflate(u64),
+}
+
+/// DEFLATE's largest expansion: a 258-byte match in about 2 bits, i.e. 1032:1.
+pub(crate) const DEFLATE_RATIO: u64 = 1032;
+
+impl Avail {
+    /// Raw bytes left, if the data is raw.
+    pub fn raw(self) -> Option<u64> {
+        match self {
+            Avail::Raw(n) => Some(n),
+            Avail::Deflate(_) => None,
+        }
+    }
+
+    /// Bytes worth reserving for a claim of `bytes`: all of them for raw data (already checked
+    /// against the file) or when the stream could hold them; else what the stream could hold,
+    /// so that a small file claiming gigabytes reserves little (it then fails when it ends).
+    fn reserve(self, bytes: usize) -> usize {
+        match self {
+            Avail::Raw(_) => bytes,
+            Avail::Deflate(c) => {
+                let most = c.saturating_mul(DEFLATE_RATIO).saturating_add(1 << 16);
+                bytes.min(usize::try_from(most).unwrap_or(usize::MAX))
+            }
+        }
+    }
+}
+
 /// A source of voxel bytes and how much of it there can be.
 pub(crate) struct Source {
     /// The bytes.
     pub reader: Box<dyn Read>,
-    /// Bytes left in the file when they are stored raw (so a claim can be checked before
-    /// allocating); `None` for compressed streams, whose buffers grow as bytes arrive.
-    pub remaining: Option<u64>,
+    /// How many there can be.
+    pub remaining: Avail,
 }
 
 impl Source {
@@ -226,12 +263,12 @@ impl Source {
                     1 << 16,
                     flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 16, file)),
                 )),
-                remaining: None,
+                remaining: Avail::Deflate(len),
             }
         } else {
             Source {
                 reader: Box::new(BufReader::with_capacity(1 << 16, file)),
-                remaining: Some(len),
+                remaining: Avail::Raw(len),
             }
         })
     }
@@ -239,7 +276,7 @@ impl Source {
     /// Reads exactly `buf.len()` bytes (header fields).
     pub fn exact(&mut self, buf: &mut [u8]) -> Result<(), String> {
         read_exact(&mut self.reader, buf)?;
-        if let Some(r) = &mut self.remaining {
+        if let Avail::Raw(r) = &mut self.remaining {
             *r = r.saturating_sub(buf.len() as u64);
         }
         Ok(())
@@ -252,7 +289,7 @@ impl Source {
         if copied < n {
             return Err(TRUNCATED.into());
         }
-        if let Some(r) = &mut self.remaining {
+        if let Avail::Raw(r) = &mut self.remaining {
             *r = r.saturating_sub(n);
         }
         Ok(())
@@ -365,42 +402,34 @@ impl Swap for f64 {
     }
 }
 
-/// `n` elements of `T` read straight into their final buffer. With `remaining` (raw data) the
-/// claim is checked against the file before allocating; without (a compressed stream) the
-/// buffer grows as bytes arrive, so a small file claiming gigabytes fails after reading what
-/// it has.
+/// `n` elements of `T` read straight into their final buffer. Raw data is checked against the
+/// file before allocating; a compressed stream reserves what it could inflate to
+/// ([`Avail::reserve`]) and grows beyond only as bytes arrive, so a small file claiming
+/// gigabytes fails after reading what it has.
 fn read_typed<T: Swap>(
     r: &mut dyn Read,
     n: usize,
     elem: Elem,
     little_endian: bool,
-    remaining: Option<u64>,
+    remaining: Avail,
 ) -> Result<Vec<T>, String> {
     let size = std::mem::size_of::<T>();
     let bytes = n
         .checked_mul(size)
         .ok_or_else(|| format!("{n} voxels of {} overflow the address space", elem.name()))?;
-    if let Some(avail) = remaining {
-        if bytes as u64 > avail {
-            return Err(format!(
-                "truncated: the header claims {n} voxels of {} ({bytes} bytes) but only {avail} \
-                 bytes follow it",
-                elem.name()
-            ));
-        }
-    }
-    const FIRST: usize = 1 << 20;
+    check_claim(remaining, n, bytes, elem)?;
     let mut v: Vec<T> = Vec::new();
     let mut filled = 0usize; // bytes
     while filled < bytes {
         if filled == v.len() * size {
-            let target = if remaining.is_some() {
-                n
+            let target = if v.is_empty() {
+                remaining.reserve(bytes).div_ceil(size).max(1).min(n)
             } else {
-                n.min((v.len() * 2).max(FIRST / size))
+                n.min(v.len() * 2)
             };
             v.try_reserve_exact(target - v.len())
                 .map_err(|_| no_memory(n, elem.name()))?;
+            huge_pages::advise(&v);
             v.resize(target, T::zeroed());
         }
         let view: &mut [u8] = bytemuck::cast_slice_mut(&mut v[..]);
@@ -417,6 +446,37 @@ fn read_typed<T: Swap>(
         }
     }
     Ok(v)
+}
+
+/// A raw claim of `bytes` that the file cannot hold is an error naming both.
+fn check_claim(remaining: Avail, n: usize, bytes: usize, elem: Elem) -> Result<(), String> {
+    match remaining {
+        Avail::Raw(avail) if bytes as u64 > avail => Err(format!(
+            "truncated: the header claims {n} voxels of {} ({bytes} bytes) but only {avail} \
+             bytes follow it",
+            elem.name()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `n` bytes read straight into their final buffer without zero-filling it first
+/// (`read_to_end` reads into the reserved, untouched capacity): for byte label maps, the
+/// commonest volumes, this saves a pass over fresh memory. Raw data (`remaining` known) is
+/// checked against the file's size before allocating; a compressed stream's buffer grows as
+/// bytes arrive.
+fn read_bytes(r: &mut dyn Read, n: usize, remaining: Avail) -> Result<Vec<u8>, String> {
+    check_claim(remaining, n, n, Elem::U8)?;
+    let mut v: Vec<u8> = Vec::new();
+    v.try_reserve_exact(remaining.reserve(n))
+        .map_err(|_| no_memory(n, "uint8"))?;
+    huge_pages::advise(&v);
+    match r.take(n as u64).read_to_end(&mut v) {
+        Ok(k) if k == n => Ok(v),
+        Ok(_) => Err(TRUNCATED.into()),
+        Err(e) if e.kind() == io::ErrorKind::OutOfMemory => Err(no_memory(n, "uint8")),
+        Err(e) => Err(read_error(&e)),
+    }
 }
 
 /// A vector of `n` values made fallibly (conversions whose size a header decides).
@@ -438,10 +498,10 @@ pub(crate) fn read_data(
     n: usize,
     elem: Elem,
     le: bool,
-    remaining: Option<u64>,
+    remaining: Avail,
 ) -> Result<Data, String> {
     Ok(match elem {
-        Elem::U8 => Data::U8(read_typed::<u8>(r, n, elem, le, remaining)?),
+        Elem::U8 => Data::U8(read_bytes(r, n, remaining)?),
         Elem::I8 => {
             let v = read_typed::<i8>(r, n, elem, le, remaining)?;
             Data::I32(try_collect(n, v.into_iter().map(i32::from), "int32")?)

@@ -278,12 +278,13 @@ pub fn read(path: &Path) -> Result<Volume, String> {
         // The header bytes of an attached file precede the compressed stream: skip them in
         // the file, then decompress the rest.
         let file = std::fs::File::open(&data_path).map_err(|e| format!("cannot open: {e}"))?;
+        let len = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
         let mut raw = BufReader::new(file);
         std::io::copy(&mut (&mut raw).take(to_skip), &mut std::io::sink())
             .map_err(|e| format!("cannot read: {e}"))?;
         src = Source {
             reader: Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(raw))),
-            remaining: None,
+            remaining: super::Avail::Deflate(len.saturating_sub(to_skip)),
         };
         to_skip = 0;
     }
@@ -302,7 +303,7 @@ pub fn read(path: &Path) -> Result<Volume, String> {
             return Err("NRRD byte skip -1 with gzip encoding is not allowed".into());
         }
         let bytes = n as u64 * elem.size() as u64;
-        let avail = src.remaining.unwrap_or(0);
+        let avail = src.remaining.raw().unwrap_or(0);
         if bytes > avail {
             return Err(TRUNCATED.into());
         }
