@@ -63,6 +63,41 @@ mod baseline {
             .sum::<f32>()
     }
 
+    /// The f64 dot product: AVX-512 with 8 accumulators where the CPU has it.
+    pub fn dot_f64(p: &[f64], g: &[f64]) -> f64 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx512f") {
+                // SAFETY: AVX-512F was detected just above.
+                return unsafe { dot_f64_avx512(p, g) };
+            }
+        }
+        p.iter().zip(g).map(|(a, b)| a * b).sum()
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn dot_f64_avx512(p: &[f64], g: &[f64]) -> f64 {
+        let n = p.len().min(g.len());
+        let mut acc = [_mm512_setzero_pd(); 8];
+        let mut i = 0;
+        while i + 64 <= n {
+            for (k, a) in acc.iter_mut().enumerate() {
+                // SAFETY: i + 64 ≤ n.
+                let x = unsafe { _mm512_loadu_pd(p.as_ptr().add(i + 8 * k)) };
+                let y = unsafe { _mm512_loadu_pd(g.as_ptr().add(i + 8 * k)) };
+                *a = _mm512_fmadd_pd(x, y, *a);
+            }
+            i += 64;
+        }
+        let s: f64 = acc.iter().map(|a| _mm512_reduce_add_pd(*a)).sum();
+        s + p[i..n]
+            .iter()
+            .zip(&g[i..n])
+            .map(|(a, b)| a * b)
+            .sum::<f64>()
+    }
+
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn dot_avx2(p: &[f32], g: &[f32]) -> f32 {
@@ -313,8 +348,89 @@ fn threads(c: &mut Criterion) {
     }
 }
 
+/// The f64 kernels: soft forward over f64 pairs beside an f64 dot product (16 bytes read per
+/// element, so its bound is the f64 dot).
+fn f64_forward(c: &mut Criterion) {
+    for n in [1usize << 16, 1 << 22, 1 << 26] {
+        let (p32, g32) = random_pair_f32(n, 8);
+        let p: Vec<f64> = p32.iter().map(|&v| f64::from(v)).collect();
+        let g: Vec<f64> = g32.iter().map(|&v| f64::from(v)).collect();
+        drop((p32, g32));
+        let mut grad = vec![0.0f64; n];
+        let shape = Shape::new(1, 1, n);
+        let input = SoftInput::new(shape, &p, Target::Dense(&g)).unwrap();
+        let loss = SoftLoss::dice();
+        let mut stats = [SoftStats::default()];
+        let mut grp = configure(c, "f64", n);
+        grp.bench_function(BenchmarkId::new("baseline_dot_f64", n), |b| {
+            b.iter(|| baseline::dot_f64(black_box(&p), black_box(&g)))
+        });
+        grp.bench_function(BenchmarkId::new("forward", n), |b| {
+            b.iter(|| SoftStats::of(black_box(&p), black_box(&g), Moment::Linear).unwrap())
+        });
+        grp.bench_function(BenchmarkId::new("forward_gradient", n), |b| {
+            b.iter(|| {
+                loss.loss_and_gradient(black_box(&input), &mut stats, &mut grad)
+                    .unwrap()
+            })
+        });
+        grp.finish();
+    }
+}
+
+/// The fused logits paths, forward + gradient, one thread: sigmoid against a dense target
+/// (`[1, 4, S]`, f32) and softmax against a u8 label map (`[1, 4, S]`), beside the f32 dot
+/// over two arrays of the same length. Their traffic bound: the sigmoid path must read `z` and
+/// `g` and write the gradient (12 bytes an element against the dot's 8: 0.67), the softmax
+/// path reads `z` and a quarter byte of labels and writes the gradient (8.25 bytes: 0.97).
+fn logits(c: &mut Criterion) {
+    use dice_core::Activation;
+    for s in [1usize << 20, 1 << 25] {
+        let len = 4 * s;
+        let shape = Shape::new(1, 4, s);
+        let (p, g) = random_pair_f32(len, 9);
+        let z: Vec<f32> = p.iter().map(|v| v * 8.0 - 4.0).collect();
+        let labels: Vec<u8> = g[..s].iter().map(|v| (v * 3.999) as u8).collect();
+        let g: Vec<f32> = g.iter().map(|v| if *v < 0.5 { 0.0 } else { 1.0 }).collect();
+        let mut grad = vec![0.0f32; len];
+        let mut stats = vec![SoftStats::default(); 4];
+        let loss = SoftLoss::dice();
+        let dense = SoftInput::new(shape, &z, Target::Dense(&g)).unwrap();
+        let label_input = SoftInput::new(shape, &z, Target::labels(&labels[..])).unwrap();
+        let mut grp = configure(c, "logits", len);
+        grp.bench_function(BenchmarkId::new("baseline_dot", len), |b| {
+            b.iter(|| baseline::dot(black_box(&p), black_box(&g)))
+        });
+        grp.bench_function(BenchmarkId::new("sigmoid_dense", len), |b| {
+            b.iter(|| {
+                loss.loss_and_gradient_logits(
+                    black_box(&dense),
+                    Activation::Sigmoid,
+                    &mut stats,
+                    &mut grad,
+                )
+                .unwrap()
+            })
+        });
+        grp.bench_function(BenchmarkId::new("softmax_labels", len), |b| {
+            b.iter(|| {
+                loss.loss_and_gradient_logits(
+                    black_box(&label_input),
+                    Activation::Softmax,
+                    &mut stats,
+                    &mut grad,
+                )
+                .unwrap()
+            })
+        });
+        grp.finish();
+    }
+}
+
 criterion_group!(
     benches,
+    f64_forward,
+    logits,
     soft_forward,
     forward_gradient,
     hard_threshold,

@@ -872,6 +872,30 @@ impl<'w> SoftLoss<'w> {
                 };
                 let chain = |pair: usize, start: usize, out: &mut [T], (a, b, cc): (T, T, T)| {
                     let (n, c) = (pair / shape.channels, pair % shape.channels);
+                    // Without mask or soft labels: the branch-free kernels (same bits).
+                    match (&target, mask, soft) {
+                        (Target::Dense(g), None, false) => {
+                            let g = &g[pair * s_n + start..][..out.len()];
+                            return T::sigmoid_chain_dense(g, (a, b, cc), out);
+                        }
+                        (
+                            Target::Labels {
+                                labels,
+                                ignore_index,
+                            },
+                            None,
+                            false,
+                        ) => {
+                            return with_labels!(labels, l => T::sigmoid_chain_labels(
+                                &l[n * s_n + start..][..out.len()],
+                                c as i64,
+                                *ignore_index,
+                                (a, b, cc),
+                                out,
+                            ));
+                        }
+                        _ => {}
+                    }
                     let voxels = VoxelTarget {
                         target: &target,
                         mask,

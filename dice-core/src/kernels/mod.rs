@@ -86,6 +86,16 @@ pub trait Kernels: Sized {
     fn threshold_counts(p: &[Self], g: &[Self], t: Self) -> Result<Counts, Bad>;
     /// `out = σ(z)` element-wise (equal lengths).
     fn sigmoid_all(z: &[Self], out: &mut [Self]);
+    /// [`portable::sigmoid_chain_dense`].
+    fn sigmoid_chain_dense(g: &[Self], coef: (Self, Self, Self), out: &mut [Self]);
+    /// [`portable::sigmoid_chain_labels`].
+    fn sigmoid_chain_labels<L: crate::Label>(
+        labels: &[L],
+        class: i64,
+        ignore: Option<i64>,
+        coef: (Self, Self, Self),
+        out: &mut [Self],
+    );
     /// The softmax over the channels of `z` (`[batch, channels, spatial]`, finite) into `out`.
     fn softmax_all(batch: usize, channels: usize, spatial: usize, z: &[Self], out: &mut [Self]);
     /// [`portable::label_sums`]: soft sums against `[label = class]`, without a voxel mask.
@@ -260,6 +270,38 @@ impl Kernels for f32 {
     }
 
     #[inline]
+    fn sigmoid_chain_dense(g: &[f32], coef: (f32, f32, f32), out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        match x86::isa() {
+            x86::Isa::Avx512(t, _) => return x86::sigmoid_chain_dense_f32_avx512(t, g, coef, out),
+            x86::Isa::Avx2(t) => return x86::sigmoid_chain_dense_f32_avx2(t, g, coef, out),
+            x86::Isa::Portable => {}
+        }
+        portable::sigmoid_chain_dense(g, coef, out)
+    }
+
+    #[inline]
+    fn sigmoid_chain_labels<L: crate::Label>(
+        labels: &[L],
+        class: i64,
+        ignore: Option<i64>,
+        coef: (f32, f32, f32),
+        out: &mut [f32],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        match x86::isa() {
+            x86::Isa::Avx512(t, _) => {
+                return x86::sigmoid_chain_labels_f32_avx512(t, labels, class, ignore, coef, out)
+            }
+            x86::Isa::Avx2(t) => {
+                return x86::sigmoid_chain_labels_f32_avx2(t, labels, class, ignore, coef, out)
+            }
+            x86::Isa::Portable => {}
+        }
+        portable::sigmoid_chain_labels(labels, class, ignore, coef, out)
+    }
+
+    #[inline]
     fn softmax_all(batch: usize, channels: usize, spatial: usize, z: &[f32], out: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         match x86::isa() {
@@ -336,6 +378,22 @@ impl Kernels for f64 {
     #[inline]
     fn sigmoid_all(z: &[f64], out: &mut [f64]) {
         portable::sigmoid_all(z, out)
+    }
+
+    #[inline]
+    fn sigmoid_chain_dense(g: &[f64], coef: (f64, f64, f64), out: &mut [f64]) {
+        portable::sigmoid_chain_dense(g, coef, out)
+    }
+
+    #[inline]
+    fn sigmoid_chain_labels<L: crate::Label>(
+        labels: &[L],
+        class: i64,
+        ignore: Option<i64>,
+        coef: (f64, f64, f64),
+        out: &mut [f64],
+    ) {
+        portable::sigmoid_chain_labels(labels, class, ignore, coef, out)
     }
 
     #[inline]

@@ -314,6 +314,38 @@ pub fn sigmoid_all<T: Float>(z: &[T], out: &mut [T]) {
     }
 }
 
+/// In place over `out` (holding `p = σ(z)`): `∂/∂z = (a + b·g + c·p)·p·(1 − p)` against a
+/// dense target row `g` (the sigmoid chain rule of a pair without mask or soft labels).
+#[inline(always)]
+pub fn sigmoid_chain_dense<T: Float>(g: &[T], coef: (T, T, T), out: &mut [T]) {
+    let (a, b, cc) = coef;
+    for (o, &gi) in out.iter_mut().zip(g) {
+        let p = *o;
+        *o = (a + b * gi + cc * p) * p * (T::ONE - p);
+    }
+}
+
+/// [`sigmoid_chain_dense`] against `g = [label = class]`, 0 where the label is `ignore`.
+#[inline(always)]
+pub fn sigmoid_chain_labels<T: Float, L: Label>(
+    labels: &[L],
+    class: i64,
+    ignore: Option<i64>,
+    coef: (T, T, T),
+    out: &mut [T],
+) {
+    let (a, b, cc) = coef;
+    let (has_ignore, ignore) = (ignore.is_some(), ignore.unwrap_or(0));
+    for (o, &l) in out.iter_mut().zip(labels) {
+        let l = l.to_i64();
+        let keep = !(has_ignore & (l == ignore));
+        let g = if l == class { T::ONE } else { T::ZERO };
+        let p = *o;
+        let d = (a + b * g + cc * p) * p * (T::ONE - p);
+        *o = if keep { d } else { T::ZERO };
+    }
+}
+
 /// The softmax over the channel axis of `z` (`[batch, channels, spatial]`, finite) into `out`,
 /// computed stably: `e^{z_c − max_k z_k} / Σ_k e^{z_k − max}`, in tiles of
 /// [`SOFTMAX_TILE`] voxels so that the maxima and sums stay in registers or L1.

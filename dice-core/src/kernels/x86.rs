@@ -902,6 +902,19 @@ compiled_for!(
 );
 
 compiled_for!(
+    /// [`portable::sigmoid_chain_dense`].
+    sigmoid_chain_dense_f32_avx512, sigmoid_chain_dense_f32_avx2, <>
+    (g: &[f32], coef: (f32, f32, f32), out: &mut [f32]) -> () => portable::sigmoid_chain_dense
+);
+
+compiled_for!(
+    /// [`portable::sigmoid_chain_labels`].
+    sigmoid_chain_labels_f32_avx512, sigmoid_chain_labels_f32_avx2, <L: crate::Label>
+    (labels: &[L], class: i64, ignore: Option<i64>, coef: (f32, f32, f32), out: &mut [f32]) -> ()
+        => portable::sigmoid_chain_labels
+);
+
+compiled_for!(
     /// [`portable::softmax_all`] over `[batch, channels, spatial]`.
     softmax_f32_avx512, softmax_f32_avx2, <>
     (batch: usize, channels: usize, spatial: usize, z: &[f32], out: &mut [f32]) -> ()
