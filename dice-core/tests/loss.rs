@@ -1052,7 +1052,7 @@ fn sigmoid_chain_kernels_match_the_general_path() {
         ];
         for target in targets {
             let again = match &target {
-                dice_core::Target::Dense(g) => dice_core::Target::Dense(*g),
+                dice_core::Target::Dense(g) => dice_core::Target::Dense(g),
                 _ => dice_core::Target::labels_ignoring(&labels[..], 9),
             };
             let plain = dice_core::SoftInput::new(shape, &z, target).unwrap();
