@@ -59,6 +59,9 @@ impl PartialEq for dyn Executor + '_ {
     }
 }
 
+/// Stack of the helper threads.
+const STACK: usize = 256 << 10;
+
 /// Scoped `std` threads started for each call: `n − 1` helpers and the calling thread take
 /// chunks from a shared counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,7 +117,11 @@ impl Executor for Threads {
         };
         std::thread::scope(|s| {
             for _ in 1..workers {
-                s.spawn(work);
+                // A small stack: the tasks only run the kernels (no recursion, no large
+                // locals), and a thread that cannot start leaves its chunks to the others.
+                let _ = std::thread::Builder::new()
+                    .stack_size(STACK)
+                    .spawn_scoped(s, work);
             }
             work();
         });
