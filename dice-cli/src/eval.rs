@@ -51,7 +51,9 @@ pub struct Options {
     pub regions: Vec<Region>,
     /// Lesion-wise metrics (`--lesion-wise`).
     pub lesion: Option<LesionOptions>,
-    /// Threads for the lesion-wise metrics of one pair's labels and regions.
+    /// Threads for one pair: its labels' counts (large volumes, in parts) and the lesion-wise
+    /// metrics of its labels and regions (1 in directory runs, which use their threads across
+    /// pairs). Results do not depend on it.
     pub lesion_threads: usize,
 }
 
@@ -658,30 +660,33 @@ fn convert<T: Copy>(d: &Data, f: impl Fn(i64) -> T, name: &str) -> Result<Vec<T>
         float => Err("internal: float data as labels".into()))
 }
 
+/// Every label's counts, on `threads` threads for large volumes (exact: the same counts).
 fn count<L: Label>(
     p: &[L],
     g: &[L],
     ignore: Option<i64>,
     out: &mut [Confusion],
+    threads: usize,
 ) -> Result<u64, String> {
-    hard::label_confusion(p, g, ignore, out).map_err(|e| e.to_string())
+    let pool = dice_core::parallel::Threads::new(threads);
+    hard::label_confusion_in(p, g, ignore, out, &pool).map_err(|e| e.to_string())
 }
 
 /// Both maps in one type (converted only where needed), counted into a table of `classes`.
 fn count_dense(
     p: &Data,
     g: &Data,
-    max: i64,
-    ignore: Option<i64>,
+    (max, ignore): (i64, Option<i64>),
     classes: usize,
+    threads: usize,
 ) -> Result<(Vec<Confusion>, u64), String> {
     let mut out = vec![Confusion::default(); classes];
     let n = match (p, g) {
-        (Data::U8(a), Data::U8(b)) => count(a, b, ignore, &mut out)?,
-        (Data::U16(a), Data::U16(b)) => count(a, b, ignore, &mut out)?,
-        (Data::U32(a), Data::U32(b)) => count(a, b, ignore, &mut out)?,
-        (Data::I32(a), Data::I32(b)) => count(a, b, ignore, &mut out)?,
-        (Data::I64(a), Data::I64(b)) => count(a, b, ignore, &mut out)?,
+        (Data::U8(a), Data::U8(b)) => count(a, b, ignore, &mut out, threads)?,
+        (Data::U16(a), Data::U16(b)) => count(a, b, ignore, &mut out, threads)?,
+        (Data::U32(a), Data::U32(b)) => count(a, b, ignore, &mut out, threads)?,
+        (Data::I32(a), Data::I32(b)) => count(a, b, ignore, &mut out, threads)?,
+        (Data::I64(a), Data::I64(b)) => count(a, b, ignore, &mut out, threads)?,
         _ if max <= u8::MAX as i64 => {
             // Every label (and the ignore label, where present) fits a byte: the SIMD path.
             let f = |x: i64| x as u8;
@@ -690,6 +695,7 @@ fn count_dense(
                 &convert(g, f, "uint8")?,
                 ignore,
                 &mut out,
+                threads,
             )?
         }
         _ if max <= u16::MAX as i64 => {
@@ -699,6 +705,7 @@ fn count_dense(
                 &convert(g, f, "uint16")?,
                 ignore,
                 &mut out,
+                threads,
             )?
         }
         _ => count(
@@ -706,6 +713,7 @@ fn count_dense(
             &convert(g, |x| x, "int64")?,
             ignore,
             &mut out,
+            threads,
         )?,
     };
     Ok((out, n))
@@ -766,7 +774,7 @@ fn labels(
         };
         let (a, b) = (convert(p, index, "uint32")?, convert(g, index, "uint32")?);
         let mut compact = vec![Confusion::default(); table.len().max(1)];
-        let n = count(&a, &b, Some(ign_index), &mut compact)?;
+        let n = count(&a, &b, Some(ign_index), &mut compact, opts.lesion_threads)?;
         // Back to labels; chosen labels absent from both maps count nothing.
         return Ok(chosen
             .iter()
@@ -790,7 +798,13 @@ fn labels(
         _ => 0,
     };
     let classes = (max_present.max(max_chosen) + 1) as usize;
-    let (counts, counted) = count_dense(p, g, max_present.max(ignore_max), ignore, classes)?;
+    let (counts, counted) = count_dense(
+        p,
+        g,
+        (max_present.max(ignore_max), ignore),
+        classes,
+        opts.lesion_threads,
+    )?;
     // Maps scanned without listing their labels are checked against --max-labels here.
     let in_pred = counts.iter().filter(|c| c.prediction() > 0).count();
     let in_ref = counts.iter().filter(|c| c.reference() > 0).count();

@@ -374,6 +374,64 @@ pub fn label_confusion<L: Label>(
     ignore_index: Option<i64>,
     out: &mut [Confusion],
 ) -> Result<u64> {
+    check_label_pair(pred, target, out)?;
+    for o in out.iter_mut() {
+        *o = Confusion::default();
+    }
+    let counted = kernels::label_counts(pred, target, ignore_index, out)
+        .map_err(|b| label_pair_error(pred, target, out.len(), b))?;
+    finish_label_counts(out, counted);
+    Ok(counted)
+}
+
+/// [`label_confusion`] with the voxels counted in parts of 2²⁰ by `exec` (inputs of at least
+/// its [`crate::parallel::Executor::min_parallel`] voxels): counts are exact integers, so the
+/// result is the same for any thread count, and the first bad voxel is named either way.
+#[cfg(feature = "std")]
+pub fn label_confusion_in<L: Label>(
+    pred: &[L],
+    target: &[L],
+    ignore_index: Option<i64>,
+    out: &mut [Confusion],
+    exec: &dyn crate::parallel::Executor,
+) -> Result<u64> {
+    const PART: usize = 1 << 20;
+    check_label_pair(pred, target, out)?;
+    let n = pred.len();
+    if crate::parallel::pick(Some(exec), n).is_none() {
+        return label_confusion(pred, target, ignore_index, out);
+    }
+    let classes = out.len();
+    let parts = crate::parallel::map(exec, n.div_ceil(PART), |k| {
+        let r = k * PART..((k + 1) * PART).min(n);
+        let mut local = std::vec![Confusion::default(); classes];
+        kernels::label_counts(
+            &pred[r.clone()],
+            &target[r.clone()],
+            ignore_index,
+            &mut local,
+        )
+        .map(|c| (c, local))
+        .map_err(|b| b.shift(r.start))
+    });
+    for o in out.iter_mut() {
+        *o = Confusion::default();
+    }
+    let mut counted = 0;
+    for part in parts {
+        let (c, local) = part.map_err(|b| label_pair_error(pred, target, classes, b))?;
+        counted += c;
+        for (o, l) in out.iter_mut().zip(local) {
+            o.tp += l.tp;
+            o.fp += l.fp;
+            o.fn_ += l.fn_;
+        }
+    }
+    finish_label_counts(out, counted);
+    Ok(counted)
+}
+
+fn check_label_pair<L: Label>(pred: &[L], target: &[L], out: &[Confusion]) -> Result<()> {
     check_len(Operand::Labels, pred.len(), target.len())?;
     if pred.is_empty() {
         return Err(DiceError::Empty {
@@ -385,26 +443,33 @@ pub fn label_confusion<L: Label>(
             operand: Operand::Output,
         });
     }
-    for o in out.iter_mut() {
-        *o = Confusion::default();
+    Ok(())
+}
+
+/// The error naming the map, voxel and label a count kernel stopped at.
+fn label_pair_error<L: Label>(
+    pred: &[L],
+    target: &[L],
+    classes: usize,
+    b: kernels::Bad,
+) -> DiceError {
+    let (operand, i, l) = match b {
+        kernels::Bad::Pred(i) => (Operand::Prediction, i, pred[i]),
+        kernels::Bad::Target(i) => (Operand::Labels, i, target[i]),
+    };
+    DiceError::LabelOutOfRange {
+        operand,
+        index: i,
+        label: l.to_i64(),
+        classes,
     }
-    let classes = out.len();
-    let counted = kernels::label_counts(pred, target, ignore_index, out).map_err(|b| {
-        let (operand, i, l) = match b {
-            kernels::Bad::Pred(i) => (Operand::Prediction, i, pred[i]),
-            kernels::Bad::Target(i) => (Operand::Labels, i, target[i]),
-        };
-        DiceError::LabelOutOfRange {
-            operand,
-            index: i,
-            label: l.to_i64(),
-            classes,
-        }
-    })?;
+}
+
+/// Every label's true negatives: the counted voxels in neither map's `l`.
+fn finish_label_counts(out: &mut [Confusion], counted: u64) {
     for o in out.iter_mut() {
         o.tn = counted - o.tp - o.fp - o.fn_;
     }
-    Ok(counted)
 }
 
 /// Confusion counts per (sample, channel) of a batch of probabilities `[N, C, S]`, thresholded

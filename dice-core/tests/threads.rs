@@ -345,3 +345,44 @@ fn streaming_gradients_match_at_every_chunk_boundary() {
     let two = Threads::new(2).min_parallel(MIN);
     assert_eq!(run(&c, o, Some(&two), &mut bufs), serial);
 }
+
+#[test]
+fn label_counts_are_the_same_on_any_executor() {
+    use dice_core::hard::{label_confusion, label_confusion_in, Confusion};
+    let n = (1 << 21) + 12_345;
+    let mut next = rng(11);
+    let p: Vec<u8> = (0..n).map(|_| (next() % 6) as u8).collect();
+    let mut g: Vec<u8> = (0..n).map(|_| (next() % 6) as u8).collect();
+    let p16: Vec<u16> = p.iter().map(|&v| u16::from(v)).collect();
+    let g16: Vec<u16> = g.iter().map(|&v| u16::from(v)).collect();
+    let mut want = [Confusion::default(); 6];
+    let mut want16 = [Confusion::default(); 6];
+    let counted = label_confusion(&p, &g, Some(5), &mut want).unwrap();
+    label_confusion(&p16, &g16, Some(5), &mut want16).unwrap();
+    assert_eq!(want, want16);
+    for (name, e) in executors() {
+        let mut got = [Confusion::default(); 6];
+        assert_eq!(
+            label_confusion_in(&p, &g, Some(5), &mut got, e.as_ref()),
+            Ok(counted)
+        );
+        assert_eq!(got, want, "{name}");
+        label_confusion_in(&p16, &g16, Some(5), &mut got, e.as_ref()).unwrap();
+        assert_eq!(got, want, "{name} u16");
+    }
+    // Two bad labels: the first is named whatever the split.
+    g[(1 << 20) + 3] = 9;
+    g[n - 2] = 7;
+    let serial = label_confusion(&p, &g, None, &mut want).unwrap_err();
+    assert!(
+        matches!(serial, DiceError::LabelOutOfRange { index, label: 9, .. } if index == (1 << 20) + 3)
+    );
+    for (name, e) in executors() {
+        let mut got = [Confusion::default(); 6];
+        assert_eq!(
+            label_confusion_in(&p, &g, None, &mut got, e.as_ref()),
+            Err(serial),
+            "{name}"
+        );
+    }
+}
