@@ -832,14 +832,14 @@ impl<'w> SoftLoss<'w> {
             |_, _| (),
             |k| {
                 let r = drive::chunk_range(k, valid.len());
-                match valid[r.clone()].iter().position(|&p| !portable::unit(p)) {
-                    Some(i) => Err(value_error(
-                        Operand::Prediction,
-                        r.start + i,
-                        valid[r.start + i],
-                    )),
-                    None => Ok(()),
+                let p = &valid[r.clone()];
+                // A branch-free pass (it vectorizes); the search for the culprit only when it
+                // fails.
+                if p.iter().fold(true, |ok, &v| ok & portable::unit(v)) {
+                    return Ok(());
                 }
+                let i = p.iter().position(|&v| !portable::unit(v)).unwrap_or(0);
+                Err(value_error(Operand::Prediction, r.start + i, p[i]))
             },
         )?;
         let total = self.evaluate(shape, stats, |_, _| {})?;
