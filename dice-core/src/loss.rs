@@ -276,6 +276,17 @@ impl<'w> SoftLoss<'w> {
         self
     }
 
+    /// [`probabilities`] of `logits` into `out`, on this loss's executor (same bits on any).
+    pub fn probabilities<T: Float>(
+        &self,
+        shape: Shape,
+        logits: &[T],
+        activation: Activation,
+        out: &mut [T],
+    ) -> Result<()> {
+        probabilities_in(shape, logits, activation, out, self.exec())
+    }
+
     /// The executor, or `None` (always `None` without `std`).
     #[inline]
     fn exec(&self) -> Exec<'w> {

@@ -1,7 +1,6 @@
 //! Soft losses: statistics, the loss from (possibly all-reduced) statistics, and the analytic
 //! gradient, split so that statistics can be summed across processes between the steps.
 
-use dice_core::loss::probabilities;
 use dice_core::{
     Activation, LabelSlice, LossForm, Reduction, Score, Shape, SoftInput, SoftLoss, SoftStats,
     Target, Upstream, Weighting,
@@ -9,6 +8,10 @@ use dice_core::{
 use numpy::{Element, PyArray1, PyArray2, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use dice_core::parallel::Threads;
 
 use crate::error::{mask_view, slice, type_error, value_error, view};
 
@@ -159,8 +162,42 @@ impl LossParams {
         if let Some(w) = &self.weight {
             l = l.class_weights(w);
         }
-        l
+        match THREADS.load(Ordering::Relaxed) {
+            0 | 1 => l,
+            n => l.executor(&POOLS[n.min(MAX_THREADS)]),
+        }
     }
+}
+
+/// Most threads the soft passes use.
+const MAX_THREADS: usize = 256;
+
+/// The thread count of the soft passes ([`set_threads`]; 1 until set).
+static THREADS: AtomicUsize = AtomicUsize::new(1);
+
+/// One executor per thread count, so that a loss can borrow one for any count.
+static POOLS: [Threads; MAX_THREADS + 1] = {
+    let mut pools = [Threads::new(1); MAX_THREADS + 1];
+    let mut n = 0;
+    while n <= MAX_THREADS {
+        pools[n] = Threads::new(n);
+        n += 1;
+    }
+    pools
+};
+
+/// `set_threads(n)`: the soft passes (statistics, gradients) of inputs of 2²¹ elements or more
+/// run on `n` threads (at most 256; 0 or 1: the calling thread). The results have the same bits
+/// for any `n`. `exactdice.torch` sets it to `torch.get_num_threads()` before each call.
+#[pyfunction]
+pub fn set_threads(n: usize) {
+    THREADS.store(n.min(MAX_THREADS), Ordering::Relaxed);
+}
+
+/// The thread count set by [`set_threads`].
+#[pyfunction]
+pub fn get_threads() -> usize {
+    THREADS.load(Ordering::Relaxed).max(1)
 }
 
 fn parse_activation(name: Option<&str>) -> PyResult<Option<Activation>> {
@@ -402,7 +439,7 @@ where
                     &mut own
                 }
             };
-            py.detach(|| probabilities(shape, p, a, dst))
+            py.detach(|| loss.probabilities(shape, p, a, dst))
                 .map_err(value_error)?;
             dst
         }

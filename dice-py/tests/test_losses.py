@@ -379,3 +379,38 @@ def test_kept_probabilities_neither_leak_nor_change_gradients():
     with torch.no_grad():
         loss_fn(a, y)
     assert len(_KEPT) == 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_same_bits_on_any_number_of_threads(dtype):
+    """Inputs of 2**21 elements and more run on torch.get_num_threads() threads: the loss and
+    the gradient have the same bits on 1, 2 and 3 threads (logits with labels, probabilities
+    with a dense target)."""
+    from exactdice import _native
+
+    before = torch.get_num_threads()
+    g = torch.Generator().manual_seed(5)
+    z = torch.randn(2, 4, 1 << 18, generator=g, dtype=dtype) * 3
+    labels = torch.randint(0, 4, (2, 1, 1 << 18), generator=g)
+    p = torch.rand(1, 4, 1 << 19, generator=g, dtype=dtype)
+    dense = (torch.rand(1, 4, 1 << 19, generator=g) < 0.5).to(dtype)
+    runs = []
+    try:
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            out = []
+            for loss_fn, x, t in (
+                (DiceLoss(softmax=True, to_onehot_y=True), z, labels),
+                (DiceLoss(squared_pred=True, batch=True), p, dense),
+            ):
+                a = x.detach().requires_grad_(True)
+                value = loss_fn(a, t)
+                value.backward()
+                out += [value.detach(), a.grad]
+            assert _native.get_threads() == threads
+            runs.append(out)
+    finally:
+        torch.set_num_threads(before)
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other):
+            assert torch.equal(a, b)

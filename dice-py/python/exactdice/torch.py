@@ -135,6 +135,7 @@ def _soft_loss(
     logits, the activation's output (kept for the backward pass, which turns it into the
     gradient in place; empty otherwise)."""
     params = _PARAMS[params_key]
+    _native.set_threads(torch.get_num_threads())
     token = torch.zeros((), dtype=torch.int64)
     if stats is None:
         x, t = _np(input, "input"), _np(target, "target")
@@ -188,6 +189,7 @@ def _soft_loss_backward(
     """`∂loss/∂input` times `grad_loss`, from the statistics the forward scored with (an
     operator of its own, so that torch.compile traces the backward without looking inside)."""
     params = _PARAMS[params_key]
+    _native.set_threads(torch.get_num_threads())
     if per_group:
         up = _np(grad_loss.to(torch.float64), "grad_output")
     else:
