@@ -314,8 +314,9 @@ fn dot_threads(p: &[f32], g: &[f32], threads: usize) -> f32 {
     })
 }
 
-/// Soft forward and forward + gradient on 1 and 2 threads ([`dice_core::parallel::Threads`]),
-/// each beside the dot baseline on as many threads, from 2¹⁶ (below the crossover) to 2²⁷.
+/// Soft forward, forward + gradient, and the fused softmax path against labels on 1 and 2
+/// threads ([`dice_core::parallel::Threads`]), beside the dot baseline on as many threads, from
+/// 2¹⁶ (below the crossover) to 2²⁷.
 fn threads(c: &mut Criterion) {
     use dice_core::parallel::Threads;
     for n in [1usize << 16, 1 << 21, 1 << 22, 1 << 27] {
@@ -324,6 +325,13 @@ fn threads(c: &mut Criterion) {
         let shape = Shape::new(1, 1, n);
         let input = SoftInput::new(shape, &p, Target::Dense(&g)).unwrap();
         let mut stats = [SoftStats::default()];
+        // Softmax logits [1, 4, n/4] against a u8 label map: one sample, cut into chunks of
+        // voxels.
+        let z: Vec<f32> = p.iter().map(|v| v * 8.0 - 4.0).collect();
+        let labels: Vec<u8> = g[..n / 4].iter().map(|v| (v * 3.999) as u8).collect();
+        let logits_shape = Shape::new(1, 4, n / 4);
+        let logits = SoftInput::new(logits_shape, &z, Target::labels(&labels[..])).unwrap();
+        let mut stats4 = [SoftStats::default(); 4];
         let mut grp = configure(c, "threads", n);
         for t in [1usize, 2] {
             let pool = Threads::new(t);
@@ -341,6 +349,17 @@ fn threads(c: &mut Criterion) {
                 b.iter(|| {
                     loss.loss_and_gradient(black_box(&input), &mut stats, &mut grad)
                         .unwrap()
+                })
+            });
+            grp.bench_function(BenchmarkId::new(format!("softmax_labels_{t}t"), n), |b| {
+                b.iter(|| {
+                    loss.loss_and_gradient_logits(
+                        black_box(&logits),
+                        dice_core::Activation::Softmax,
+                        &mut stats4,
+                        &mut grad,
+                    )
+                    .unwrap()
                 })
             });
         }

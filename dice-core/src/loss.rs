@@ -942,12 +942,11 @@ impl<'w> SoftLoss<'w> {
                 let c_n = shape.channels;
                 let soft = self.moment() == Moment::SoftLabel;
                 let block = c_n * s_n;
-                // One task per sample (the softmax couples a voxel's channels): the
-                // coefficients first, then each sample's block in place.
+                // The coefficients first; then, against a label map without mask, chunks of
+                // voxels of every channel (the softmax couples a voxel's channels, never two
+                // voxels); otherwise one sample's block per task.
                 #[cfg(feature = "std")]
-                if let Some(e) =
-                    crate::parallel::pick(self.exec(), grad.len()).filter(|_| shape.batch > 1)
-                {
+                if let Some(e) = crate::parallel::pick(self.exec(), grad.len()) {
                     let coef = (0..shape.pairs()?)
                         .map(|pair| {
                             let (n, c) = (pair / c_n, pair % c_n);
@@ -957,28 +956,32 @@ impl<'w> SoftLoss<'w> {
                             Ok((T::from_f64(a), T::from_f64(b), T::from_f64(cc)))
                         })
                         .collect::<Result<std::vec::Vec<(T, T, T)>>>()?;
+                    if let (
+                        None,
+                        false,
+                        Target::Labels {
+                            labels,
+                            ignore_index,
+                        },
+                    ) = (mask, soft, &target)
+                    {
+                        let parts = voxel_chunks(grad, c_n, s_n);
+                        crate::parallel::for_each_mut(e, parts, |_, (n, k, mut rows)| {
+                            let r = drive::chunk_range(k, s_n);
+                            with_labels!(labels, l => T::softmax_chain_labels_slices(
+                                &l[n * s_n + r.start..][..r.len()],
+                                *ignore_index,
+                                &coef[n * c_n..(n + 1) * c_n],
+                                &mut rows,
+                            ));
+                        });
+                        return Ok(());
+                    }
                     let parts = grad.chunks_exact_mut(block).enumerate().collect();
                     crate::parallel::for_each_mut(e, parts, |_, (n, out)| {
                         let coef = &coef[n * c_n..(n + 1) * c_n];
-                        if let (
-                            None,
-                            false,
-                            Target::Labels {
-                                labels,
-                                ignore_index,
-                            },
-                        ) = (mask, soft, &target)
-                        {
-                            with_labels!(labels, l => T::softmax_chain_labels(
-                                &l[n * s_n..(n + 1) * s_n],
-                                *ignore_index,
-                                coef,
-                                out,
-                            ));
-                        } else {
-                            let _ =
-                                softmax_chain(&target, mask, shape, n, soft, out, |c| Ok(coef[c]));
-                        }
+                        // Infallible: the coefficients are already computed.
+                        let _ = softmax_chain(&target, mask, shape, n, soft, out, |c| Ok(coef[c]));
                     });
                     return Ok(());
                 }
@@ -1286,14 +1289,48 @@ fn probabilities_in<T: Float>(
         }
         Activation::Softmax => {
             let (c_n, s_n) = (shape.channels, shape.spatial);
-            let block = c_n * s_n;
-            let parts = out.chunks_exact_mut(block).enumerate();
-            drive::each(exec, len, parts, |(n, o)| {
-                T::softmax_all(1, c_n, s_n, &logits[n * block..][..block], o)
-            });
+            // Chunks of voxels of every channel (each voxel's softmax on its own: any cut
+            // gives the same bits).
+            #[cfg(feature = "std")]
+            if let Some(e) = crate::parallel::pick(exec, len) {
+                let parts = voxel_chunks(out, c_n, s_n);
+                crate::parallel::for_each_mut(e, parts, |_, (n, k, mut rows)| {
+                    let r = drive::chunk_range(k, s_n);
+                    let z: std::vec::Vec<&[T]> = (0..c_n)
+                        .map(|c| &logits[(n * c_n + c) * s_n + r.start..][..r.len()])
+                        .collect();
+                    T::softmax_slices(&z, &mut rows);
+                });
+                return Ok(());
+            }
+            T::softmax_all(shape.batch, c_n, s_n, logits, out);
         }
     }
     Ok(())
+}
+
+/// The chunks of [`crate::CHUNK`] voxels of every sample of a `[N, C, S]` buffer, as
+/// `(sample, chunk, one slice per channel)`.
+#[cfg(feature = "std")]
+fn voxel_chunks<T>(
+    buf: &mut [T],
+    c_n: usize,
+    s_n: usize,
+) -> std::vec::Vec<(usize, usize, std::vec::Vec<&mut [T]>)> {
+    let per_row = drive::chunks(s_n);
+    let mut parts = std::vec::Vec::new();
+    for (n, block) in buf.chunks_exact_mut(c_n * s_n).enumerate() {
+        let mut cut: std::vec::Vec<std::vec::Vec<&mut [T]>> = (0..per_row)
+            .map(|_| std::vec::Vec::with_capacity(c_n))
+            .collect();
+        for row in block.chunks_exact_mut(s_n) {
+            for (k, piece) in row.chunks_mut(crate::CHUNK).enumerate() {
+                cut[k].push(piece);
+            }
+        }
+        parts.extend(cut.into_iter().enumerate().map(|(k, rows)| (n, k, rows)));
+    }
+    parts
 }
 
 /// The chunks of [`crate::CHUNK`] voxels of every row of `s_n` voxels of `grad`, as

@@ -98,6 +98,15 @@ pub trait Kernels: Sized {
     );
     /// The softmax over the channels of `z` (`[batch, channels, spatial]`, finite) into `out`.
     fn softmax_all(batch: usize, channels: usize, spatial: usize, z: &[Self], out: &mut [Self]);
+    /// [`portable::softmax_slices`]: the softmax of a run of voxels, one slice per channel.
+    fn softmax_slices(z: &[&[Self]], out: &mut [&mut [Self]]);
+    /// [`portable::softmax_chain_labels_slices`]: the chain rule of a run of voxels.
+    fn softmax_chain_labels_slices<L: crate::Label>(
+        labels: &[L],
+        ignore: Option<i64>,
+        coef: &[(Self, Self, Self)],
+        rows: &mut [&mut [Self]],
+    );
     /// [`portable::label_sums`]: soft sums against `[label = class]`, without a voxel mask.
     fn label_sums<L: crate::Label>(
         p: &[Self],
@@ -315,6 +324,37 @@ impl Kernels for f32 {
     }
 
     #[inline]
+    fn softmax_slices(z: &[&[f32]], out: &mut [&mut [f32]]) {
+        #[cfg(target_arch = "x86_64")]
+        match x86::isa() {
+            x86::Isa::Avx512(t, _) => return x86::softmax_slices_f32_avx512(t, z, out),
+            x86::Isa::Avx2(t) => return x86::softmax_slices_f32_avx2(t, z, out),
+            x86::Isa::Portable => {}
+        }
+        portable::softmax_slices(z, out)
+    }
+
+    #[inline]
+    fn softmax_chain_labels_slices<L: crate::Label>(
+        labels: &[L],
+        ignore: Option<i64>,
+        coef: &[(f32, f32, f32)],
+        rows: &mut [&mut [f32]],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        match x86::isa() {
+            x86::Isa::Avx512(t, _) => {
+                return x86::softmax_chain_labels_slices_f32_avx512(t, labels, ignore, coef, rows)
+            }
+            x86::Isa::Avx2(t) => {
+                return x86::softmax_chain_labels_slices_f32_avx2(t, labels, ignore, coef, rows)
+            }
+            x86::Isa::Portable => {}
+        }
+        portable::softmax_chain_labels_slices(labels, ignore, coef, rows)
+    }
+
+    #[inline]
     fn soft_sums(p: &[f32], g: &[f32], squared: bool) -> Result<Sums, Bad> {
         #[cfg(target_arch = "x86_64")]
         match x86::isa() {
@@ -399,6 +439,21 @@ impl Kernels for f64 {
     #[inline]
     fn softmax_all(batch: usize, channels: usize, spatial: usize, z: &[f64], out: &mut [f64]) {
         portable::softmax_all(batch, channels, spatial, z, out)
+    }
+
+    #[inline]
+    fn softmax_slices(z: &[&[f64]], out: &mut [&mut [f64]]) {
+        portable::softmax_slices(z, out)
+    }
+
+    #[inline]
+    fn softmax_chain_labels_slices<L: crate::Label>(
+        labels: &[L],
+        ignore: Option<i64>,
+        coef: &[(f64, f64, f64)],
+        rows: &mut [&mut [f64]],
+    ) {
+        portable::softmax_chain_labels_slices(labels, ignore, coef, rows)
     }
 
     #[inline]

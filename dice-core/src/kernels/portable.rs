@@ -346,44 +346,116 @@ pub fn sigmoid_chain_labels<T: Float, L: Label>(
     }
 }
 
+/// The channels of a run of voxels, as rows of equal length.
+pub trait Rows<T> {
+    /// Channel `c`'s row.
+    fn row(&self, c: usize) -> &[T];
+}
+
+/// [`Rows`] that can be written.
+pub trait RowsMut<T> {
+    /// Channel `c`'s row.
+    fn row_mut(&mut self, c: usize) -> &mut [T];
+}
+
+/// One sample's `[C, S]` block: row `c` is `data[c·S..(c + 1)·S]`.
+pub struct Block<D>(pub D, pub usize);
+
+impl<T> Rows<T> for Block<&[T]> {
+    #[inline(always)]
+    fn row(&self, c: usize) -> &[T] {
+        &self.0[c * self.1..][..self.1]
+    }
+}
+
+impl<T> RowsMut<T> for Block<&mut [T]> {
+    #[inline(always)]
+    fn row_mut(&mut self, c: usize) -> &mut [T] {
+        &mut self.0[c * self.1..][..self.1]
+    }
+}
+
+/// A run of voxels of every channel, one slice per channel (how a sample is cut into chunks
+/// of voxels for threads).
+impl<T> Rows<T> for [&[T]] {
+    #[inline(always)]
+    fn row(&self, c: usize) -> &[T] {
+        self[c]
+    }
+}
+
+impl<T> RowsMut<T> for [&mut [T]] {
+    #[inline(always)]
+    fn row_mut(&mut self, c: usize) -> &mut [T] {
+        self[c]
+    }
+}
+
 /// The softmax over the channel axis of `z` (`[batch, channels, spatial]`, finite) into `out`,
 /// computed stably: `e^{z_c − max_k z_k} / Σ_k e^{z_k − max}`, in tiles of
 /// [`SOFTMAX_TILE`] voxels so that the maxima and sums stay in registers or L1.
 #[inline(always)]
 pub fn softmax_all<T: Float>(batch: usize, c_n: usize, s_n: usize, z: &[T], out: &mut [T]) {
+    let block = c_n * s_n;
     for n in 0..batch {
-        let mut start = 0;
-        while start < s_n {
-            let len = SOFTMAX_TILE.min(s_n - start);
-            let mut max = [T::ZERO; SOFTMAX_TILE];
-            let mut sum = [T::ZERO; SOFTMAX_TILE];
-            let at = |c: usize| (n * c_n + c) * s_n + start;
-            max[..len].copy_from_slice(&z[at(0)..at(0) + len]);
-            for c in 1..c_n {
-                for (m, &v) in max[..len].iter_mut().zip(&z[at(c)..at(c) + len]) {
-                    *m = if v > *m { v } else { *m };
-                }
+        softmax_rows(
+            c_n,
+            s_n,
+            &Block(&z[n * block..][..block], s_n),
+            &mut Block(&mut out[n * block..][..block], s_n),
+        );
+    }
+}
+
+/// [`softmax_all`] over a run of voxels given as one slice per channel (all of one length).
+#[inline(always)]
+pub fn softmax_slices<T: Float>(z: &[&[T]], out: &mut [&mut [T]]) {
+    let width = out.first().map_or(0, |r| r.len());
+    softmax_rows(out.len(), width, z, out);
+}
+
+/// The softmax of `width` voxels of `c_n` channels: every voxel on its own, so any cut of
+/// the voxels gives the same bits.
+#[inline(always)]
+fn softmax_rows<T: Float, Z: Rows<T> + ?Sized, O: RowsMut<T> + ?Sized>(
+    c_n: usize,
+    width: usize,
+    z: &Z,
+    out: &mut O,
+) {
+    let mut start = 0;
+    while start < width {
+        let len = SOFTMAX_TILE.min(width - start);
+        let mut max = [T::ZERO; SOFTMAX_TILE];
+        let mut sum = [T::ZERO; SOFTMAX_TILE];
+        max[..len].copy_from_slice(&z.row(0)[start..start + len]);
+        for c in 1..c_n {
+            for (m, &v) in max[..len].iter_mut().zip(&z.row(c)[start..start + len]) {
+                *m = if v > *m { v } else { *m };
             }
-            for c in 0..c_n {
-                let row = &mut out[at(c)..at(c) + len];
-                for (((o, &v), &m), s) in row
-                    .iter_mut()
-                    .zip(&z[at(c)..at(c) + len])
-                    .zip(&max[..len])
-                    .zip(sum[..len].iter_mut())
-                {
-                    let e = (v - m).exp_nonpositive();
-                    *o = e;
-                    *s = *s + e;
-                }
-            }
-            for c in 0..c_n {
-                for (o, &s) in out[at(c)..at(c) + len].iter_mut().zip(&sum[..len]) {
-                    *o = *o / s;
-                }
-            }
-            start += len;
         }
+        for c in 0..c_n {
+            let row = &mut out.row_mut(c)[start..start + len];
+            for (((o, &v), &m), s) in row
+                .iter_mut()
+                .zip(&z.row(c)[start..start + len])
+                .zip(&max[..len])
+                .zip(sum[..len].iter_mut())
+            {
+                let e = (v - m).exp_nonpositive();
+                *o = e;
+                *s = *s + e;
+            }
+        }
+        for c in 0..c_n {
+            for (o, &s) in out.row_mut(c)[start..start + len]
+                .iter_mut()
+                .zip(&sum[..len])
+            {
+                *o = *o / s;
+            }
+        }
+        start += len;
     }
 }
 
@@ -477,6 +549,28 @@ pub fn softmax_chain_labels<T: Float, L: Label>(
     coef: &[(T, T, T)],
     grad: &mut [T],
 ) {
+    softmax_chain_label_rows(labels, ignore, coef, &mut Block(grad, labels.len()));
+}
+
+/// [`softmax_chain_labels`] over a run of voxels given as one slice per channel.
+#[inline(always)]
+pub fn softmax_chain_labels_slices<T: Float, L: Label>(
+    labels: &[L],
+    ignore: Option<i64>,
+    coef: &[(T, T, T)],
+    rows: &mut [&mut [T]],
+) {
+    softmax_chain_label_rows(labels, ignore, coef, rows);
+}
+
+/// The chain rule of `labels.len()` voxels: every voxel on its own (any cut, same bits).
+#[inline(always)]
+fn softmax_chain_label_rows<T: Float, L: Label, R: RowsMut<T> + ?Sized>(
+    labels: &[L],
+    ignore: Option<i64>,
+    coef: &[(T, T, T)],
+    grad: &mut R,
+) {
     let s_n = labels.len();
     let (has_ignore, ignore) = (ignore.is_some(), ignore.unwrap_or(0));
     let mut start = 0;
@@ -485,7 +579,7 @@ pub fn softmax_chain_labels<T: Float, L: Label>(
         let mut acc = [T::ZERO; CHAIN_TILE];
         let tile = &labels[start..start + len];
         for (c, &(a, b, cc)) in coef.iter().enumerate() {
-            let row = &grad[c * s_n + start..][..len];
+            let row = &grad.row_mut(c)[start..start + len];
             for ((&p, acc), &l) in row.iter().zip(acc[..len].iter_mut()).zip(tile) {
                 let l = l.to_i64();
                 let keep = !(has_ignore & (l == ignore));
@@ -495,7 +589,7 @@ pub fn softmax_chain_labels<T: Float, L: Label>(
             }
         }
         for (c, &(a, b, cc)) in coef.iter().enumerate() {
-            let row = &mut grad[c * s_n + start..][..len];
+            let row = &mut grad.row_mut(c)[start..start + len];
             for ((o, &acc), &l) in row.iter_mut().zip(acc[..len].iter()).zip(tile) {
                 let l = l.to_i64();
                 let keep = !(has_ignore & (l == ignore));

@@ -929,6 +929,19 @@ compiled_for!(
 );
 
 compiled_for!(
+    /// [`portable::softmax_slices`].
+    softmax_slices_f32_avx512, softmax_slices_f32_avx2, <>
+    (z: &[&[f32]], out: &mut [&mut [f32]]) -> () => portable::softmax_slices
+);
+
+compiled_for!(
+    /// [`portable::softmax_chain_labels_slices`].
+    softmax_chain_labels_slices_f32_avx512, softmax_chain_labels_slices_f32_avx2, <L: crate::Label>
+    (labels: &[L], ignore: Option<i64>, coef: &[(f32, f32, f32)], rows: &mut [&mut [f32]]) -> ()
+        => portable::softmax_chain_labels_slices
+);
+
+compiled_for!(
     /// [`portable::softmax_chain_labels`].
     softmax_chain_labels_f32_avx512, softmax_chain_labels_f32_avx2, <L: crate::Label>
     (labels: &[L], ignore: Option<i64>, coef: &[(f32, f32, f32)], grad: &mut [f32]) -> ()
