@@ -187,3 +187,37 @@ pub(crate) fn invalid(name: &'static str, value: f64, reason: &'static str) -> D
         reason,
     }
 }
+
+impl DiceError {
+    /// The same error with its flat index moved by `by` (for an error found in a part of a
+    /// larger input starting at `by`); errors without an index are unchanged.
+    pub(crate) fn shifted(self, by: usize) -> DiceError {
+        match self {
+            DiceError::NonFinite { operand, index } => DiceError::NonFinite {
+                operand,
+                index: index + by,
+            },
+            DiceError::OutOfRange {
+                operand,
+                index,
+                value,
+            } => DiceError::OutOfRange {
+                operand,
+                index: index + by,
+                value,
+            },
+            DiceError::LabelOutOfRange {
+                operand,
+                index,
+                label,
+                classes,
+            } => DiceError::LabelOutOfRange {
+                operand,
+                index: index + by,
+                label,
+                classes,
+            },
+            e => e,
+        }
+    }
+}

@@ -553,20 +553,7 @@ pub fn batch_label_confusion<L: Label>(
             ignore_index,
             &mut out[n * c_n..(n + 1) * c_n],
         )
-        .map_err(|e| match e {
-            DiceError::LabelOutOfRange {
-                operand,
-                index,
-                label,
-                classes,
-            } => DiceError::LabelOutOfRange {
-                operand,
-                index: index + n * s_n,
-                label,
-                classes,
-            },
-            e => e,
-        })?;
+        .map_err(|e| e.shifted(n * s_n))?;
     }
     Ok(())
 }

@@ -365,20 +365,7 @@ fn check_labels_in<L: crate::Label>(
         |_, _| (),
         |k| {
             let r = drive::chunk_range(k, n);
-            check_labels(&labels[r.clone()], classes, ignore).map_err(|e| match e {
-                DiceError::LabelOutOfRange {
-                    operand,
-                    index,
-                    label,
-                    classes,
-                } => DiceError::LabelOutOfRange {
-                    operand,
-                    index: index + r.start,
-                    label,
-                    classes,
-                },
-                e => e,
-            })
+            check_labels(&labels[r.clone()], classes, ignore).map_err(|e| e.shifted(r.start))
         },
     )
 }
