@@ -2,16 +2,16 @@
 //!
 //! ## Why the results do not depend on the thread count
 //! Every pass over a volume is cut into chunks of [`crate::CHUNK`] voxels of one row (one
-//! sample and class, or one sample for the softmax): a cut fixed by the shape alone, never by
-//! the number of threads. Each chunk's sums come from the same kernel call whichever thread
+//! sample and class; for the softmax, the same voxels of every channel of a sample): a cut
+//! fixed by the shape alone, never by the number of threads. Each chunk's sums come from the same kernel call whichever thread
 //! makes it, and the chunks' sums are added in chunk order on the calling thread: exactly the
 //! additions the single-threaded path makes (it runs the same chunks in order, with or without
 //! `std`). Gradient passes write disjoint elements from values fixed before they start. So
 //! statistics, losses and gradients are bit-identical for 1, 2 or N threads and for any
 //! [`Executor`] (tested).
 //!
-//! Inputs below [`MIN_PARALLEL`] elements stay on the calling thread: starting threads costs
-//! more than the pass.
+//! Inputs below [`Executor::min_parallel`] elements ([`MIN_PARALLEL`] unless the executor says
+//! otherwise) stay on the calling thread: starting threads costs more than the pass.
 //!
 //! ## Who provides the threads
 //! [`Threads`] starts scoped threads for each call (no pool, nothing left running). Adapters
@@ -27,8 +27,8 @@ use std::vec::Vec;
 /// for each pass (about 50 µs for one helper on a 2-vCPU AMD EPYC, Zen 5), so two threads
 /// only pay off above about 2²⁰ f32 elements there: the soft forward took 88 µs on one
 /// thread and 95 µs on two at 2²⁰, 181 µs and 140 µs at 2²¹
-/// (`cargo bench --bench core -- threads`). Executors backed by a running pool (LibTorch's)
-/// start cheaper; the threshold is the same for all, so results never depend on it.
+/// (`cargo bench --bench core -- threads`). Executors backed by a running pool start cheaper
+/// and may set a lower [`Executor::min_parallel`]: results never depend on it.
 pub const MIN_PARALLEL: usize = 1 << 21;
 
 /// Runs independent tasks, perhaps concurrently: the seam between the core's chunked passes
