@@ -448,6 +448,58 @@ fn read_typed<T: Swap>(
     Ok(v)
 }
 
+/// `n` elements stored as `S`, widened to `T` as they are read: through a 64 KiB buffer
+/// straight into the final `Vec<T>` (no full-size buffer of `S`, no zero-filling). Memory is
+/// bounded as in [`read_typed`].
+fn read_widened<S: Swap, T: From<S>>(
+    r: &mut dyn Read,
+    n: usize,
+    elem: Elem,
+    little_endian: bool,
+    remaining: Avail,
+) -> Result<Vec<T>, String> {
+    const BUF: usize = 1 << 16;
+    let size = std::mem::size_of::<S>();
+    let bytes = n
+        .checked_mul(size)
+        .ok_or_else(|| format!("{n} voxels of {} overflow the address space", elem.name()))?;
+    check_claim(remaining, n, bytes, elem)?;
+    let mut v: Vec<T> = Vec::new();
+    v.try_reserve_exact(remaining.reserve(bytes).div_ceil(size).max(1).min(n))
+        .map_err(|_| no_memory(n, elem.name()))?;
+    huge_pages::advise(&v);
+    let swap = little_endian != cfg!(target_endian = "little") && size > 1;
+    let mut buf = [0u8; BUF];
+    // Bytes of a split element carried to the front of `buf` for the next read.
+    let mut carried = 0usize;
+    let mut left = bytes;
+    while left > 0 {
+        let want = (BUF - carried).min(left);
+        let k = match r.read(&mut buf[carried..carried + want]) {
+            Ok(0) => return Err(TRUNCATED.into()),
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_error(&e)),
+        };
+        left -= k;
+        let have = carried + k;
+        let whole = have / size * size;
+        if v.capacity() - v.len() < whole / size {
+            // A compressed stream larger than its first reservation: grow by doubling.
+            let more = (n - v.len()).min(v.capacity().max(whole / size));
+            v.try_reserve_exact(more)
+                .map_err(|_| no_memory(n, elem.name()))?;
+        }
+        v.extend(buf[..whole].chunks_exact(size).map(|b| {
+            let x: S = bytemuck::pod_read_unaligned(b);
+            T::from(if swap { x.swap() } else { x })
+        }));
+        buf.copy_within(whole..have, 0);
+        carried = have - whole;
+    }
+    Ok(v)
+}
+
 /// A raw claim of `bytes` that the file cannot hold is an error naming both.
 fn check_claim(remaining: Avail, n: usize, bytes: usize, elem: Elem) -> Result<(), String> {
     match remaining {
@@ -487,6 +539,7 @@ pub(crate) fn try_collect<T>(
 ) -> Result<Vec<T>, String> {
     let mut v = Vec::new();
     v.try_reserve_exact(n).map_err(|_| no_memory(n, what))?;
+    huge_pages::advise(&v);
     v.extend(it);
     Ok(v)
 }
@@ -502,14 +555,8 @@ pub(crate) fn read_data(
 ) -> Result<Data, String> {
     Ok(match elem {
         Elem::U8 => Data::U8(read_bytes(r, n, remaining)?),
-        Elem::I8 => {
-            let v = read_typed::<i8>(r, n, elem, le, remaining)?;
-            Data::I32(try_collect(n, v.into_iter().map(i32::from), "int32")?)
-        }
-        Elem::I16 => {
-            let v = read_typed::<i16>(r, n, elem, le, remaining)?;
-            Data::I32(try_collect(n, v.into_iter().map(i32::from), "int32")?)
-        }
+        Elem::I8 => Data::I32(read_widened::<i8, i32>(r, n, elem, le, remaining)?),
+        Elem::I16 => Data::I32(read_widened::<i16, i32>(r, n, elem, le, remaining)?),
         Elem::U16 => Data::U16(read_typed(r, n, elem, le, remaining)?),
         Elem::I32 => Data::I32(read_typed(r, n, elem, le, remaining)?),
         Elem::U32 => Data::U32(read_typed(r, n, elem, le, remaining)?),
