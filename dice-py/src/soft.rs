@@ -286,6 +286,32 @@ where
     .map_err(value_error)
 }
 
+/// Runs `f` over the caller's probabilities buffer: an array of `T` of the input's shape,
+/// C-contiguous and not borrowed elsewhere (each a clear error otherwise).
+fn with_probabilities<T: Element, R>(
+    buf: &Bound<'_, PyAny>,
+    input: &Bound<'_, PyAny>,
+    f: impl FnOnce(&mut [T]) -> PyResult<R>,
+) -> PyResult<R> {
+    let arr = buf
+        .cast::<numpy::PyArrayDyn<T>>()
+        .map_err(|_| type_error("probabilities", buf, "an array of the input's dtype"))?;
+    if arr.shape() != crate::error::shape_of(input).as_slice() {
+        return Err(PyValueError::new_err(format!(
+            "probabilities have shape {:?}, the input {:?}",
+            arr.shape(),
+            crate::error::shape_of(input)
+        )));
+    }
+    let mut rw = arr
+        .try_readwrite()
+        .map_err(|_| PyValueError::new_err("probabilities are borrowed elsewhere"))?;
+    let out = rw
+        .as_slice_mut()
+        .map_err(|_| PyValueError::new_err("probabilities must be C-contiguous"))?;
+    f(out)
+}
+
 fn stats_array<'py>(py: Python<'py>, s: &[SoftStats]) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let flat: Vec<f64> = s
         .iter()
@@ -379,25 +405,9 @@ pub fn soft_statistics<'py>(
             run_on_pred::<$t, _>(py, input, |py, shape, p| {
                 let stats = match probabilities {
                     None => statistics_of(py, params, act, shape, p, target, mask, None)?,
-                    Some(buf) => {
-                        let arr = buf.cast::<numpy::PyArrayDyn<$t>>().map_err(|_| {
-                            type_error("probabilities", buf, "an array of the input's dtype")
-                        })?;
-                        if arr.shape() != crate::error::shape_of(input).as_slice() {
-                            return Err(PyValueError::new_err(format!(
-                                "probabilities have shape {:?}, the input {:?}",
-                                arr.shape(),
-                                crate::error::shape_of(input)
-                            )));
-                        }
-                        let mut rw = arr.try_readwrite().map_err(|_| {
-                            PyValueError::new_err("probabilities are borrowed elsewhere")
-                        })?;
-                        let out = rw.as_slice_mut().map_err(|_| {
-                            PyValueError::new_err("probabilities must be C-contiguous")
-                        })?;
-                        statistics_of(py, params, act, shape, p, target, mask, Some(out))?
-                    }
+                    Some(buf) => with_probabilities::<$t, _>(buf, input, |out| {
+                        statistics_of(py, params, act, shape, p, target, mask, Some(out))
+                    })?,
                 };
                 stats_array(py, &stats)
             })
@@ -568,30 +578,15 @@ fn gradient_in_place<'py>(
     macro_rules! in_place {
         ($t:ty) => {
             run_on_pred::<$t, _>(py, input, |py, shape, z| {
-                let arr = kept.cast::<numpy::PyArrayDyn<$t>>().map_err(|_| {
-                    type_error("probabilities", kept, "an array of the input's dtype")
-                })?;
-                if arr.shape() != crate::error::shape_of(input).as_slice() {
-                    return Err(PyValueError::new_err(format!(
-                        "probabilities have shape {:?}, the input {:?}",
-                        arr.shape(),
-                        crate::error::shape_of(input)
-                    )));
-                }
                 let s = stats_from(params, stats, shape.pairs().map_err(value_error)?)?;
                 let loss = params.loss();
-                let mut rw = arr
-                    .try_readwrite()
-                    .map_err(|_| PyValueError::new_err("probabilities are borrowed elsewhere"))?;
-                let grad = rw
-                    .as_slice_mut()
-                    .map_err(|_| PyValueError::new_err("probabilities must be C-contiguous"))?;
                 let up = upstream_of(upstream, up_slice)?;
-                // `z` only gives the input its shape and target: the kept `p` stand in for it.
-                with_input(py, shape, z, target, mask, params.ignore_index, |input| {
-                    loss.gradient_logits_from_probabilities(input, act, &s, up, grad)
+                with_probabilities::<$t, _>(kept, input, |grad| {
+                    // `z` only gives the input its shape and target: the kept `p` stand in.
+                    with_input(py, shape, z, target, mask, params.ignore_index, |input| {
+                        loss.gradient_logits_from_probabilities(input, act, &s, up, grad)
+                    })
                 })?;
-                drop(rw);
                 Ok(kept.clone())
             })
         };

@@ -414,10 +414,7 @@ fn read_typed<T: Swap>(
     remaining: Avail,
 ) -> Result<Vec<T>, String> {
     let size = std::mem::size_of::<T>();
-    let bytes = n
-        .checked_mul(size)
-        .ok_or_else(|| format!("{n} voxels of {} overflow the address space", elem.name()))?;
-    check_claim(remaining, n, bytes, elem)?;
+    let bytes = claimed_bytes(remaining, n, size, elem)?;
     let mut v: Vec<T> = Vec::new();
     let mut filled = 0usize; // bytes
     while filled < bytes {
@@ -460,10 +457,7 @@ fn read_widened<S: Swap, T: From<S>>(
 ) -> Result<Vec<T>, String> {
     const BUF: usize = 1 << 16;
     let size = std::mem::size_of::<S>();
-    let bytes = n
-        .checked_mul(size)
-        .ok_or_else(|| format!("{n} voxels of {} overflow the address space", elem.name()))?;
-    check_claim(remaining, n, bytes, elem)?;
+    let bytes = claimed_bytes(remaining, n, size, elem)?;
     let mut v: Vec<T> = Vec::new();
     v.try_reserve_exact(remaining.reserve(bytes).div_ceil(size).max(1).min(n))
         .map_err(|_| no_memory(n, elem.name()))?;
@@ -498,6 +492,15 @@ fn read_widened<S: Swap, T: From<S>>(
         carried = have - whole;
     }
     Ok(v)
+}
+
+/// The bytes of `n` elements of `size` bytes, checked against what the source can hold.
+fn claimed_bytes(remaining: Avail, n: usize, size: usize, elem: Elem) -> Result<usize, String> {
+    let bytes = n
+        .checked_mul(size)
+        .ok_or_else(|| format!("{n} voxels of {} overflow the address space", elem.name()))?;
+    check_claim(remaining, n, bytes, elem)?;
+    Ok(bytes)
 }
 
 /// A raw claim of `bytes` that the file cannot hold is an error naming both.
