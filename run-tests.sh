@@ -53,7 +53,7 @@ cargo test -p dice-core
 
 echo "== fuzz targets, a fixed number of seeded runs each (only where nightly and cargo-fuzz exist)"
 if cargo +nightly --version >/dev/null 2>&1 && cargo fuzz --version >/dev/null 2>&1; then
-    for target in read_any eval_pair ffi; do
+    for target in read_any eval_pair detached ffi; do
         corpus=$(mktemp -d)
         log=$(mktemp)
         cp -r "fuzz/corpus/$target/." "$corpus/"

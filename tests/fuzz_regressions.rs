@@ -44,3 +44,8 @@ fn pair_evaluation_replays_corpus_and_regressions() {
 fn c_abi_replays_corpus_and_regressions() {
     assert!(replay("ffi", ffi::ffi_calls) >= 4);
 }
+
+#[test]
+fn detached_headers_replay_corpus_and_regressions() {
+    assert!(replay("detached", cli::detached) >= 10);
+}

@@ -3,6 +3,7 @@
 //! that is not evaluated (no namesake, a subfolder, not an image, a name clash) is listed with
 //! its reason, and a failing case is reported without stopping the others.
 
+use crate::names::ShowPath;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,20 +18,29 @@ fn listing(dir: &Path, skipped: &mut Vec<Skipped>) -> Result<BTreeMap<String, Pa
     let mut out: BTreeMap<String, PathBuf> = BTreeMap::new();
     let mut clashes: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
     let entries =
-        std::fs::read_dir(dir).map_err(|e| format!("{}: cannot list: {e}", dir.display()))?;
+        std::fs::read_dir(dir).map_err(|e| format!("{}: cannot list: {e}", dir.shown()))?;
     let mut paths: Vec<PathBuf> = Vec::new();
     for entry in entries {
-        paths.push(entry.map_err(|e| format!("{}: {e}", dir.display()))?.path());
+        paths.push(entry.map_err(|e| format!("{}: {e}", dir.shown()))?.path());
     }
     paths.sort();
     let skip = |skipped: &mut Vec<Skipped>, p: &Path, reason: &str| {
         skipped.push(Skipped {
-            path: p.display().to_string(),
+            path: p.shown().to_string(),
             reason: reason.into(),
         })
     };
     for path in &paths {
-        if path.is_dir() {
+        // What the entry is, symlinks followed: only regular files are read (a FIFO would
+        // hang the run, a device never end); a broken link or a loop is said, not followed.
+        let meta = match std::fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) => {
+                skip(skipped, path, &format!("cannot be read ({e})"));
+                continue;
+            }
+        };
+        if meta.is_dir() {
             skip(
                 skipped,
                 path,
@@ -38,10 +48,20 @@ fn listing(dir: &Path, skipped: &mut Vec<Skipped>) -> Result<BTreeMap<String, Pa
             );
             continue;
         }
+        if !meta.is_file() {
+            skip(
+                skipped,
+                path,
+                &format!(
+                    "{} (only regular files are read)",
+                    formats::input::kind_of(&meta)
+                ),
+            );
+            continue;
+        }
         let lower = path
             .file_name()
-            .and_then(|n| n.to_str())
-            .map(str::to_ascii_lowercase)
+            .map(|n| crate::names::path_bytes(Path::new(n)).to_ascii_lowercase())
             .unwrap_or_default();
         match formats::classify(path) {
             Some((formats::Format::PairImage, _)) => {
@@ -59,7 +79,10 @@ fn listing(dir: &Path, skipped: &mut Vec<Skipped>) -> Result<BTreeMap<String, Pa
                     out.insert(stem, path.clone());
                 }
             }
-            None if formats::DATA_ENDINGS.iter().any(|e| lower.ends_with(e)) => {
+            None if formats::DATA_ENDINGS
+                .iter()
+                .any(|e| lower.ends_with(e.as_bytes())) =>
+            {
                 // The data file of a header beside it (.raw of .mhd/.nhdr) is read through it.
                 if formats::companion(path, &[".mhd", ".nhdr"]).is_none() {
                     skip(skipped, path, "a raw data file without a header");
@@ -104,10 +127,10 @@ pub fn pair(pred_dir: &Path, gt_dir: &Path) -> Result<Pairing, String> {
     for (k, p) in &preds {
         if !gts.contains_key(k) {
             skipped.push(Skipped {
-                path: p.display().to_string(),
+                path: p.shown().to_string(),
                 reason: format!(
                     "a prediction without a reference named {k} in {}",
-                    gt_dir.display()
+                    gt_dir.shown()
                 ),
             });
         }
@@ -115,10 +138,10 @@ pub fn pair(pred_dir: &Path, gt_dir: &Path) -> Result<Pairing, String> {
     for (k, g) in &gts {
         if !preds.contains_key(k) {
             skipped.push(Skipped {
-                path: g.display().to_string(),
+                path: g.shown().to_string(),
                 reason: format!(
                     "a reference without a prediction named {k} in {}",
-                    pred_dir.display()
+                    pred_dir.shown()
                 ),
             });
         }
@@ -129,7 +152,7 @@ pub fn pair(pred_dir: &Path, gt_dir: &Path) -> Result<Pairing, String> {
 
 /// Reads and evaluates one pair.
 pub fn evaluate_files(name: &str, pred: &Path, gt: &Path, opts: &Options) -> Case {
-    let (pn, gn) = (pred.display().to_string(), gt.display().to_string());
+    let (pn, gn) = (pred.shown().to_string(), gt.shown().to_string());
     let result =
         eval::prepare(pred, gt, opts).and_then(|pair| eval::evaluate(&pair, opts, &pn, &gn));
     Case {
@@ -192,8 +215,8 @@ pub fn evaluate_all(pairing: &Pairing, opts: &Options, threads: usize) -> Vec<Ca
                     let (name, p, g) = &pairing.pairs[i];
                     Case {
                         name: name.clone(),
-                        prediction: p.display().to_string(),
-                        reference: g.display().to_string(),
+                        prediction: p.shown().to_string(),
+                        reference: g.shown().to_string(),
                         result: Err("not evaluated (a worker thread failed)".into()),
                     }
                 })

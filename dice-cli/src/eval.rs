@@ -3,6 +3,7 @@
 //! what their values mean, then dice-core's exact counts (and soft Dice on request). The
 //! counting and the metrics are dice-core's; this module chooses voxels and labels.
 
+use crate::names::ShowPath;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -51,6 +52,8 @@ pub struct Options {
     pub regions: Vec<Region>,
     /// Lesion-wise metrics (`--lesion-wise`).
     pub lesion: Option<LesionOptions>,
+    /// How far a detached header may reach for its data (`--allow-data-outside`).
+    pub access: crate::formats::Access,
     /// Threads for one pair: its labels' counts (large volumes, in parts) and the lesion-wise
     /// metrics of its labels and regions (1 in directory runs, which use their threads across
     /// pairs). Results do not depend on it.
@@ -76,6 +79,7 @@ impl Default for Options {
             surface: SurfaceOptions::default(),
             regions: Vec::new(),
             lesion: None,
+            access: crate::formats::Access::default(),
             lesion_threads: 1,
         }
     }
@@ -236,39 +240,38 @@ fn squeeze(dims: &[usize]) -> Vec<usize> {
 /// Reads both files and makes them comparable: the grid check (and reorientation), then the
 /// value interpretation. Errors name the files.
 pub fn prepare(pred_path: &Path, gt_path: &Path, opts: &Options) -> Result<Pair, String> {
-    let (pred, gt) = decode_pair(pred_path, gt_path, opts.concurrent_decode);
+    let (pred, gt) = decode_pair(pred_path, gt_path, opts.concurrent_decode, opts.access);
     let (pred, gt) = (pred?, gt?);
     align_and_interpret(
         pred,
         gt,
-        &pred_path.display().to_string(),
-        &gt_path.display().to_string(),
+        &pred_path.shown().to_string(),
+        &gt_path.shown().to_string(),
         opts,
     )
 }
 
-/// Decodes both files of a pair, on two threads when `concurrent` (the prediction's on a
-/// helper thread; if the system will not start one, both on this one).
+/// Decodes both files of a pair under the data-file policy `access`, on two threads when
+/// `concurrent` (the prediction's on a helper thread; if the system will not start one, both
+/// on this one).
 pub fn decode_pair(
     pred_path: &Path,
     gt_path: &Path,
     concurrent: bool,
+    access: crate::formats::Access,
 ) -> (Result<Volume, String>, Result<Volume, String>) {
+    let read = |p: &Path| crate::formats::read_with(p, access);
     if !concurrent {
-        return (
-            crate::formats::read(pred_path),
-            crate::formats::read(gt_path),
-        );
+        return (read(pred_path), read(gt_path));
     }
     std::thread::scope(|s| {
-        let helper =
-            std::thread::Builder::new().spawn_scoped(s, || crate::formats::read(pred_path));
-        let gt = crate::formats::read(gt_path);
+        let helper = std::thread::Builder::new().spawn_scoped(s, || read(pred_path));
+        let gt = read(gt_path);
         let pred = match helper {
             Ok(h) => h
                 .join()
-                .unwrap_or_else(|_| Err(format!("{}: the decoder failed", pred_path.display()))),
-            Err(_) => crate::formats::read(pred_path),
+                .unwrap_or_else(|_| Err(format!("{}: the decoder failed", pred_path.shown()))),
+            Err(_) => read(pred_path),
         };
         (pred, gt)
     })
@@ -277,7 +280,7 @@ pub fn decode_pair(
 /// [`prepare`] on decoded volumes.
 pub fn align_and_interpret(
     mut pred: Volume,
-    gt: Volume,
+    mut gt: Volume,
     pn: &str,
     gn: &str,
     opts: &Options,
@@ -285,6 +288,21 @@ pub fn align_and_interpret(
     let mut notes: Vec<String> = Vec::new();
     notes.extend(pred.notes.drain(..).map(|n| format!("{pn}: {n}")));
     notes.extend(gt.notes.iter().map(|n| format!("{gn}: {n}")));
+    // A geometry that cannot measure (sheared, not a rotation, a voxel size out of range)
+    // is an error unless the arrays are compared as stored.
+    for (v, name) in [(&mut pred, pn), (&mut gt, gn)] {
+        if let Some(problem) = v.geometry_error.take() {
+            if !opts.ignore_geometry {
+                return Err(format!(
+                    "{name}: {problem}\n  (--ignore-geometry compares the arrays as stored, \
+                     with --spacing for distances)"
+                ));
+            }
+            notes.push(format!(
+                "{name}: geometry not used (--ignore-geometry): {problem}"
+            ));
+        }
+    }
     // Axes past the third (time, channels) must agree exactly; their spacing does not matter.
     let extra = |d: &[usize]| squeeze(d.get(3..).unwrap_or(&[]));
     if extra(&pred.dims) != extra(&gt.dims) {
@@ -449,6 +467,10 @@ pub fn evaluate(pair: &Pair, opts: &Options, pn: &str, gn: &str) -> Result<Outco
                 None => vec![r.label],
             })
             .collect();
+        // Each label row's box in either map, from one pass over each map: a label's
+        // lesion-wise work stays inside its box.
+        let label_keys: Vec<i64> = rows[..label_rows].iter().map(|r| r.label).collect();
+        let boxes = surfaces::label_boxes(pair, &label_keys, opts.threshold, grid)?;
         // Labels and regions are independent: on up to `lesion_threads` threads, each with its
         // own workspace, rows taken in order; the results do not depend on the thread count.
         let next = std::sync::atomic::AtomicUsize::new(0);
@@ -461,8 +483,16 @@ pub fn evaluate(pair: &Pair, opts: &Options, pn: &str, gn: &str) -> Result<Outco
                 let Some(labels) = keys.get(k) else { break };
                 let r = match region_masks.get(k) {
                     Some(Some((p, g))) => lesionwise::values(&mut ws, p, g, grid, lesion),
-                    _ => lesionwise::masks(pair, labels, opts.threshold, opts.ignore_label)
-                        .and_then(|(p, g)| lesionwise::values(&mut ws, &p, &g, grid, lesion)),
+                    _ => lesionwise::values_in(
+                        &mut ws,
+                        pair,
+                        labels,
+                        opts.threshold,
+                        opts.ignore_label,
+                        grid,
+                        boxes.get(k).copied().flatten(),
+                        lesion,
+                    ),
                 };
                 if let Ok(mut slot) = results[k].lock() {
                     *slot = Some(r);
@@ -673,37 +703,47 @@ fn count<L: Label>(
 }
 
 /// Both maps in one type (converted only where needed), counted into a table of `classes`.
+///
+/// Labels are compared as values, never as bytes of one file's type: maps of the same type
+/// are counted as stored (dice-core compares the ignore label as a value, so `-1` matches
+/// nothing in a `uint8` map); maps of different types are converted to the narrowest type
+/// that holds every label below `classes`, and the ignore label, which may not fit that type
+/// (`-1` of an `int16` reference against a `uint8` prediction), becomes `classes` there, a
+/// value no counted label has.
 fn count_dense(
     p: &Data,
     g: &Data,
-    (max, ignore): (i64, Option<i64>),
+    ignore: Option<i64>,
     classes: usize,
     threads: usize,
 ) -> Result<(Vec<Confusion>, u64), String> {
     let mut out = vec![Confusion::default(); classes];
+    let sentinel = classes as i64;
+    let value = |x: i64| if Some(x) == ignore { sentinel } else { x };
+    let ig = ignore.map(|_| sentinel);
     let n = match (p, g) {
         (Data::U8(a), Data::U8(b)) => count(a, b, ignore, &mut out, threads)?,
         (Data::U16(a), Data::U16(b)) => count(a, b, ignore, &mut out, threads)?,
         (Data::U32(a), Data::U32(b)) => count(a, b, ignore, &mut out, threads)?,
         (Data::I32(a), Data::I32(b)) => count(a, b, ignore, &mut out, threads)?,
         (Data::I64(a), Data::I64(b)) => count(a, b, ignore, &mut out, threads)?,
-        _ if max <= u8::MAX as i64 => {
-            // Every label (and the ignore label, where present) fits a byte: the SIMD path.
-            let f = |x: i64| x as u8;
+        _ if sentinel <= u8::MAX as i64 => {
+            // Every label (and the ignore label's stand-in) fits a byte: the SIMD path.
+            let f = |x: i64| value(x) as u8;
             count(
                 &convert(p, f, "uint8")?,
                 &convert(g, f, "uint8")?,
-                ignore,
+                ig,
                 &mut out,
                 threads,
             )?
         }
-        _ if max <= u16::MAX as i64 => {
-            let f = |x: i64| x as u16;
+        _ if sentinel <= u16::MAX as i64 => {
+            let f = |x: i64| value(x) as u16;
             count(
                 &convert(p, f, "uint16")?,
                 &convert(g, f, "uint16")?,
-                ignore,
+                ig,
                 &mut out,
                 threads,
             )?
@@ -792,19 +832,8 @@ fn labels(
             .map(|(l, c)| row_of(l, c))
             .collect());
     }
-    // The type both maps are counted in must hold the ignore label where it occurs.
-    let ignore_max = match ignore {
-        Some(i) if ps.has_ignore || gs.has_ignore => i.max(0),
-        _ => 0,
-    };
     let classes = (max_present.max(max_chosen) + 1) as usize;
-    let (counts, counted) = count_dense(
-        p,
-        g,
-        (max_present.max(ignore_max), ignore),
-        classes,
-        opts.lesion_threads,
-    )?;
+    let (counts, counted) = count_dense(p, g, ignore, classes, opts.lesion_threads)?;
     // Maps scanned without listing their labels are checked against --max-labels here.
     let in_pred = counts.iter().filter(|c| c.prediction() > 0).count();
     let in_ref = counts.iter().filter(|c| c.reference() > 0).count();

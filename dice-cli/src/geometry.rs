@@ -19,6 +19,17 @@ use crate::volume::Data;
 /// `float32` header fields and qform/sform round-trips change (about 1e-5 mm over 300 mm).
 pub const DEFAULT_TOLERANCE_MM: f64 = 0.01;
 
+/// The largest |cos| of the angle between two voxel axes for them to count as perpendicular:
+/// 1e-4 (0.006°), far above what `float32` header fields round an orthogonal affine to (about
+/// 1e-7), far below any real shear. A sheared affine (an sform written by a registration tool
+/// that does not orthogonalise, a hand-edited direction matrix) has no voxel spacing in the
+/// sense surface distances need, and is refused.
+pub const SHEAR_TOLERANCE: f64 = 1e-4;
+
+/// The voxel sizes dice accepts, mm: a micrometre to a kilometre. Outside, a header (or
+/// `--spacing`) is wrong, and distances and volumes computed from it would be too.
+pub const SPACING_RANGE_MM: (f64, f64) = (1e-6, 1e6);
+
 /// A voxel-to-world affine in millimetres, RAS+: `world = linear · (i, j, k) + translation`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Geometry {
@@ -58,6 +69,44 @@ impl Geometry {
                 .sqrt();
         }
         s
+    }
+
+    /// Why this affine cannot be used to measure (`None` when it can): non-finite entries, a
+    /// singular linear part, voxel axes that are not perpendicular (beyond
+    /// [`SHEAR_TOLERANCE`]), or a voxel size outside [`SPACING_RANGE_MM`].
+    pub fn problem(&self) -> Option<String> {
+        if !self.is_valid() {
+            return Some(format!(
+                "the {} affine is not finite and invertible: {}",
+                self.source,
+                self.text()
+            ));
+        }
+        let cols: [[f64; 3]; 3] =
+            std::array::from_fn(|j| std::array::from_fn(|i| self.affine[i][j]));
+        let spacing = self.spacing();
+        let (lo, hi) = SPACING_RANGE_MM;
+        if let Some(j) = (0..3).find(|&j| !(lo..=hi).contains(&spacing[j])) {
+            return Some(format!(
+                "the {} gives voxel axis {j} a size of {} mm, outside [{lo:e}, {hi:e}] mm",
+                self.source, spacing[j]
+            ));
+        }
+        for (a, b) in [(0, 1), (0, 2), (1, 2)] {
+            let dot: f64 = (0..3).map(|i| cols[a][i] * cols[b][i]).sum();
+            let cos = dot / (spacing[a] * spacing[b]);
+            if cos.abs() > SHEAR_TOLERANCE {
+                return Some(format!(
+                    "the {} is sheared: voxel axes {a} and {b} are {:.4}° apart, not 90° \
+                     (|cos| {:.2e} > {SHEAR_TOLERANCE:e}), so voxels have no single size to \
+                     measure distances and volumes with",
+                    self.source,
+                    cos.clamp(-1.0, 1.0).acos().to_degrees(),
+                    cos.abs()
+                ));
+            }
+        }
+        None
     }
 
     /// `true` when every entry is finite and the linear part is invertible.

@@ -81,6 +81,15 @@ impl Default for LesionOptions {
 }
 
 impl LesionOptions {
+    /// How far the matching reaches beyond a mask, in voxels: the reference's dilation
+    /// (BraTS), or none (IoU matching). A crop grown by this much changes no result.
+    fn reach(&self) -> u32 {
+        match self.matching {
+            Matching::Dilation => self.brats.dilation,
+            Matching::Iou => 0,
+        }
+    }
+
     /// The columns these options add, in order.
     pub fn columns(&self) -> Vec<String> {
         let cols: &[&str] = match self.matching {
@@ -242,13 +251,52 @@ pub fn values(
     grid: Grid,
     opts: &LesionOptions,
 ) -> Result<Vec<Option<f64>>, String> {
-    let reach = match opts.matching {
-        Matching::Dilation => opts.brats.dilation,
-        Matching::Iou => 0,
-    };
-    cropped(ws, pred, reference, grid, reach, |ws, p, r, g| {
+    cropped(ws, pred, reference, grid, opts.reach(), |ws, p, r, g| {
         values_in_box(ws, p, r, g, opts)
     })
+}
+
+/// [`values`] of the masks of `labels` in a pair, built only inside `bounds` (the labels' box
+/// in either map, from one pass over the volume: [`crate::surfaces::label_boxes`]) grown by
+/// the matching's reach: the cost follows the labels' boxes, so thousands of small labels
+/// cost one pass over the volume and their own boxes, not labels × voxels. The result is the
+/// one [`values`] gives on the whole masks (a box that holds the masks grown by the reach
+/// changes no component, overlap, dilation or distance).
+#[allow(clippy::too_many_arguments)]
+pub fn values_in(
+    ws: &mut Workspace,
+    pair: &Pair,
+    labels: &[i64],
+    threshold: f64,
+    ignore: Option<i64>,
+    grid: Grid,
+    bounds: Option<Bounds>,
+    opts: &LesionOptions,
+) -> Result<Vec<Option<f64>>, String> {
+    in_box(
+        ws,
+        grid,
+        bounds,
+        opts.reach(),
+        |p, r, b| {
+            let [nx, ny, _] = grid.dims;
+            let mut k = 0;
+            for z in b.lo[2]..b.hi[2] {
+                for y in b.lo[1]..b.hi[1] {
+                    let row = (z * ny + y) * nx;
+                    for i in row + b.lo[0]..row + b.hi[0] {
+                        let out =
+                            is_ignored(&pair.pred, ignore, i) || is_ignored(&pair.gt, ignore, i);
+                        p[k] = u8::from(!out && inside(&pair.pred, labels, threshold, i));
+                        r[k] = u8::from(!out && inside(&pair.gt, labels, threshold, i));
+                        k += 1;
+                    }
+                }
+            }
+            Ok(())
+        },
+        |ws, p, r, g| values_in_box(ws, p, r, g, opts),
+    )
 }
 
 /// Runs `f` on the pair cropped to the box of its foreground grown by `reach` voxels (the
@@ -264,14 +312,37 @@ fn cropped<R>(
     f: impl FnOnce(&mut Workspace, &[u8], &[u8], Grid) -> Result<R, String>,
 ) -> Result<R, String> {
     let e = |e: DiceError| e.to_string();
-    // Both empty: one background voxel (two slices on a 3-D grid) stands for the volume.
-    let b = surface::bounding_box(grid, pred, reference)
+    in_box(
+        ws,
+        grid,
+        surface::bounding_box(grid, pred, reference),
+        reach,
+        |p, r, b| {
+            surface::crop(pred, grid.dims, b, p).map_err(e)?;
+            surface::crop(reference, grid.dims, b, r).map_err(e)
+        },
+        f,
+    )
+}
+
+/// Runs `f` on the workspace's crop buffers filled by `fill` over `bounds` grown by `reach`
+/// voxels (`None`, both masks empty: one background voxel, two slices on a 3-D grid, stands
+/// for the volume), with the grid of that box.
+fn in_box<R>(
+    ws: &mut Workspace,
+    grid: Grid,
+    bounds: Option<Bounds>,
+    reach: u32,
+    fill: impl FnOnce(&mut [u8], &mut [u8], Bounds) -> Result<(), String>,
+    f: impl FnOnce(&mut Workspace, &[u8], &[u8], Grid) -> Result<R, String>,
+) -> Result<R, String> {
+    let b = bounds
         .unwrap_or(Bounds {
             lo: [0; 3],
             hi: [1; 3],
         })
         .grown(reach as usize, grid);
-    let box_grid = Grid::new(b.dims(), grid.spacing).map_err(e)?;
+    let box_grid = Grid::new(b.dims(), grid.spacing).map_err(|e| e.to_string())?;
     let (mut p, mut r) = (
         std::mem::take(&mut ws.crop_pred),
         std::mem::take(&mut ws.crop_ref),
@@ -280,8 +351,7 @@ fn cropped<R>(
     let out = (|| {
         ensure(&mut p, n, "the cropped prediction")?;
         ensure(&mut r, n, "the cropped reference")?;
-        surface::crop(pred, grid.dims, b, &mut p[..n]).map_err(e)?;
-        surface::crop(reference, grid.dims, b, &mut r[..n]).map_err(e)?;
+        fill(&mut p[..n], &mut r[..n], b)?;
         f(ws, &p[..n], &r[..n], box_grid)
     })();
     (ws.crop_pred, ws.crop_ref) = (p, r);

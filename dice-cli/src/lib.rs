@@ -8,6 +8,7 @@ pub mod formats;
 pub mod geometry;
 pub mod html;
 pub mod lesionwise;
+pub mod names;
 pub mod output;
 pub mod overlay;
 pub mod report;

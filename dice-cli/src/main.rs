@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use dice_cli::eval::{self, MetricName, Options};
 use dice_cli::geometry::DEFAULT_TOLERANCE_MM;
 use dice_cli::lesionwise::{LesionOptions, Region};
+use dice_cli::names::ShowPath;
 use dice_cli::report::{Case, Format, Report, SummaryOptions};
 use dice_cli::semantics::Kind;
 use dice_cli::surfaces::{SurfaceOptions, Tolerance};
@@ -120,6 +121,11 @@ struct EvalArgs {
     /// Compare the arrays as stored, whatever the files' geometry says (with a note).
     #[arg(long)]
     ignore_geometry: bool,
+    /// Let a detached header (NRRD `data file`, MetaImage `ElementDataFile`, a `.hdr`'s
+    /// `.img`) read a data file outside its own folder (refused by default: a header from an
+    /// upload must not reach other files).
+    #[arg(long)]
+    allow_data_outside: bool,
     /// Metrics to report, comma-separated: dice, iou, precision, recall, vs (the default set),
     /// hd, hd95, assd, masd, nsd (surface distances in mm), or all.
     #[arg(long, value_delimiter = ',')]
@@ -230,7 +236,7 @@ fn write_html(a: &EvalArgs, cases: &[Case], opts: &Options) -> Result<(), Failur
     let page = dice_cli::html::render(cases, opts, &summary, a.precision, a.report_worst)
         .map_err(Failure::Eval)?;
     output::write_atomic(path, page.as_bytes()).map_err(Failure::Eval)?;
-    let _ = writeln!(std::io::stderr(), "report written to {}", path.display());
+    let _ = writeln!(std::io::stderr(), "report written to {}", path.shown());
     Ok(())
 }
 
@@ -352,7 +358,7 @@ fn options(a: &EvalArgs) -> Result<Options, String> {
         if !ok {
             return Err(format!(
                 "--report {}: the report is an HTML page; name the file *.html",
-                r.display()
+                r.shown()
             ));
         }
     }
@@ -367,7 +373,7 @@ fn options(a: &EvalArgs) -> Result<Options, String> {
         if !ok {
             return Err(format!(
                 "--overlay {}: overlays are PNG pictures; name the file *.png",
-                o.display()
+                o.shown()
             ));
         }
     }
@@ -415,9 +421,10 @@ fn options(a: &EvalArgs) -> Result<Options, String> {
     let spacing = match &a.spacing {
         None => None,
         Some(s) => {
-            if !(2..=3).contains(&s.len()) || s.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+            let (lo, hi) = dice_cli::geometry::SPACING_RANGE_MM;
+            if !(2..=3).contains(&s.len()) || s.iter().any(|v| !(lo..=hi).contains(v)) {
                 return Err(format!(
-                    "--spacing {s:?}: two or three positive numbers of mm"
+                    "--spacing {s:?}: two or three numbers of mm in [{lo:e}, {hi:e}]"
                 ));
             }
             Some([s[0], s[1], s.get(2).copied().unwrap_or(1.0)])
@@ -556,6 +563,9 @@ fn options(a: &EvalArgs) -> Result<Options, String> {
         },
         regions,
         lesion,
+        access: dice_cli::formats::Access {
+            allow_data_outside: a.allow_data_outside,
+        },
         // A single pair's labels and regions share the cores; directory runs already use
         // their threads across pairs.
         lesion_threads: if a.pred.is_dir() || a.gt.is_dir() {
@@ -613,8 +623,8 @@ fn run(a: EvalArgs) -> Result<ExitCode, Failure> {
     if directory && !(a.pred.is_dir() && a.gt.is_dir()) {
         return Err(Failure::Usage(format!(
             "{} and {} must both be files or both be directories",
-            a.pred.display(),
-            a.gt.display()
+            a.pred.shown(),
+            a.gt.shown()
         )));
     }
     if directory && a.overlay.is_some() {
@@ -654,13 +664,13 @@ fn run(a: EvalArgs) -> Result<ExitCode, Failure> {
             let _ = writeln!(
                 std::io::stderr(),
                 "dice: no file of {} has a namesake in {}",
-                a.pred.display(),
-                a.gt.display()
+                a.pred.shown(),
+                a.gt.shown()
             );
         }
         (text, failed || pairing.pairs.is_empty())
     } else {
-        let (pn, gn) = (a.pred.display().to_string(), a.gt.display().to_string());
+        let (pn, gn) = (a.pred.shown().to_string(), a.gt.shown().to_string());
         let pair = eval::prepare(&a.pred, &a.gt, &opts).map_err(Failure::Eval)?;
         let outcome = eval::evaluate(&pair, &opts, &pn, &gn).map_err(Failure::Eval)?;
         if let Some(path) = &a.overlay {
@@ -670,7 +680,7 @@ fn run(a: EvalArgs) -> Result<ExitCode, Failure> {
             let _ = writeln!(
                 std::io::stderr(),
                 "overlay written to {} ({})",
-                path.display(),
+                path.shown(),
                 overlay::LEGEND
             );
         }

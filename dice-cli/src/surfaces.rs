@@ -142,23 +142,75 @@ fn label_at(d: &Data, i: usize) -> i64 {
     crate::with_labels!(d, v => v[i].to_i64(), float => i64::MIN)
 }
 
-/// Every label's box of a map (labels below 2¹⁶), or `None` when the map is not a label map
-/// or its labels are too large for a table.
-fn label_boxes(
-    grid: Grid,
-    v: &Values,
-    max_label: i64,
-) -> Result<Option<Vec<Option<Bounds>>>, String> {
+/// The box of each of `labels` in one map, in one pass over it (`None` for a label absent
+/// there; `None` overall when the map is not a label map). Labels below 2¹⁶ index a table
+/// directly; larger ones (up to any `i64`) are first mapped to their rank among `labels`, so
+/// the cost is one pass over the voxels whatever the labels, never labels × voxels.
+fn boxes_of(grid: Grid, v: &Values, labels: &[i64]) -> Result<Option<Vec<Option<Bounds>>>, String> {
     let Values::Labels(d) = v else {
         return Ok(None);
     };
-    if !(0..1 << 16).contains(&max_label) {
-        return Ok(None);
+    let e = |e: dice_core::DiceError| e.to_string();
+    let max = labels.iter().copied().max().unwrap_or(0);
+    if labels.iter().all(|&l| (0..1 << 16).contains(&l)) {
+        let mut table = vec![None; max as usize + 1];
+        crate::with_labels!(d, v => surface::label_bounds(grid, v, &mut table), float => Ok(()))
+            .map_err(e)?;
+        return Ok(Some(labels.iter().map(|&l| table[l as usize]).collect()));
     }
-    let mut out = vec![None; max_label as usize + 1];
-    crate::with_labels!(d, v => surface::label_bounds(grid, v, &mut out), float => Ok(()))
-        .map_err(|e| e.to_string())?;
-    Ok(Some(out))
+    let mut sorted: Vec<i64> = labels.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let absent = sorted.len() as u32;
+    // Runs of one label are the rule: one search per run.
+    let mut last = (i64::MIN, absent);
+    let rank = |x: i64, last: &mut (i64, u32)| -> u32 {
+        if x != last.0 {
+            *last = (x, sorted.binary_search(&x).map_or(absent, |k| k as u32));
+        }
+        last.1
+    };
+    let ranks: Vec<u32> = crate::with_labels!(d, v => crate::formats::try_collect(
+        v.len(),
+        v.iter().map(|&x| rank(x.to_i64(), &mut last)),
+        "uint32",
+    ), float => Ok(Vec::new()))?;
+    let mut table = vec![None; sorted.len()];
+    surface::label_bounds(grid, &ranks, &mut table).map_err(e)?;
+    Ok(Some(
+        labels
+            .iter()
+            .map(|l| sorted.binary_search(l).ok().and_then(|k| table[k]))
+            .collect(),
+    ))
+}
+
+/// The box of each label's voxels in the prediction or the reference (the union of the two),
+/// from one pass over each label map; for a probability map, its thresholded voxels. Ignored
+/// voxels may lie inside a box (a box holds the masks, not only them).
+pub fn label_boxes(
+    pair: &Pair,
+    labels: &[i64],
+    threshold: f64,
+    grid: Grid,
+) -> Result<Vec<Option<Bounds>>, String> {
+    let one = |v: &Values| -> Result<Vec<Option<Bounds>>, String> {
+        Ok(match boxes_of(grid, v, labels)? {
+            Some(b) => b,
+            None => {
+                let b = surface::bounds_of(grid, |i| match v {
+                    Values::Probabilities(p) => p.get(i) >= threshold,
+                    Values::Labels(_) => false,
+                });
+                vec![b; labels.len()]
+            }
+        })
+    };
+    let (p, g) = (one(&pair.pred)?, one(&pair.gt)?);
+    Ok(p.into_iter()
+        .zip(g)
+        .map(|(a, b)| surface::union(a, b))
+        .collect())
 }
 
 /// Surface metrics of every label in `labels`.
@@ -170,11 +222,7 @@ pub fn compute(
     grid: Grid,
     opts: &SurfaceOptions,
 ) -> Result<Vec<LabelSurfaces>, String> {
-    let max = labels.iter().copied().max().unwrap_or(0);
-    let (pboxes, gboxes) = (
-        label_boxes(grid, &pair.pred, max)?,
-        label_boxes(grid, &pair.gt, max)?,
-    );
+    let boxes = label_boxes(pair, labels, threshold, grid)?;
     let ignored = |i: usize| -> bool {
         ignore.is_some_and(|ig| {
             [&pair.pred, &pair.gt]
@@ -184,7 +232,7 @@ pub fn compute(
     };
     let mut out = Vec::with_capacity(labels.len());
     let mut scratch: Vec<f64> = Vec::new();
-    for &label in labels {
+    for (&label, &bounds) in labels.iter().zip(&boxes) {
         let pm = Mask {
             values: &pair.pred,
             label,
@@ -197,11 +245,6 @@ pub fn compute(
         };
         let p = |i: usize| pm.inside(i) && !ignored(i);
         let g = |i: usize| gm.inside(i) && !ignored(i);
-        let b = |boxes: &Option<Vec<Option<Bounds>>>, f: &dyn Fn(usize) -> bool| match boxes {
-            Some(v) => v.get(label as usize).copied().flatten(),
-            None => surface::bounds_of(grid, f),
-        };
-        let bounds = surface::union(b(&pboxes, &p), b(&gboxes, &g));
         let tolerance = match &opts.tolerance {
             None => 0.0,
             Some(t) => t

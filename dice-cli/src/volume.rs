@@ -123,6 +123,10 @@ pub struct Volume {
     pub data: Data,
     /// Where the voxels are in the world, when the format says.
     pub geometry: Option<Geometry>,
+    /// Why the file's geometry cannot be used (a sheared or non-rotation orientation, a
+    /// voxel size out of range): then `geometry` is `None`, and comparing the file is an error
+    /// unless the user compares arrays as stored (`--ignore-geometry`).
+    pub geometry_error: Option<String>,
     /// A scaling `stored · slope + inter` (NIfTI `scl_slope`, `scl_inter`) still to apply.
     pub scale: Option<(f64, f64)>,
     /// How messages write a voxel's position.
@@ -138,6 +142,7 @@ impl Volume {
             dims,
             data,
             geometry: None,
+            geometry_error: None,
             scale: None,
             index_style: IndexStyle::Voxel,
             notes: Vec::new(),

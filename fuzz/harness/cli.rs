@@ -162,3 +162,52 @@ pub fn eval_pair(data: &[u8]) {
         report.render(f).expect("a report renders");
     }
 }
+
+/// A marker no error message may ever contain: the bytes of a file outside the header's
+/// folder (see [`detached`]).
+pub const SECRET: &str = "DICESECRET";
+
+/// Detached headers against the data-file policy (`dice_cli::formats::input`). The first byte
+/// picks `.nhdr` or `.mhd`; the rest, up to a NUL byte, is the header `case/h.<ext>`, and what
+/// follows the NUL is its data file `case/d.raw`. Beside the case folder lies `secret.raw`
+/// (numbers and the [`SECRET`] marker), and in it `link.raw`, a symlink to the secret. Whatever
+/// the header says, the secret is never opened (checked by device and inode against the
+/// readers' own record), no error quotes it, and every error names the header.
+pub fn detached(data: &[u8]) {
+    let Some((&k, rest)) = data.split_first() else {
+        return;
+    };
+    let ext = if k & 1 == 0 { "nhdr" } else { "mhd" };
+    let root = scratch().join("detached");
+    let case = root.join("case");
+    std::fs::create_dir_all(&case).expect("a case folder");
+    let secret = root.join("secret.raw");
+    if !secret.exists() {
+        std::fs::write(&secret, format!("1 2 3 {SECRET} 4 5\n").repeat(64)).expect("write");
+    }
+    let link = case.join("link.raw");
+    if std::fs::symlink_metadata(&link).is_err() {
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("../secret.raw", &link).expect("a symlink");
+    }
+    let (head, tail) = match rest.iter().position(|&b| b == 0) {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, &rest[..0]),
+    };
+    let header = case.join(format!("h.{ext}"));
+    std::fs::write(&header, head).expect("write");
+    std::fs::write(case.join("d.raw"), tail).expect("write");
+    let result = formats::read(&header);
+    let secret_meta = std::fs::metadata(&secret).expect("the secret exists");
+    assert!(
+        !formats::input::was_read(&secret_meta),
+        "a header made the reader open a file outside its folder"
+    );
+    if let Err(e) = result {
+        assert!(!e.contains(SECRET), "an error quotes a file's bytes: {e}");
+        assert!(
+            e.contains(&format!("h.{ext}")),
+            "errors name the header: {e}"
+        );
+    }
+}

@@ -7,8 +7,9 @@
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-use super::{product, Elem, Source};
+use super::{input, product, Access, Elem, Source};
 use crate::geometry::Geometry;
+use crate::names::ShowPath;
 use crate::volume::Volume;
 
 fn elem(t: &str) -> Result<Elem, String> {
@@ -46,8 +47,8 @@ fn boolean(s: &str) -> bool {
     matches!(s.to_ascii_lowercase().as_str(), "true" | "1" | "yes")
 }
 
-/// Reads a `.mha` or `.mhd` file.
-pub fn read(path: &Path) -> Result<Volume, String> {
+/// Reads a `.mha` or `.mhd` file; a detached data file is opened under `access`.
+pub fn read(path: &Path, access: Access) -> Result<Volume, String> {
     let (file, _) = super::open_with_len(path)?;
     let mut lines = super::HeaderLines::new(BufReader::new(file), "MetaImage");
     let mut fields: Vec<(String, String)> = Vec::new();
@@ -160,48 +161,57 @@ pub fn read(path: &Path) -> Result<Volume, String> {
     // Data.
     let n = product(&dims)?;
     let data_file = need("ElementDataFile")?;
-    let (data_path, offset) = match data_file {
-        "LOCAL" | "Local" | "local" => (path.to_path_buf(), lines.consumed() as u64),
+    let header_size: i64 = match get("HeaderSize") {
+        None => 0,
+        Some(h) => h
+            .trim()
+            .parse()
+            .map_err(|_| format!("MetaImage HeaderSize {h:?} is not a number of bytes"))?,
+    };
+    if header_size < -1 {
+        return Err(format!("MetaImage HeaderSize {header_size} is not valid"));
+    }
+    let (file, len, data_path, offset) = match data_file {
+        "LOCAL" | "Local" | "local" => {
+            let consumed = lines.consumed() as u64;
+            drop(lines);
+            let (f, len) = super::open_with_len(path)?;
+            (f, len, None, consumed)
+        }
         f if f.starts_with("LIST") || f.split_whitespace().count() > 1 => {
             return Err(format!(
                 "MetaImage ElementDataFile {f:?} (a list or pattern of files) is not supported"
             ))
         }
         f => {
-            let header_size: i64 = get("HeaderSize").and_then(|h| h.parse().ok()).unwrap_or(0);
-            if header_size < -1 {
-                return Err(format!("MetaImage HeaderSize {header_size} is not valid"));
-            }
-            (
-                path.with_file_name(f),
-                if header_size == -1 {
-                    u64::MAX
-                } else {
-                    header_size as u64
-                },
-            )
+            let (file, len, p) = input::open_data(path, "ElementDataFile", f, access)?;
+            let offset = if header_size == -1 {
+                u64::MAX
+            } else {
+                header_size as u64
+            };
+            (file, len, Some(p), offset)
         }
     };
-    let file = std::fs::File::open(&data_path)
-        .map_err(|e| format!("cannot open {}: {e}", data_path.display()))?;
-    let len = file
-        .metadata()
-        .map_err(|e| format!("cannot read: {e}"))?
-        .len();
+    // Errors about the data name the data file, never quote its bytes.
+    let at = |e: String| match &data_path {
+        Some(p) => format!("{}: {e}", p.shown()),
+        None => e,
+    };
     let offset = if offset == u64::MAX {
         // HeaderSize = -1: the data are the file's last bytes.
         let bytes = n as u64 * elem.size() as u64;
         len.checked_sub(bytes)
-            .ok_or_else(|| super::TRUNCATED.to_string())?
+            .ok_or_else(|| at(super::TRUNCATED.to_string()))?
     } else {
         offset
     };
     if offset > len {
-        return Err(super::TRUNCATED.into());
+        return Err(at(super::TRUNCATED.into()));
     }
     let mut raw = BufReader::new(file);
     std::io::copy(&mut (&mut raw).take(offset), &mut std::io::sink())
-        .map_err(|e| format!("cannot read: {e}"))?;
+        .map_err(|e| at(super::read_error(&e)))?;
     let mut src = if compressed {
         Source {
             reader: Box::new(BufReader::new(flate2::read::ZlibDecoder::new(raw))),
@@ -211,13 +221,6 @@ pub fn read(path: &Path) -> Result<Volume, String> {
         Source {
             reader: Box::new(raw),
             remaining: super::Avail::Raw(len - offset),
-        }
-    };
-    let at = |e: String| {
-        if data_path != path {
-            format!("{}: {e}", data_path.display())
-        } else {
-            e
         }
     };
     let data = src.voxels(n, elem, !msb).map_err(at)?;

@@ -16,6 +16,7 @@
 //!   type; the byte order is fixed in place.
 
 mod huge_pages;
+pub mod input;
 pub mod metaimage;
 pub mod nifti;
 pub mod npy;
@@ -29,6 +30,9 @@ use std::path::{Path, PathBuf};
 
 use bytemuck::Pod;
 
+pub use input::Access;
+
+use crate::names::ShowPath;
 use crate::volume::{Data, Volume};
 
 /// The formats `dice` reads.
@@ -74,41 +78,61 @@ pub const EXTENSIONS: [(&str, Format); 14] = [
 /// of a `.mhd` or `.nhdr`): not images of their own in a directory.
 pub const DATA_ENDINGS: [&str; 5] = [".img", ".img.gz", ".raw", ".raw.gz", ".zraw"];
 
-/// The format of a path and its name without the extension (for pairing directories).
+/// The format of a path and its name without the extension (for pairing directories). Works
+/// on the name's bytes, so a name that is not UTF-8 is classified too; the stem is its shown
+/// form ([`crate::names`]).
 pub fn classify(path: &Path) -> Option<(Format, String)> {
-    let name = path.file_name()?.to_str()?;
+    let name = crate::names::path_bytes(Path::new(path.file_name()?)).into_owned();
     let lower = name.to_ascii_lowercase();
     EXTENSIONS
         .iter()
-        .find(|(ext, _)| lower.ends_with(ext) && lower.len() > ext.len())
-        .map(|&(ext, f)| (f, name[..name.len() - ext.len()].to_string()))
+        .find(|(ext, _)| lower.ends_with(ext.as_bytes()) && lower.len() > ext.len())
+        .map(|&(ext, f)| {
+            (
+                f,
+                crate::names::escape_bytes(&name[..name.len() - ext.len()]),
+            )
+        })
 }
 
 /// The extensions in words, for messages.
 pub const KNOWN: &str =
     ".nii, .nii.gz, .hdr/.img (also gzipped), .nrrd, .nhdr, .mha, .mhd, .npy, .png, .tif, .tiff";
 
-/// Reads a file, choosing the decoder by its extension. Errors start with the path.
+/// Reads a file, choosing the decoder by its extension, under the default data-file policy
+/// (a detached header's data must lie beside it: [`input`]). Errors start with the path.
 pub fn read(path: &Path) -> Result<Volume, String> {
-    let fail = |e: String| format!("{}: {e}", path.display());
+    read_with(path, Access::default())
+}
+
+/// [`read`] under the data-file policy `access`.
+pub fn read_with(path: &Path, access: Access) -> Result<Volume, String> {
+    let fail = |e: String| format!("{}: {e}", path.shown());
     let (format, _) =
         classify(path).ok_or_else(|| fail(format!("unknown file type (expected {KNOWN})")))?;
     let v = match format {
         Format::Nifti => nifti::read(path),
-        Format::NiftiPair => nifti::read_pair(path),
+        Format::NiftiPair => nifti::read_pair(path, access),
         Format::PairImage => {
             let header = companion(path, &[".hdr", ".hdr.gz"]).ok_or_else(|| {
                 fail("the image half of a .hdr/.img pair: its .hdr header is missing".into())
             })?;
-            return read(&header).map_err(|e| format!("{e} (the header of {})", path.display()));
+            return read_with(&header, access)
+                .map_err(|e| format!("{e} (the header of {})", path.shown()));
         }
-        Format::Nrrd => nrrd::read(path),
-        Format::MetaImage => metaimage::read(path),
+        Format::Nrrd => nrrd::read(path, access),
+        Format::MetaImage => metaimage::read(path, access),
         Format::Npy => npy::read(path),
         Format::Png => png::read(path),
         Format::Tiff => tiff::read(path),
     }
     .map_err(fail)?;
+    let mut v = v;
+    // One check of every format's geometry: what cannot measure is set aside with its reason.
+    if let Some(problem) = v.geometry.as_ref().and_then(|g| g.problem()) {
+        v.geometry = None;
+        v.geometry_error = Some(problem);
+    }
     if v.data.len() != v.voxels() {
         return Err(fail(format!(
             "holds {} voxels for a size of {} voxels",
@@ -120,34 +144,42 @@ pub fn read(path: &Path) -> Result<Volume, String> {
 }
 
 /// The first existing file named like `path` with its data/header ending replaced by one of
-/// `endings`.
+/// `endings` (the name compared as bytes, so names that are not UTF-8 find their companions).
 pub(crate) fn companion(path: &Path, endings: &[&str]) -> Option<PathBuf> {
-    let name = path.file_name()?.to_str()?;
+    let name = crate::names::path_bytes(Path::new(path.file_name()?)).into_owned();
     let lower = name.to_ascii_lowercase();
     let stem_len = EXTENSIONS
         .iter()
         .map(|(e, _)| *e)
         .chain(DATA_ENDINGS)
-        .filter(|e| lower.ends_with(e))
+        .filter(|e| lower.ends_with(e.as_bytes()))
         .map(|e| name.len() - e.len())
         .min()?;
     let stem = &name[..stem_len];
     endings.iter().find_map(|e| {
         [e.to_string(), e.to_ascii_uppercase()]
             .into_iter()
-            .map(|e| path.with_file_name(format!("{stem}{e}")))
+            .map(|e| path.with_file_name(os_name([stem, e.as_bytes()].concat())))
             .find(|p| p.is_file())
     })
 }
 
-/// A file opened for reading, and its length.
+/// A file name from bytes (exact on Unix).
+fn os_name(bytes: Vec<u8>) -> std::ffi::OsString {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStringExt;
+        std::ffi::OsString::from_vec(bytes)
+    }
+    #[cfg(not(unix))]
+    {
+        String::from_utf8_lossy(&bytes).into_owned().into()
+    }
+}
+
+/// A regular file opened for reading, and its length (see [`input::open_regular`]).
 pub(crate) fn open_with_len(path: &Path) -> Result<(File, u64), String> {
-    let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let len = file
-        .metadata()
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-        .len();
-    Ok((file, len))
+    input::open_regular(path)
 }
 
 /// The longest text header (NRRD, MetaImage) dice reads: real ones are a few hundred bytes.
@@ -196,11 +228,6 @@ impl<R: io::BufRead> HeaderLines<R> {
     /// Bytes read so far (where the data of an attached header starts).
     pub fn consumed(&self) -> usize {
         self.consumed
-    }
-
-    /// The reader, positioned after the last line read.
-    pub fn into_inner(self) -> R {
-        self.reader
     }
 }
 

@@ -12,8 +12,9 @@ use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 
-use super::{companion, is_gz, product, Elem, Source};
+use super::{companion, input, is_gz, product, Access, Elem, Source};
 use crate::geometry::Geometry;
+use crate::names::ShowPath;
 use crate::volume::{Data, Volume};
 
 /// The header fields dice uses, from either NIfTI version or Analyze.
@@ -250,7 +251,13 @@ fn unit_scale(units: u8) -> f64 {
     }
 }
 
-fn geometry(h: &Header, notes: &mut Vec<String>) -> Option<Geometry> {
+/// How far `b² + c² + d²` of a qform may exceed 1 and still be a rotation rounded to `float32`
+/// (a few ulps of 1; nibabel allows 3 ε of float32, we allow a little more).
+const QUATERN_SLACK: f64 = 1e-6;
+
+/// The file's geometry as the standard orders it (see the module doc); `problem` receives why
+/// a qform cannot be a rotation (then `None` is returned).
+fn geometry(h: &Header, notes: &mut Vec<String>, problem: &mut Option<String>) -> Option<Geometry> {
     let s = unit_scale(h.units);
     let spacing = [h.pixdim[1], h.pixdim[2], h.pixdim[3]].map(|v| v.abs() * s);
     if h.analyze {
@@ -279,8 +286,26 @@ fn geometry(h: &Header, notes: &mut Vec<String>) -> Option<Geometry> {
         notes.push("the sform is not a valid affine: the qform is used".into());
     }
     if h.qform_code > 0 {
-        let [b, c, d] = h.quatern;
-        let a = (1.0 - (b * b + c * c + d * d)).max(0.0).sqrt();
+        let [mut b, mut c, mut d] = h.quatern;
+        let norm2 = b * b + c * c + d * d;
+        if !(norm2.is_finite() && norm2 <= 1.0 + QUATERN_SLACK) {
+            *problem = Some(format!(
+                "the qform quaternion (b, c, d) = ({b}, {c}, {d}) has length {} > 1: it is not \
+                 a rotation (the header is corrupt)",
+                norm2.sqrt()
+            ));
+            return None;
+        }
+        // As the standard's nifti_quatern_to_mat44: a = √(1 − b² − c² − d²), and within
+        // rounding of a 180° turn (a² < 1e-7) (b, c, d) renormalised with a = 0.
+        let mut a = 1.0 - norm2;
+        if a < 1e-7 {
+            let k = 1.0 / norm2.sqrt();
+            (b, c, d) = (b * k, c * k, d * k);
+            a = 0.0;
+        } else {
+            a = a.sqrt();
+        }
         let qfac = if h.pixdim[0] < 0.0 { -1.0 } else { 1.0 };
         let r = [
             [
@@ -327,18 +352,30 @@ fn geometry(h: &Header, notes: &mut Vec<String>) -> Option<Geometry> {
     }
 }
 
-fn volume(h: &Header, data: Data, mut notes: Vec<String>) -> Volume {
-    let geometry = geometry(h, &mut notes);
-    let scale = (h.slope != 0.0
-        && h.slope.is_finite()
-        && h.inter.is_finite()
-        && (h.slope != 1.0 || h.inter != 0.0))
-        .then_some((h.slope, h.inter));
+/// The volume of a parsed header and its voxels. The scaling follows the standard and
+/// nibabel: `scl_slope` 0 or NaN means none (nibabel writes NaN for "unset"); an infinite
+/// slope, or a finite non-zero slope with a NaN or infinite `scl_inter`, is an error (it would
+/// otherwise drop the scaling silently).
+fn volume(h: &Header, data: Data, mut notes: Vec<String>) -> Result<Volume, String> {
+    let mut problem = None;
+    let geometry = geometry(h, &mut notes, &mut problem);
+    if h.slope.is_infinite() {
+        return Err(format!("scl_slope = {} is not a finite scaling", h.slope));
+    }
+    let scaled = h.slope != 0.0 && !h.slope.is_nan();
+    if scaled && !h.inter.is_finite() {
+        return Err(format!(
+            "scl_inter = {} with scl_slope = {}: a scaling needs a finite intercept",
+            h.inter, h.slope
+        ));
+    }
+    let scale = (scaled && (h.slope != 1.0 || h.inter != 0.0)).then_some((h.slope, h.inter));
     let mut v = Volume::new(h.dims.clone(), data);
     v.geometry = geometry;
+    v.geometry_error = problem;
     v.scale = scale;
     v.notes = notes;
-    v
+    Ok(v)
 }
 
 fn trailing_note(extra: u64) -> Vec<String> {
@@ -364,11 +401,12 @@ pub fn read(path: &Path) -> Result<Volume, String> {
     src.skip(h.vox_offset - h.header_len)?;
     let data = src.voxels(n, elem, h.le)?;
     let extra = src.finish()?;
-    Ok(volume(&h, data, trailing_note(extra)))
+    volume(&h, data, trailing_note(extra))
 }
 
-/// Reads a `.hdr` (or `.hdr.gz`) header and the voxels of its `.img` (or `.img.gz`).
-pub fn read_pair(path: &Path) -> Result<Volume, String> {
+/// Reads a `.hdr` (or `.hdr.gz`) header and the voxels of its `.img` (or `.img.gz`), which must
+/// resolve inside the header's folder unless `access` allows otherwise (a `.img` symlink).
+pub fn read_pair(path: &Path, access: Access) -> Result<Volume, String> {
     let mut src = Source::open(path, is_gz(path))?;
     let h = parse(&mut src, true)?;
     // Read the header file to its end: a gzipped header's checksum is checked there.
@@ -380,17 +418,19 @@ pub fn read_pair(path: &Path) -> Result<Volume, String> {
         .ok_or_else(|| "the .img (or .img.gz) file of this header is missing".to_string())?;
     let n = product(&h.dims)?;
     let elem = elem(h.datatype)?;
+    let name = img.file_name().unwrap_or_default().to_owned();
+    let img = input::data_file(path, "image file", &name, access)?;
     let mut data_src = Source::open(&img, is_gz(&img))?;
     data_src
         .skip(h.vox_offset)
-        .map_err(|e| format!("{}: {e}", img.display()))?;
+        .map_err(|e| format!("{}: {e}", img.shown()))?;
     let data = data_src
         .voxels(n, elem, h.le)
-        .map_err(|e| format!("{}: {e}", img.display()))?;
+        .map_err(|e| format!("{}: {e}", img.shown()))?;
     let extra = data_src
         .finish()
-        .map_err(|e| format!("{}: {e}", img.display()))?;
-    Ok(volume(&h, data, trailing_note(extra)))
+        .map_err(|e| format!("{}: {e}", img.shown()))?;
+    volume(&h, data, trailing_note(extra))
 }
 
 /// Writes a volume as NIfTI-1 (little-endian), gzip-compressed (with a zero timestamp, so the
@@ -399,7 +439,7 @@ pub fn read_pair(path: &Path) -> Result<Volume, String> {
 pub fn write(path: &Path, v: &Volume) -> Result<(), String> {
     let mut bytes = header(v)?;
     bytes.extend_from_slice(&super::data_bytes(&v.data));
-    let file = File::create(path).map_err(|e| format!("{}: cannot create: {e}", path.display()))?;
+    let file = File::create(path).map_err(|e| format!("{}: cannot create: {e}", path.shown()))?;
     let res = if is_gz(path) {
         let mut enc = flate2::GzBuilder::new()
             .mtime(0)
@@ -409,7 +449,7 @@ pub fn write(path: &Path, v: &Volume) -> Result<(), String> {
         let mut f = file;
         f.write_all(&bytes)
     };
-    res.map_err(|e| format!("{}: cannot write: {e}", path.display()))
+    res.map_err(|e| format!("{}: cannot write: {e}", path.shown()))
 }
 
 fn header(v: &Volume) -> Result<Vec<u8>, String> {

@@ -6,6 +6,7 @@
 //! as NIfTI stores it. Either way the bytes are compared as stored, which is what both
 //! libraries' users mean. Messages name voxels by their NumPy index.
 
+use crate::names::ShowPath;
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
@@ -234,7 +235,7 @@ pub fn write(path: &Path, v: &Volume) -> Result<(), String> {
     out.extend_from_slice(&super::data_bytes(&v.data));
     File::create(path)
         .and_then(|mut f| f.write_all(&out))
-        .map_err(|e| format!("{}: cannot write: {e}", path.display()))
+        .map_err(|e| format!("{}: cannot write: {e}", path.shown()))
 }
 
 #[cfg(test)]

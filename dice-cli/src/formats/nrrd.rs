@@ -3,11 +3,12 @@
 //! order; `byte skip` and `line skip`; geometry from `space directions` and `space origin` in
 //! the named `space` (converted to RAS), or from `spacings` without orientation.
 
-use std::io::{BufReader, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-use super::{product, try_collect, Elem, Source, TRUNCATED};
+use super::{input, product, try_collect, Access, Elem, Source, TRUNCATED};
 use crate::geometry::Geometry;
+use crate::names::ShowPath;
 use crate::volume::{Data, Volume};
 
 fn elem(t: &str) -> Result<Elem, String> {
@@ -92,9 +93,9 @@ fn to_ras(space: &str) -> Option<[f64; 3]> {
     })
 }
 
-/// Reads a `.nrrd` or `.nhdr` file.
-pub fn read(path: &Path) -> Result<Volume, String> {
-    let (file, file_len) = super::open_with_len(path)?;
+/// Reads a `.nrrd` or `.nhdr` file; a detached data file is opened under `access`.
+pub fn read(path: &Path, access: Access) -> Result<Volume, String> {
+    let (file, _) = super::open_with_len(path)?;
     let mut lines = super::HeaderLines::new(BufReader::new(file), "NRRD");
     let mut fields: Vec<(String, String)> = Vec::new();
     let mut first = true;
@@ -121,6 +122,7 @@ pub fn read(path: &Path) -> Result<Volume, String> {
     if first {
         return Err("not a NRRD file (empty)".into());
     }
+    let header_len = lines.consumed() as u64;
     let get = |k: &str| -> Option<&str> {
         fields
             .iter()
@@ -232,95 +234,109 @@ pub fn read(path: &Path) -> Result<Volume, String> {
     vdims.extend((0..ndim).filter(|k| !spatial.contains(k)).map(|k| dims[k]));
     let n = product(&dims)?;
 
-    // Where the data is.
+    // Where the data is: the header's own file after the header, or a detached data file
+    // under the data-file policy (input.rs).
     let detached = get("data file").or_else(|| get("datafile"));
-    let (data_path, offset_in_file) = match detached {
+    let (file, len, data_path, header_bytes) = match detached {
         Some(name) if name.starts_with("LIST") || name.split_whitespace().count() > 1 => {
             return Err(format!(
                 "NRRD data file {name:?} (a list or pattern of files) is not supported"
             ))
         }
-        Some(name) => (path.with_file_name(name), 0u64),
-        None => (path.to_path_buf(), lines.consumed() as u64),
+        Some(name) => {
+            let (f, len, p) = input::open_data(path, "NRRD \"data file\"", name, access)?;
+            (f, len, Some(p), 0u64)
+        }
+        None => {
+            drop(lines);
+            let (f, len) = super::open_with_len(path)?;
+            (f, len, None, header_len)
+        }
+    };
+    // Errors about the data name the data file, never quote its bytes.
+    let at = |e: String| match &data_path {
+        Some(p) => format!("{}: {e}", p.shown()),
+        None => e,
     };
     let gz = match encoding.as_str() {
         "raw" => false,
         "gzip" | "gz" => true,
-        "ascii" | "text" | "txt" => {
-            let text = if detached.is_some() {
-                std::fs::read_to_string(&data_path)
-                    .map_err(|e| format!("{}: cannot read: {e}", data_path.display()))?
-            } else {
-                let mut s = String::new();
-                if file_len > (1u64 << 34) {
-                    return Err("ascii NRRD larger than 16 GiB".into());
-                }
-                lines
-                    .into_inner()
-                    .read_to_string(&mut s)
-                    .map_err(|_| "ascii NRRD data is not text".to_string())?;
-                s
-            };
-            return ascii(&text, n, elem, vdims, geometry, notes);
-        }
+        "ascii" | "text" | "txt" => false,
         "bzip2" | "bz2" => {
             return Err("NRRD encoding bzip2 is not supported (use raw or gzip)".into())
         }
         "hex" => return Err("NRRD encoding hex is not supported (use raw or gzip)".into()),
         other => return Err(format!("NRRD encoding {other:?} is not a known encoding")),
     };
-    let mut src =
-        Source::open(&data_path, gz).map_err(|e| format!("{}: {e}", data_path.display()))?;
-    let mut to_skip = offset_in_file;
-    let line_skip: u64 = get("line skip").and_then(|v| v.parse().ok()).unwrap_or(0);
-    let byte_skip: i64 = get("byte skip").and_then(|v| v.parse().ok()).unwrap_or(0);
-    if gz {
-        // The header bytes of an attached file precede the compressed stream: skip them in
-        // the file, then decompress the rest.
-        let file = std::fs::File::open(&data_path).map_err(|e| format!("cannot open: {e}"))?;
-        let len = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
-        let mut raw = BufReader::new(file);
-        std::io::copy(&mut (&mut raw).take(to_skip), &mut std::io::sink())
-            .map_err(|e| format!("cannot read: {e}"))?;
-        src = Source {
-            reader: Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(raw))),
-            remaining: super::Avail::Deflate(len.saturating_sub(to_skip)),
-        };
-        to_skip = 0;
-    }
-    src.skip(to_skip)?;
-    for _ in 0..line_skip {
-        let mut b = [0u8; 1];
-        loop {
-            src.exact(&mut b)?;
-            if b[0] == b'\n' {
-                break;
-            }
+    let ascii_encoding = matches!(encoding.as_str(), "ascii" | "text" | "txt");
+    let line_skip: u64 = match get("line skip").or_else(|| get("lineskip")) {
+        None => 0,
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| format!("NRRD line skip {v:?} is not a count of lines"))?,
+    };
+    let byte_skip: i64 = match get("byte skip").or_else(|| get("byteskip")) {
+        None => 0,
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| format!("NRRD byte skip {v:?} is not a number of bytes"))?,
+    };
+    // The header of an attached file, then `line skip` lines, precede the data in the file
+    // itself (before any decompression, as teem reads them).
+    let mut raw = BufReader::with_capacity(1 << 16, file);
+    std::io::copy(&mut (&mut raw).take(header_bytes), &mut std::io::sink())
+        .map_err(|e| at(super::read_error(&e)))?;
+    let mut consumed = header_bytes;
+    consumed += skip_lines(&mut raw, line_skip).map_err(at)?;
+    if ascii_encoding {
+        if byte_skip != 0 {
+            return Err("NRRD byte skip with ascii encoding is not allowed".into());
         }
+        return ascii(
+            &mut raw,
+            len.saturating_sub(consumed),
+            n,
+            elem,
+            vdims,
+            geometry,
+            notes,
+        )
+        .map_err(at);
     }
+    let left = len.saturating_sub(consumed);
+    let mut src = if gz {
+        Source {
+            reader: Box::new(BufReader::with_capacity(
+                1 << 16,
+                flate2::read::MultiGzDecoder::new(raw),
+            )),
+            remaining: super::Avail::Deflate(left),
+        }
+    } else {
+        Source {
+            reader: Box::new(raw),
+            remaining: super::Avail::Raw(left),
+        }
+    };
     if byte_skip == -1 {
         if gz {
             return Err("NRRD byte skip -1 with gzip encoding is not allowed".into());
         }
-        let bytes = n as u64 * elem.size() as u64;
+        let bytes = (n as u64).saturating_mul(elem.size() as u64);
         let avail = src.remaining.raw().unwrap_or(0);
         if bytes > avail {
-            return Err(TRUNCATED.into());
+            return Err(at(TRUNCATED.into()));
         }
-        src.skip(avail - bytes)?;
+        src.skip(avail - bytes).map_err(at)?;
     } else if byte_skip > 0 {
-        src.skip(byte_skip as u64)?;
+        src.skip(byte_skip as u64).map_err(at)?;
     } else if byte_skip < -1 {
         return Err(format!("NRRD byte skip {byte_skip} is not valid"));
     }
-    let data = src.voxels(n, elem, le).map_err(|e| {
-        if detached.is_some() {
-            format!("{}: {e}", data_path.display())
-        } else {
-            e
-        }
-    })?;
-    let extra = src.finish()?;
+    let data = src.voxels(n, elem, le).map_err(at)?;
+    let extra = src.finish().map_err(at)?;
     if extra > 0 {
         notes.push(format!("{extra} bytes after the voxel data were ignored"));
     }
@@ -330,51 +346,154 @@ pub fn read(path: &Path) -> Result<Volume, String> {
     Ok(v)
 }
 
+/// The most bytes `line skip` may pass over: real files skip a few lines of another header.
+const MAX_LINE_SKIP_BYTES: u64 = 64 << 20;
+
+/// Skips `lines` lines of the raw file; returns the bytes skipped.
+fn skip_lines(r: &mut impl std::io::BufRead, lines: u64) -> Result<u64, String> {
+    let mut skipped = 0u64;
+    let mut sink = Vec::new();
+    for _ in 0..lines {
+        sink.clear();
+        let budget = MAX_LINE_SKIP_BYTES - skipped;
+        let k = r
+            .take(budget + 1)
+            .read_until(b'\n', &mut sink)
+            .map_err(|e| super::read_error(&e))? as u64;
+        if k == 0 {
+            return Err(format!("{TRUNCATED} (within its line skip)"));
+        }
+        skipped += k;
+        if skipped > MAX_LINE_SKIP_BYTES {
+            return Err("NRRD line skip passes over more than 64 MiB".into());
+        }
+    }
+    Ok(skipped)
+}
+
+/// The most bytes an ascii value may take, with its separators: `-9223372036854775808` is 20
+/// characters, a float written by `%.17g` 24; generous for padding.
+const ASCII_BYTES_PER_VALUE: u64 = 64;
+
+/// `n` ascii values of `elem` from `r` (whose file has `avail` bytes left; 0 when the size is
+/// unknown), read within a budget derived from `n` so that an endless or huge source stops in
+/// bounded time and memory. Integers are parsed as integers (exact to 64 bits) and must fit the
+/// declared type; errors say which value, never what its text was (the data file's bytes are
+/// not quoted).
 fn ascii(
-    text: &str,
+    r: &mut dyn Read,
+    avail: u64,
     n: usize,
     elem: Elem,
     dims: Vec<usize>,
     geometry: Option<Geometry>,
     notes: Vec<String>,
 ) -> Result<Volume, String> {
-    let words = text
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .filter(|w| !w.is_empty());
-    let values: Vec<f64> = try_collect(
-        n.min(text.len() / 2 + 1),
-        words.clone().map(|w| w.parse::<f64>().unwrap_or(f64::NAN)),
-        "float64",
-    )?;
-    if values.len() < n {
-        return Err(format!("{TRUNCATED} ({} of {n} values)", values.len()));
-    }
-    if let Some(i) = values.iter().position(|v| v.is_nan()) {
-        let w = words.clone().nth(i).unwrap_or("");
+    let budget = (n as u64)
+        .saturating_mul(ASCII_BYTES_PER_VALUE)
+        .saturating_add(1 << 20);
+    let mut text: Vec<u8> = Vec::new();
+    let first = if avail > 0 {
+        avail.min(budget)
+    } else {
+        1 << 16
+    };
+    text.try_reserve_exact(usize::try_from(first).unwrap_or(usize::MAX))
+        .map_err(|_| format!("not enough memory for {first} bytes of ascii NRRD data"))?;
+    r.take(budget + 1)
+        .read_to_end(&mut text)
+        .map_err(|e| super::read_error(&e))?;
+    if text.len() as u64 > budget {
         return Err(format!(
-            "ascii NRRD value {w:?} (value {i}) is not a number"
+            "ascii NRRD data longer than {budget} bytes for {n} values: refused (at most \
+             {ASCII_BYTES_PER_VALUE} bytes a value)"
         ));
     }
-    let vals = &values[..n];
+    let mut words = text
+        .split(|&c| c.is_ascii_whitespace() || c == b',')
+        .filter(|w| !w.is_empty());
+    let not_number = |i: usize| format!("ascii NRRD value {i} (counting from 0) is not a number");
     let data = match elem {
-        Elem::F32 => Data::F32(vals.iter().map(|&v| v as f32).collect()),
-        Elem::F64 => Data::F64(vals.to_vec()),
-        _ => {
-            if let Some(i) = vals
-                .iter()
-                .position(|v| v.fract() != 0.0 || v.abs() > i64::MAX as f64)
-            {
-                return Err(format!(
-                    "ascii NRRD value {} (value {i}) is not an integer of {}",
-                    vals[i],
-                    elem.name()
-                ));
+        Elem::F32 | Elem::F64 => {
+            let mut v: Vec<f64> = Vec::new();
+            v.try_reserve_exact(n)
+                .map_err(|_| super::no_memory(n, "float64"))?;
+            for i in 0..n {
+                let w = words
+                    .next()
+                    .ok_or_else(|| format!("{TRUNCATED} ({i} of {n} values)"))?;
+                let x = std::str::from_utf8(w)
+                    .ok()
+                    .and_then(|t| t.parse::<f64>().ok())
+                    .ok_or_else(|| not_number(i))?;
+                v.push(x);
             }
-            Data::I64(vals.iter().map(|&v| v as i64).collect())
+            if elem == Elem::F32 {
+                Data::F32(try_collect(n, v.iter().map(|&x| x as f32), "float32")?)
+            } else {
+                Data::F64(v)
+            }
+        }
+        _ => {
+            let (lo, hi) = int_range(elem);
+            let mut v: Vec<i64> = Vec::new();
+            v.try_reserve_exact(n)
+                .map_err(|_| super::no_memory(n, "int64"))?;
+            for i in 0..n {
+                let w = words
+                    .next()
+                    .ok_or_else(|| format!("{TRUNCATED} ({i} of {n} values)"))?;
+                let x = parse_int(w).ok_or_else(|| {
+                    format!(
+                        "ascii NRRD value {i} (counting from 0) is not an integer of {} (nor a \
+                         float that is one exactly)",
+                        elem.name()
+                    )
+                })?;
+                if !(lo..=hi).contains(&x) {
+                    return Err(format!(
+                        "ascii NRRD value {i} (counting from 0) lies outside [{lo}, {hi}], the \
+                         values {} holds{}",
+                        elem.name(),
+                        if hi == i64::MAX as i128 && lo == 0 {
+                            " as labels (dice keeps labels as signed 64-bit integers)"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+                v.push(x as i64);
+            }
+            Data::I64(v)
         }
     };
     let mut v = Volume::new(dims, data);
     v.geometry = geometry;
     v.notes = notes;
     Ok(v)
+}
+
+/// The values a declared integer type holds, capped at the labels dice keeps (`i64`).
+fn int_range(elem: Elem) -> (i128, i128) {
+    match elem {
+        Elem::U8 => (0, u8::MAX as i128),
+        Elem::I8 => (i8::MIN as i128, i8::MAX as i128),
+        Elem::U16 => (0, u16::MAX as i128),
+        Elem::I16 => (i16::MIN as i128, i16::MAX as i128),
+        Elem::U32 => (0, u32::MAX as i128),
+        Elem::I32 => (i32::MIN as i128, i32::MAX as i128),
+        Elem::U64 => (0, i64::MAX as i128),
+        _ => (i64::MIN as i128, i64::MAX as i128),
+    }
+}
+
+/// An ascii integer exactly (`+7`, `-12`, `00042`, up to 64-bit magnitudes), or a float spelling
+/// of an integer that a double holds exactly (`3.0`, `1e3`, up to 2⁵³).
+fn parse_int(w: &[u8]) -> Option<i128> {
+    let t = std::str::from_utf8(w).ok()?;
+    if let Ok(x) = t.parse::<i128>() {
+        return Some(x);
+    }
+    let f = t.parse::<f64>().ok()?;
+    (f.is_finite() && f.fract() == 0.0 && f.abs() <= (1u64 << 53) as f64).then_some(f as i128)
 }

@@ -3,6 +3,7 @@
 //! segmentation has one value per pixel. The decoder's memory is limited by what the file's
 //! size can decompress to, and the file is read to its end chunk (CRCs checked).
 
+use crate::names::ShowPath;
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
 use std::path::Path;
@@ -105,9 +106,8 @@ fn write(
     color: png::ColorType,
     bytes: &[u8],
 ) -> Result<(), String> {
-    let file = File::create(path).map_err(|e| format!("{}: cannot create: {e}", path.display()))?;
-    write_to(BufWriter::new(file), w, h, color, bytes)
-        .map_err(|e| format!("{}: {e}", path.display()))
+    let file = File::create(path).map_err(|e| format!("{}: cannot create: {e}", path.shown()))?;
+    write_to(BufWriter::new(file), w, h, color, bytes).map_err(|e| format!("{}: {e}", path.shown()))
 }
 
 /// Encodes an 8-bit PNG into any writer.

@@ -5,6 +5,7 @@
 //! label is a number, not a shade. The decoder's memory is limited by what the file's size can
 //! decompress to.
 
+use crate::names::ShowPath;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
@@ -198,7 +199,7 @@ pub fn read(path: &Path) -> Result<Volume, String> {
 /// (for tests and examples).
 pub fn write(path: &Path, v: &Volume) -> Result<(), String> {
     use tiff::encoder::{colortype, TiffEncoder};
-    let file = File::create(path).map_err(|e| format!("{}: cannot create: {e}", path.display()))?;
+    let file = File::create(path).map_err(|e| format!("{}: cannot create: {e}", path.shown()))?;
     let mut enc = TiffEncoder::new(std::io::BufWriter::new(file)).map_err(|e| e.to_string())?;
     let (w, h) = (v.dims[0] as u32, v.dims.get(1).copied().unwrap_or(1) as u32);
     let pages = v.dims.get(2).copied().unwrap_or(1);
@@ -216,7 +217,7 @@ pub fn write(path: &Path, v: &Volume) -> Result<(), String> {
                 ))
             }
         };
-        res.map_err(|e| format!("{}: {e}", path.display()))?;
+        res.map_err(|e| format!("{}: {e}", path.shown()))?;
     }
     Ok(())
 }
