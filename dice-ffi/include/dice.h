@@ -9,6 +9,30 @@
  *
  * Enumerations are passed as int32_t (fields and arguments) so that an unknown value is
  * reported as ::DICE_STATUS_INVALID_ENUM rather than being undefined behaviour.
+ *
+ * @par ABI stability policy
+ * The version is MAJOR.MINOR.PATCH (::DICE_VERSION_MAJOR …, equal to dice_version()). The
+ * compatibility line is the SONAME, ::DICE_SONAME: `libdice.so.MAJOR` from 1.0 on, and
+ * `libdice.so.0.MINOR` before 1.0 (Cargo's semver for 0.x). Within one SONAME:
+ *  - no exported function is removed or changes its signature, no enumeration constant
+ *    changes its value, and no field of a struct moves, changes type or meaning;
+ *  - functions and enumeration constants may be added (a newer program on an older library
+ *    then fails to link or gets ::DICE_STATUS_INVALID_ENUM: never a wrong answer);
+ *  - the *extensible* structs, those whose first field is `size_t struct_size`
+ *    (::DiceSoftParams, ::DiceCompoundParams, ::DiceBratsParams, ::DiceTarget), may grow at
+ *    their end. Fill one with its `_default(&p, sizeof p)` function, which sets
+ *    `struct_size` to the `sizeof` your program was compiled with and zeroes what the library
+ *    does not know. The library reads only `struct_size` bytes and defaults the rest (a
+ *    program built against an older header keeps working); bytes past the library's own
+ *    size must be zero, else the call returns ::DICE_STATUS_UNSUPPORTED (a program built
+ *    against a newer header asked for a field this library lacks). A new field's zero value
+ *    always means the earlier behaviour;
+ *  - every other struct (results, arrays such as `DiceStats[N·C]`, structs passed by value,
+ *    ::DiceExecutor) is frozen: it grows as a new type with new functions (`…_v2`).
+ * A change that breaks any of this moves to a new SONAME. `dice-ffi/abi/` holds the ABI
+ * baseline of the current SONAME; the README's test command compares the built library with
+ * it (`dice-ffi/tests/abi.rs`) and runs a program built against the baseline's header against
+ * the new library.
  */
 
 #ifndef DICE_H
@@ -18,6 +42,15 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+/** The version of this header: equal to dice_version() of the library it ships with. */
+#define DICE_VERSION_MAJOR 0
+#define DICE_VERSION_MINOR 2
+#define DICE_VERSION_PATCH 0
+#define DICE_VERSION_STRING "0.2.0"
+/** The shared library's SONAME: its compatibility line (see the stability policy). */
+#define DICE_SONAME "libdice.so.0.2"
+
 
 /**
  * The result of every call.
@@ -79,6 +112,12 @@ typedef enum DiceStatus {
    * Memory for what was asked could not be allocated (nothing was changed).
    */
   DICE_STATUS_OUT_OF_MEMORY = 13,
+  /**
+   * The program was built against a newer `dice.h` and set a field this (older) library
+   * does not have (a non-zero byte past its `sizeof` of an extensible struct): nothing was
+   * done.
+   */
+  DICE_STATUS_UNSUPPORTED = 14,
 } DiceStatus;
 
 /**
@@ -485,6 +524,11 @@ typedef struct DiceExecutor {
  */
 typedef struct DiceSoftParams {
   /**
+   * `sizeof(DiceSoftParams)` as the caller was compiled, set by
+   * `dice_soft_params_default(&p, sizeof p)` (see the stability policy).
+   */
+  size_t struct_size;
+  /**
    * A ::DiceScore.
    */
   int32_t score;
@@ -567,27 +611,14 @@ typedef struct DiceSoftParams {
 } DiceSoftParams;
 
 /**
- * The shape `[N, C, S]`: batch, channels, flattened spatial size.
- */
-typedef struct DiceShape {
-  /**
-   * N.
-   */
-  size_t batch;
-  /**
-   * C.
-   */
-  size_t channels;
-  /**
-   * S.
-   */
-  size_t spatial;
-} DiceShape;
-
-/**
  * A target: dense `[N, C, S]` of the prediction's type, or a label map `[N, S]`.
  */
 typedef struct DiceTarget {
+  /**
+   * `sizeof(DiceTarget)` as the caller was compiled, set by
+   * `dice_target_default(&t, sizeof t)` (see the stability policy).
+   */
+  size_t struct_size;
   /**
    * A ::DiceTargetKind.
    */
@@ -609,6 +640,24 @@ typedef struct DiceTarget {
    */
   int64_t ignore_index;
 } DiceTarget;
+
+/**
+ * The shape `[N, C, S]`: batch, channels, flattened spatial size.
+ */
+typedef struct DiceShape {
+  /**
+   * N.
+   */
+  size_t batch;
+  /**
+   * C.
+   */
+  size_t channels;
+  /**
+   * S.
+   */
+  size_t spatial;
+} DiceShape;
 
 /**
  * Sufficient statistics of one (sample, class): `I = Σp·g`, `P = Σp` (or `Σp²`),
@@ -822,6 +871,11 @@ typedef struct DiceSurfaceEmptyPolicy {
  */
 typedef struct DiceCompoundParams {
   /**
+   * `sizeof(DiceCompoundParams)` as the caller was compiled, set by
+   * `dice_compound_params_default(&p, sizeof p)` (see the stability policy).
+   */
+  size_t struct_size;
+  /**
    * A ::DiceTermKind.
    */
   int32_t term;
@@ -890,6 +944,11 @@ typedef struct DiceCompoundValue {
  * The constants of the BraTS lesion-wise metrics.
  */
 typedef struct DiceBratsParams {
+  /**
+   * `sizeof(DiceBratsParams)` as the caller was compiled, set by
+   * `dice_brats_params_default(challenge, &p, sizeof p)` (see the stability policy).
+   */
+  size_t struct_size;
   /**
    * Dilation steps of the reference (18-neighbourhood) before lesions are grouped.
    */
@@ -1053,10 +1112,22 @@ const char *dice_last_error_message(void);
  * probabilities (no activation), zero-denominator ONE, Tversky `alpha = beta = 0.5`,
  * square weighting.
  *
+ * `size` is `sizeof *out` as the caller was compiled; `out->struct_size` is set to it (see the
+ * stability policy).
+ *
  * # Safety
- * `out` must be NULL or valid for writing a ::DiceSoftParams.
+ * `out` must be NULL or valid for writing `size` bytes.
  */
-enum DiceStatus dice_soft_params_default(struct DiceSoftParams *out);
+enum DiceStatus dice_soft_params_default(struct DiceSoftParams *out, size_t size);
+
+/**
+ * Writes an empty dense target into `*out` (kind DENSE, no data, no ignore index) with
+ * `struct_size = size`, `sizeof *out` as the caller was compiled.
+ *
+ * # Safety
+ * `out` must be NULL or valid for writing `size` bytes.
+ */
+enum DiceStatus dice_target_default(struct DiceTarget *out, size_t size);
 
 /**
  * The number of groups (values of a `NONE` reduction) for these parameters and shape.
@@ -1402,10 +1473,13 @@ void dice_accumulator_free(struct DiceAccumulator *acc);
  * Writes the defaults of MONAI's `DiceCELoss` into `*out`: cross-entropy, both weights 1,
  * no class weights, no label smoothing (and, for the focal term, `gamma = 2`, no `alpha`).
  *
+ * `size` is `sizeof *out` as the caller was compiled; `out->struct_size` is set to it (see the
+ * stability policy).
+ *
  * # Safety
- * `out` must be NULL or valid for writing a ::DiceCompoundParams.
+ * `out` must be NULL or valid for writing `size` bytes.
  */
-enum DiceStatus dice_compound_params_default(struct DiceCompoundParams *out);
+enum DiceStatus dice_compound_params_default(struct DiceCompoundParams *out, size_t size);
 
 /**
  * Dice plus a voxel term over `float` logits `[N, C, S]`, with `∂loss/∂logits`, in two
@@ -1456,11 +1530,15 @@ enum DiceStatus dice_compound_loss_f64(const struct DiceSoftParams *dice,
 
 /**
  * Writes the constants of a BraTS 2023 challenge (a ::DiceBratsChallenge) into `*out`.
+ * `size` is `sizeof *out` as the caller was compiled; `out->struct_size` is set to it (see the
+ * stability policy).
  *
  * # Safety
- * `out` must be NULL or valid for writing a ::DiceBratsParams.
+ * `out` must be NULL or valid for writing `size` bytes.
  */
-enum DiceStatus dice_brats_params_default(int32_t challenge, struct DiceBratsParams *out);
+enum DiceStatus dice_brats_params_default(int32_t challenge,
+                                          struct DiceBratsParams *out,
+                                          size_t size);
 
 /**
  * The union–find scratch (in `uint32_t`) dice_connected_components() needs for `grid`.

@@ -37,8 +37,35 @@ inline void check(DiceStatus status) {
   }
 }
 
-/** The library version, "MAJOR.MINOR.PATCH". */
+/** The library version, "MAJOR.MINOR.PATCH" (of the library loaded at run time). */
 inline const char* version() noexcept { return dice_version(); }
+
+/** The version of this header (see the stability policy in dice.h). */
+constexpr int version_major = DICE_VERSION_MAJOR;
+constexpr int version_minor = DICE_VERSION_MINOR;
+constexpr int version_patch = DICE_VERSION_PATCH;
+
+/** Whether the library loaded at run time is on this header's compatibility line (the same
+ *  SONAME) and not older than the header: what the stability policy promises to run. */
+inline bool library_is_compatible() noexcept {
+  int major = 0, minor = 0, patch = 0;
+  const char* v = dice_version();
+  int k = 0;
+  int* parts[3] = {&major, &minor, &patch};
+  for (const char* c = v; *c != '\0' && k < 3; ++c) {
+    if (*c == '.') {
+      ++k;
+    } else if (*c >= '0' && *c <= '9') {
+      *parts[k] = *parts[k] * 10 + (*c - '0');
+    } else {
+      break;
+    }
+  }
+  if (major != version_major) return false;
+  if (major == 0 && minor != version_minor) return false;
+  if (minor != version_minor) return minor > version_minor;
+  return patch >= version_patch;
+}
 
 namespace detail {
 template <class C>
@@ -60,7 +87,7 @@ struct label_type<std::int64_t> { static constexpr int32_t value = DICE_LABEL_TY
 
 /** Soft-loss parameters, initialised to the library defaults (MONAI's). */
 struct SoftParams : DiceSoftParams {
-  SoftParams() : DiceSoftParams() { check(dice_soft_params_default(this)); }
+  SoftParams() : DiceSoftParams() { check(dice_soft_params_default(this, sizeof(DiceSoftParams))); }
 };
 
 /** The default empty policy of hard metrics (reference empty → 0, both empty → skipped). */
@@ -74,13 +101,13 @@ inline DiceEmptyPolicy default_policy() {
 template <class T>
 DiceTarget dense(const T* data, std::size_t len) {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "dense targets are float or double");
-  return DiceTarget{DICE_TARGET_KIND_DENSE, data, len, 0, 0};
+  return DiceTarget{sizeof(DiceTarget), DICE_TARGET_KIND_DENSE, data, len, 0, 0};
 }
 
 /** A label-map target `[N, S]`, optionally with an ignore label. */
 template <class L>
 DiceTarget labels(const L* data, std::size_t len, std::optional<std::int64_t> ignore_index = std::nullopt) {
-  return DiceTarget{detail::label_type<L>::target, data, len, static_cast<std::uint8_t>(ignore_index.has_value()),
+  return DiceTarget{sizeof(DiceTarget), detail::label_type<L>::target, data, len, static_cast<std::uint8_t>(ignore_index.has_value()),
                     ignore_index.value_or(0)};
 }
 
@@ -121,7 +148,7 @@ SoftLossResult soft_loss(const DiceSoftParams& params, DiceShape shape, const Pr
 
 /** Parameters of the voxel term of a compound loss, initialised to MONAI's `DiceCELoss`. */
 struct CompoundParams : DiceCompoundParams {
-  CompoundParams() : DiceCompoundParams() { check(dice_compound_params_default(this)); }
+  CompoundParams() : DiceCompoundParams() { check(dice_compound_params_default(this, sizeof(DiceCompoundParams))); }
 };
 
 /** A compound loss value with the Dice statistics it came from. */
@@ -329,7 +356,7 @@ struct LesionWiseResult {
 inline LesionWiseResult lesion_wise(const std::vector<std::uint8_t>& pred, const std::vector<std::uint8_t>& target,
                                     DiceGrid grid, int32_t challenge = DICE_BRATS_CHALLENGE_GLI) {
   DiceBratsParams p{};
-  check(dice_brats_params_default(challenge, &p));
+  check(dice_brats_params_default(challenge, &p, sizeof p));
   LesionWiseResult r;
   std::size_t n = 0;
   check(dice_lesion_wise(&p, grid, pred.data(), target.data(), pred.size(), &r.scores, nullptr, 0, &n));

@@ -4,6 +4,7 @@
 use dice_core::compound::{CompoundLoss, Term};
 
 use crate::enums::*;
+use crate::extensible::*;
 use crate::panic::*;
 use crate::params::*;
 use crate::soft::{check_pairs, soft_input, stats_out};
@@ -33,6 +34,9 @@ from_i32!(DiceTermKind {
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct DiceCompoundParams {
+    /// `sizeof(DiceCompoundParams)` as the caller was compiled, set by
+    /// `dice_compound_params_default(&p, sizeof p)` (see the stability policy).
+    pub struct_size: usize,
     /// A ::DiceTermKind.
     pub term: i32,
     /// Weight of the Dice loss, `≥ 0` (default 1).
@@ -54,9 +58,15 @@ pub struct DiceCompoundParams {
     pub alpha: f64,
 }
 
+crate::extensible::extensible!(
+    DiceCompoundParams,
+    std::mem::size_of::<DiceCompoundParams>()
+);
+
 impl DiceCompoundParams {
     fn defaults() -> DiceCompoundParams {
         DiceCompoundParams {
+            struct_size: std::mem::size_of::<DiceCompoundParams>(),
             term: DiceTermKind::CrossEntropy as i32,
             lambda_dice: 1.0,
             lambda_term: 1.0,
@@ -116,12 +126,18 @@ pub struct DiceCompoundValue {
 /// Writes the defaults of MONAI's `DiceCELoss` into `*out`: cross-entropy, both weights 1,
 /// no class weights, no label smoothing (and, for the focal term, `gamma = 2`, no `alpha`).
 ///
+/// `size` is `sizeof *out` as the caller was compiled; `out->struct_size` is set to it (see the
+/// stability policy).
+///
 /// # Safety
-/// `out` must be NULL or valid for writing a ::DiceCompoundParams.
+/// `out` must be NULL or valid for writing `size` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn dice_compound_params_default(out: *mut DiceCompoundParams) -> DiceStatus {
+pub unsafe extern "C" fn dice_compound_params_default(
+    out: *mut DiceCompoundParams,
+    size: usize,
+) -> DiceStatus {
     // SAFETY: the caller's promise on `out`.
-    boundary(|| unsafe { write(out, DiceCompoundParams::defaults(), "out") })
+    boundary(|| unsafe { write_defaults(out, size, DiceCompoundParams::defaults(), "out") })
 }
 
 /// Shared body of dice_compound_loss_f32() and dice_compound_loss_f64().
@@ -144,20 +160,20 @@ unsafe fn compound_loss<T: dice_core::Float>(
 ) -> FfiResult {
     // SAFETY: every pointer below carries the caller's promise and is checked for NULL,
     // alignment and length before use.
-    let (loss, activation) = unsafe { reference(dice, "dice")?.core()? };
+    let (loss, activation) = unsafe { read_in(dice, "dice")?.core()? };
     let Some(activation) = activation else {
         return Err(err(
             DiceStatus::InvalidParameter,
             "dice->activation must be SIGMOID or SOFTMAX: a compound loss takes logits",
         ));
     };
-    let p = unsafe { reference(params, "params")? };
+    let p = unsafe { read_in(params, "params")? };
     let term = unsafe { p.core()? };
     let compound = CompoundLoss::dice_ce(loss, activation)
         .term(term)
         .lambdas(p.lambda_dice, p.lambda_term);
-    let target = unsafe { reference(target, "target")? };
-    let input = unsafe { soft_input(shape, logits, target, mask)? };
+    let target = unsafe { read_in(target, "target")? };
+    let input = unsafe { soft_input(shape, logits, &target, mask)? };
     check_pairs(shape, stats_len)?;
     let ws = stats_out(unsafe { slice_mut(stats, stats_len, "stats")? });
     if grad.is_null() {

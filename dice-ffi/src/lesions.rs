@@ -8,6 +8,7 @@ use dice_core::surface::{Bounds, Grid};
 use dice_core::DiceError;
 
 use crate::enums::*;
+use crate::extensible::*;
 use crate::panic::*;
 use crate::status::*;
 use crate::surface::DiceGrid;
@@ -66,6 +67,9 @@ from_i32!(DiceBratsChallenge { Gli, Men, Met });
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct DiceBratsParams {
+    /// `sizeof(DiceBratsParams)` as the caller was compiled, set by
+    /// `dice_brats_params_default(challenge, &p, sizeof p)` (see the stability policy).
+    pub struct_size: usize,
     /// Dilation steps of the reference (18-neighbourhood) before lesions are grouped.
     pub dilation: u32,
     /// Lesions of at most this volume (mm³) leave the score.
@@ -78,9 +82,17 @@ pub struct DiceBratsParams {
     pub connectivity: i32,
 }
 
+crate::extensible::extensible!(DiceBratsParams, std::mem::size_of::<DiceBratsParams>());
+
 impl DiceBratsParams {
+    /// GLI's constants.
+    fn defaults() -> DiceBratsParams {
+        DiceBratsParams::from_core(&BratsParams::GLI)
+    }
+
     fn from_core(p: &BratsParams) -> DiceBratsParams {
         DiceBratsParams {
+            struct_size: std::mem::size_of::<DiceBratsParams>(),
             dilation: p.dilation,
             min_volume: p.min_volume,
             hd_penalty: p.hd_penalty,
@@ -167,13 +179,16 @@ pub struct DiceDetection {
 }
 
 /// Writes the constants of a BraTS 2023 challenge (a ::DiceBratsChallenge) into `*out`.
+/// `size` is `sizeof *out` as the caller was compiled; `out->struct_size` is set to it (see the
+/// stability policy).
 ///
 /// # Safety
-/// `out` must be NULL or valid for writing a ::DiceBratsParams.
+/// `out` must be NULL or valid for writing `size` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn dice_brats_params_default(
     challenge: i32,
     out: *mut DiceBratsParams,
+    size: usize,
 ) -> DiceStatus {
     boundary(|| {
         let p = match DiceBratsChallenge::from_i32(challenge, "challenge")? {
@@ -182,7 +197,7 @@ pub unsafe extern "C" fn dice_brats_params_default(
             DiceBratsChallenge::Met => BratsParams::MET,
         };
         // SAFETY: the caller's promise on `out`.
-        unsafe { write(out, DiceBratsParams::from_core(&p), "out") }
+        unsafe { write_defaults(out, size, DiceBratsParams::from_core(&p), "out") }
     })
 }
 
@@ -274,7 +289,7 @@ pub unsafe extern "C" fn dice_lesion_wise(
 ) -> DiceStatus {
     boundary(|| {
         // SAFETY: the caller's promises, checked before use.
-        let p = unsafe { reference(params, "params")? }.core()?;
+        let p = unsafe { read_in(params, "params")? }.core()?;
         let g = grid.core()?;
         check_ptr(out, 1, "out")?;
         let (pm, tm) = masks(pred, target, len, g)?;

@@ -20,6 +20,8 @@ mod status;
 
 mod panic;
 
+mod extensible;
+
 mod enums;
 
 mod executor;

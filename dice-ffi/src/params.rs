@@ -133,6 +133,9 @@ pub struct DiceLossValue {
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct DiceTarget {
+    /// `sizeof(DiceTarget)` as the caller was compiled, set by
+    /// `dice_target_default(&t, sizeof t)` (see the stability policy).
+    pub struct_size: usize,
     /// A ::DiceTargetKind.
     pub kind: i32,
     /// The elements.
@@ -149,6 +152,9 @@ pub struct DiceTarget {
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct DiceSoftParams {
+    /// `sizeof(DiceSoftParams)` as the caller was compiled, set by
+    /// `dice_soft_params_default(&p, sizeof p)` (see the stability policy).
+    pub struct_size: usize,
     /// A ::DiceScore.
     pub score: i32,
     /// Tversky weight of false positives (`≥ 0`, `alpha + beta > 0`).
@@ -193,6 +199,22 @@ pub struct DiceSoftParams {
     pub executor: *const DiceExecutor,
 }
 
+crate::extensible::extensible!(DiceSoftParams, std::mem::size_of::<DiceSoftParams>());
+crate::extensible::extensible!(DiceTarget, std::mem::size_of::<DiceTarget>());
+
+impl DiceTarget {
+    pub(crate) fn defaults() -> DiceTarget {
+        DiceTarget {
+            struct_size: std::mem::size_of::<DiceTarget>(),
+            kind: DiceTargetKind::Dense as i32,
+            data: std::ptr::null(),
+            len: 0,
+            has_ignore_index: 0,
+            ignore_index: 0,
+        }
+    }
+}
+
 impl DiceSoftParams {
     /// What the passes run on: `executor`, else `threads`.
     ///
@@ -208,6 +230,7 @@ impl DiceSoftParams {
     pub(crate) fn defaults() -> DiceSoftParams {
         let d = SoftLoss::dice();
         DiceSoftParams {
+            struct_size: std::mem::size_of::<DiceSoftParams>(),
             score: DiceScore::Dice as i32,
             alpha: 0.5,
             beta: 0.5,

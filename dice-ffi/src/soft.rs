@@ -3,6 +3,7 @@
 use dice_core::{DiceError, LabelSlice, Moment, Reduction, SoftInput, SoftStats, Target, Upstream};
 
 use crate::enums::*;
+use crate::extensible::*;
 use crate::panic::*;
 use crate::params::*;
 use crate::status::*;
@@ -12,12 +13,29 @@ use crate::status::*;
 /// probabilities (no activation), zero-denominator ONE, Tversky `alpha = beta = 0.5`,
 /// square weighting.
 ///
+/// `size` is `sizeof *out` as the caller was compiled; `out->struct_size` is set to it (see the
+/// stability policy).
+///
 /// # Safety
-/// `out` must be NULL or valid for writing a ::DiceSoftParams.
+/// `out` must be NULL or valid for writing `size` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn dice_soft_params_default(out: *mut DiceSoftParams) -> DiceStatus {
+pub unsafe extern "C" fn dice_soft_params_default(
+    out: *mut DiceSoftParams,
+    size: usize,
+) -> DiceStatus {
     // SAFETY: the caller's promise on `out`.
-    boundary(|| unsafe { write(out, DiceSoftParams::defaults(), "out") })
+    boundary(|| unsafe { write_defaults(out, size, DiceSoftParams::defaults(), "out") })
+}
+
+/// Writes an empty dense target into `*out` (kind DENSE, no data, no ignore index) with
+/// `struct_size = size`, `sizeof *out` as the caller was compiled.
+///
+/// # Safety
+/// `out` must be NULL or valid for writing `size` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn dice_target_default(out: *mut DiceTarget, size: usize) -> DiceStatus {
+    // SAFETY: the caller's promise on `out`.
+    boundary(|| unsafe { write_defaults(out, size, DiceTarget::defaults(), "out") })
 }
 
 /// The number of groups (values of a `NONE` reduction) for these parameters and shape.
@@ -32,7 +50,7 @@ pub unsafe extern "C" fn dice_soft_group_count(
 ) -> DiceStatus {
     boundary(|| {
         // SAFETY: the caller's promises on `params` and `out`.
-        let (loss, _) = unsafe { reference(params, "params")?.core()? };
+        let (loss, _) = unsafe { read_in(params, "params")?.core()? };
         loss.validate(shape.core())?;
         unsafe { write(out, loss.group_count(shape.core()), "out") }
     })
@@ -227,12 +245,12 @@ pub(crate) unsafe fn soft_loss<T: dice_core::Float>(
 ) -> FfiResult {
     // SAFETY: every pointer below carries the caller's promise and is checked for NULL,
     // alignment and length before use.
-    let params = unsafe { reference(params, "params")? };
+    let params = unsafe { read_in(params, "params")? };
     let (mut loss, activation) = unsafe { params.core()? };
     let pool = unsafe { params.pool()? };
     loss.executor = pool.executor();
-    let target = unsafe { reference(target, "target")? };
-    let input = unsafe { soft_input(shape, pred, target, mask)? };
+    let target = unsafe { read_in(target, "target")? };
+    let input = unsafe { soft_input(shape, pred, &target, mask)? };
     check_pairs(shape, stats_len)?;
     let ws = stats_out(unsafe { slice_mut(stats, stats_len, "stats")? });
     let value = match (activation, grad.is_null()) {
@@ -351,7 +369,7 @@ pub unsafe extern "C" fn dice_soft_loss_from_stats(
 ) -> DiceStatus {
     boundary(|| {
         // SAFETY: the caller's promises, checked before use.
-        let (loss, _) = unsafe { reference(params, "params")?.core()? };
+        let (loss, _) = unsafe { read_in(params, "params")?.core()? };
         check_pairs(shape, stats_len)?;
         let st = stats_in(unsafe { slice(stats, stats_len, "stats")? })?;
         let v = if values.is_null() {
@@ -406,12 +424,12 @@ pub(crate) unsafe fn soft_gradient<T: dice_core::Float>(
     grad_len: usize,
 ) -> FfiResult {
     // SAFETY: every pointer carries the caller's promise and is checked before use.
-    let params = unsafe { reference(params, "params")? };
+    let params = unsafe { read_in(params, "params")? };
     let (mut loss, activation) = unsafe { params.core()? };
     let pool = unsafe { params.pool()? };
     loss.executor = pool.executor();
-    let target = unsafe { reference(target, "target")? };
-    let input = unsafe { soft_input(shape, pred, target, mask)? };
+    let target = unsafe { read_in(target, "target")? };
+    let input = unsafe { soft_input(shape, pred, &target, mask)? };
     check_pairs(shape, stats_len)?;
     let st = stats_in(unsafe { slice(stats, stats_len, "stats")? })?;
     let up = unsafe { slice(upstream, upstream_len, "upstream")? };

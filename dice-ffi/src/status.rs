@@ -38,6 +38,10 @@ pub enum DiceStatus {
     Panic = 12,
     /// Memory for what was asked could not be allocated (nothing was changed).
     OutOfMemory = 13,
+    /// The program was built against a newer `dice.h` and set a field this (older) library
+    /// does not have (a non-zero byte past its `sizeof` of an extensible struct): nothing was
+    /// done.
+    Unsupported = 14,
 }
 
 pub(crate) struct FfiError {
@@ -108,6 +112,7 @@ pub extern "C" fn dice_status_str(status: i32) -> *const c_char {
         11 => "logarithm of a non-positive score\0",
         12 => "internal error (panic)\0",
         13 => "out of memory\0",
+        14 => "unsupported by this library version\0",
         _ => "unknown status\0",
     };
     s.as_ptr().cast()

@@ -61,6 +61,14 @@ fn data() -> Data {
     }
 }
 
+/// The SONAME's version part: `MAJOR`, or `0.MINOR` before 1.0 (build.rs).
+fn soname_line() -> String {
+    match env!("CARGO_PKG_VERSION_MAJOR") {
+        "0" => format!("0.{}", env!("CARGO_PKG_VERSION_MINOR")),
+        m => m.to_string(),
+    }
+}
+
 /// Where `cargo test` put `libdice.so` and `libdice.a`: beside this test binary.
 fn built_libs() -> PathBuf {
     let deps = std::env::current_exe()
@@ -86,9 +94,9 @@ fn scratch_prefix() -> PathBuf {
     let real = lib.join(format!("libdice.so.{version}"));
     std::fs::copy(deps.join("libdice.so"), &real).unwrap();
     std::fs::copy(deps.join("libdice.a"), lib.join("libdice.a")).unwrap();
-    for link in ["libdice.so.0", "libdice.so"] {
-        let _ = std::fs::remove_file(lib.join(link));
-        std::os::unix::fs::symlink(real.file_name().unwrap(), lib.join(link)).unwrap();
+    for link in [format!("libdice.so.{}", soname_line()), "libdice.so".into()] {
+        let _ = std::fs::remove_file(lib.join(&link));
+        std::os::unix::fs::symlink(real.file_name().unwrap(), lib.join(&link)).unwrap();
     }
     root
 }
@@ -333,6 +341,31 @@ fn check_surfaces(out: &HashMap<String, Vec<Vec<String>>>, d: &Data) {
 fn check_c_output(out: &HashMap<String, Vec<Vec<String>>>, d: &Data) {
     let shape = Shape::new(N, C, S);
     assert_eq!(out["version"][0], [env!("CARGO_PKG_VERSION")]);
+    // The header's macros are the library's version; the SONAME is the compatibility line.
+    let v = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        out["header_version"][0],
+        [
+            v.to_string(),
+            v.to_string(),
+            format!("libdice.so.{}", soname_line())
+        ]
+    );
+    // The extensible-struct protocol: [struct_size kept, tail zeroed, guard intact, value,
+    // status with a non-zero tail, status of a too small struct_size, value left untouched,
+    // DICE_STATUS_UNSUPPORTED].
+    let e = &out["extensible"][0];
+    assert_eq!(&e[..3], ["1", "1", "1"], "{e:?}");
+    assert!(
+        close(&e[3], out["soft_dense"][0][0].parse().unwrap(), 1e-12),
+        "{e:?}"
+    );
+    assert_eq!(e[4], e[7], "a non-zero unknown field is UNSUPPORTED: {e:?}");
+    assert_eq!(
+        e[5], "8",
+        "struct_size below any layout is INVALID_PARAMETER: {e:?}"
+    );
+    assert_eq!(e[6], "-7", "nothing is written on an error: {e:?}");
     // Bit-identical on one thread, on two started by dice and on the program's pthread pool,
     // and the pool was used.
     assert_eq!(out["threads_identical"][0], ["1", "1"]);
@@ -487,6 +520,12 @@ fn check_acc_stats(got: &[f64], want: &[SoftStats]) {
 
 fn check_cpp_output(out: &HashMap<String, Vec<Vec<String>>>, d: &Data) {
     check_surfaces(out, d);
+    let v = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        out["compatible"][0],
+        ["1", v, v],
+        "dice.hpp's version check"
+    );
     let c_like: HashMap<String, Vec<Vec<String>>> = out.clone();
     let shape = Shape::new(N, C, S);
     let input = SoftInput::new(shape, &d.pred, Target::Dense(&d.target)).unwrap();
@@ -564,7 +603,7 @@ fn shared_library_has_a_soname() {
         .expect("readelf (binutils, installed with gcc)");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("(SONAME)") && text.contains("[libdice.so.0]"),
+        text.contains("(SONAME)") && text.contains(&format!("[libdice.so.{}]", soname_line())),
         "{text}"
     );
 }

@@ -125,14 +125,36 @@ fn install_layout_and_pkg_config() {
         assert!(prefix.join(f).exists(), "{f} not installed");
     }
     assert!(lib.join(format!("libdice.so.{version}")).is_file());
+    let soname = match env!("CARGO_PKG_VERSION_MAJOR") {
+        "0" => format!("libdice.so.0.{}", env!("CARGO_PKG_VERSION_MINOR")),
+        m => format!("libdice.so.{m}"),
+    };
     assert_eq!(
-        std::fs::read_link(lib.join("libdice.so.0")).unwrap(),
+        std::fs::read_link(lib.join(&soname)).unwrap(),
         PathBuf::from(format!("libdice.so.{version}"))
     );
     assert_eq!(
         std::fs::read_link(lib.join("libdice.so")).unwrap(),
-        PathBuf::from("libdice.so.0")
+        PathBuf::from(&soname)
     );
+    // `pkg-config --modversion dice` is the library's version (from the .pc when pkg-config
+    // is not installed).
+    let pc_dir = prefix.join("lib/pkgconfig");
+    let modversion = match Command::new("pkg-config")
+        .args(["--modversion", "dice"])
+        .env("PKG_CONFIG_PATH", &pc_dir)
+        .output()
+    {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        _ => std::fs::read_to_string(pc_dir.join("dice.pc"))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("Version:"))
+            .unwrap()
+            .trim()
+            .to_string(),
+    };
+    assert_eq!(modversion, version);
 
     let flags = pkg_config_flags(&prefix);
     assert!(
@@ -206,4 +228,39 @@ fn cmake_find_package() {
         &mut Command::new(build.join("per_label_dice_cpp")),
         "static C++ example",
     ));
+    // The version check: a project written for another compatibility line (0.1 before 1.0,
+    // or a newer release than installed) does not find this dice.
+    let (major, minor) = (
+        env!("CARGO_PKG_VERSION_MAJOR").parse::<u32>().unwrap(),
+        env!("CARGO_PKG_VERSION_MINOR").parse::<u32>().unwrap(),
+    );
+    let mut wrong = vec![format!("{major}.{}", minor + 1)];
+    if major == 0 && minor > 0 {
+        wrong.push(format!("0.{}", minor - 1));
+    }
+    for want in wrong {
+        let other = build.with_file_name(format!("cmake-example-build-{want}"));
+        let _ = std::fs::remove_dir_all(&other);
+        let mut c = Command::new(&cmake);
+        c.arg("-S")
+            .arg(manifest_dir().join("examples/cmake"))
+            .arg("-B")
+            .arg(&other)
+            .arg(format!("-DCMAKE_PREFIX_PATH={}", prefix.display()))
+            .arg(format!("-DDICE_WANT_VERSION={want}"));
+        if let Ok(ninja) = std::env::var("DICE_NINJA") {
+            c.args(["-G", "Ninja"])
+                .arg(format!("-DCMAKE_MAKE_PROGRAM={ninja}"));
+        }
+        let out = c.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stderr)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            !out.status.success() && text.contains("compatible with requested version"),
+            "find_package(dice {want}) found dice {}: {text}",
+            env!("CARGO_PKG_VERSION")
+        );
+    }
 }

@@ -184,7 +184,7 @@ CpuView cpu_view(const Tensor& input, const Tensor& target, const Tensor& mask, 
                                                                         : DICE_TARGET_KIND_LABELS_I64;
   }
   if (mask.defined()) v.mask = mask.to(at::kByte).contiguous();
-  v.t = DiceTarget{kind, v.target.data_ptr(), static_cast<size_t>(v.target.numel()),
+  v.t = DiceTarget{sizeof(DiceTarget), kind, v.target.data_ptr(), static_cast<size_t>(v.target.numel()),
                    static_cast<uint8_t>(o.has_ignore), o.ignore_index};
   return v;
 }
@@ -408,7 +408,7 @@ SavedView saved_view(const Tensor& input, const Tensor& target, const Options& o
   }
   return SavedView{
       DiceShape{static_cast<size_t>(n), static_cast<size_t>(c), static_cast<size_t>(input.numel() / (n * c))},
-      DiceTarget{kind, target.data_ptr(), static_cast<size_t>(target.numel()), static_cast<uint8_t>(o.has_ignore),
+      DiceTarget{sizeof(DiceTarget), kind, target.data_ptr(), static_cast<size_t>(target.numel()), static_cast<uint8_t>(o.has_ignore),
                  o.ignore_index}};
 }
 

@@ -97,7 +97,12 @@ impl Config {
     fn new(score: i32) -> Config {
         let mut params = std::mem::MaybeUninit::<DiceSoftParams>::uninit();
         // SAFETY: a valid out-pointer to a DiceSoftParams; the call only writes it.
-        let status = unsafe { dice::dice_soft_params_default(params.as_mut_ptr()) };
+        let status = unsafe {
+            dice::dice_soft_params_default(
+                params.as_mut_ptr(),
+                std::mem::size_of::<DiceSoftParams>(),
+            )
+        };
         assert_eq!(
             status,
             DiceStatus::Ok,
@@ -376,7 +381,12 @@ impl CompoundConfig {
     fn new(kind: dice::DiceTermKind) -> CompoundConfig {
         let mut term = std::mem::MaybeUninit::<dice::DiceCompoundParams>::uninit();
         // SAFETY: a valid out-pointer; the call only writes it.
-        let status = unsafe { dice::dice_compound_params_default(term.as_mut_ptr()) };
+        let status = unsafe {
+            dice::dice_compound_params_default(
+                term.as_mut_ptr(),
+                std::mem::size_of::<dice::DiceCompoundParams>(),
+            )
+        };
         assert_eq!(status, DiceStatus::Ok, "cannot fail on a valid pointer");
         // SAFETY: fully written by the call above.
         let mut term = unsafe { term.assume_init() };

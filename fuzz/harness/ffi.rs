@@ -76,9 +76,14 @@ pub fn ffi_calls(data: &[u8]) {
     let weights: Vec<f64> = (0..shape.channels).map(|_| b.f64()).collect();
     let mut params = unsafe {
         let mut p = std::mem::zeroed::<DiceSoftParams>();
-        dice_soft_params_default(&mut p);
+        dice_soft_params_default(&mut p, std::mem::size_of::<DiceSoftParams>());
         p
     };
+    // A struct_size the caller got wrong (never larger than the struct: that would be the
+    // caller's out-of-bounds read, not the library's).
+    if b.u8() % 8 == 0 {
+        params.struct_size = b.u8() as usize % (std::mem::size_of::<DiceSoftParams>() + 1);
+    }
     params.score = b.i32();
     params.alpha = b.f64();
     params.beta = b.f64();
@@ -100,6 +105,7 @@ pub fn ffi_calls(data: &[u8]) {
     }
     let target = if b.u8() % 2 == 0 {
         DiceTarget {
+            struct_size: std::mem::size_of::<DiceTarget>(),
             kind: 0,
             data: dense.as_ptr().cast(),
             len,
@@ -108,6 +114,7 @@ pub fn ffi_calls(data: &[u8]) {
         }
     } else {
         DiceTarget {
+            struct_size: std::mem::size_of::<DiceTarget>(),
             kind: 1,
             data: labels.as_ptr().cast(),
             len: voxels,
@@ -147,7 +154,8 @@ pub fn ffi_calls(data: &[u8]) {
             &mut count,
         );
         let mut bp = std::mem::zeroed::<DiceBratsParams>();
-        let _ = dice_brats_params_default(b.i32() % 4, &mut bp);
+        let _ =
+            dice_brats_params_default(b.i32() % 4, &mut bp, std::mem::size_of::<DiceBratsParams>());
         bp.dilation = (b.u8() % 4) as u32;
         bp.connectivity = conn;
         let mut lw = std::mem::zeroed::<DiceLesionWise>();
@@ -203,7 +211,7 @@ pub fn ffi_calls(data: &[u8]) {
         );
         // The fused compound loss over the same buffers, read as logits.
         let mut cp = std::mem::zeroed::<DiceCompoundParams>();
-        dice_compound_params_default(&mut cp);
+        dice_compound_params_default(&mut cp, std::mem::size_of::<DiceCompoundParams>());
         cp.term = b.i32() % 4;
         cp.lambda_dice = b.f64();
         cp.lambda_term = b.f64();

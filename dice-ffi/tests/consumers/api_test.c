@@ -95,9 +95,9 @@ static void threads_identical(void) {
     g[i] = g[i] > 1.0f ? 1.0f : g[i];
   }
   DiceSoftParams params;
-  dice_soft_params_default(&params);
+  dice_soft_params_default(&params, sizeof params);
   params.squared_pred = 1;
-  DiceTarget dense = {DICE_TARGET_KIND_DENSE, g, 2 * (size_t)BIG, 0, 0};
+  DiceTarget dense = {sizeof(DiceTarget), DICE_TARGET_KIND_DENSE, g, 2 * (size_t)BIG, 0, 0};
   DiceStats st[2];
   DiceLossValue v1, v2;
   expect(dice_soft_loss_f32(&params, shape, p, &dense, NULL, st, 2, grad, 2 * (size_t)BIG, &v1), DICE_STATUS_OK, "one thread");
@@ -157,18 +157,46 @@ int main(void) {
       }
 
   printf("version %s\n", dice_version());
+  printf("header_version %s %d.%d.%d %s\n", DICE_VERSION_STRING, DICE_VERSION_MAJOR, DICE_VERSION_MINOR, DICE_VERSION_PATCH, DICE_SONAME);
 
   /* Soft Dice, dense target, with gradient. */
-  expect(dice_soft_params_default(&params), DICE_STATUS_OK, "params default");
-  DiceTarget dense = {DICE_TARGET_KIND_DENSE, target, LEN, 0, 0};
+  expect(dice_soft_params_default(&params, sizeof params), DICE_STATUS_OK, "params default");
+  DiceTarget dense = {sizeof(DiceTarget), DICE_TARGET_KIND_DENSE, target, LEN, 0, 0};
   expect(dice_soft_loss_f32(&params, shape, pred, &dense, NULL, stats, N * C, grad, LEN, &v), DICE_STATUS_OK, "soft dense");
   printf("soft_dense %.17g %zu %zu %.9g %.9g %.9g\n", v.value, v.groups, v.defined, grad[0], grad[7], grad[299]);
+
+  /* The extensible-struct protocol (dice.h's stability policy): a larger struct, as a program
+   * built against a newer header would pass, works while its unknown tail is zero and is
+   * UNSUPPORTED (nothing written) once the tail is set; a struct_size no layout ever had is
+   * refused; the guard after the struct is never written. */
+  {
+    struct {
+      DiceSoftParams p;
+      unsigned char newer[16];
+      unsigned char guard[16];
+    } big;
+    memset(&big, 0xAB, sizeof big);
+    expect(dice_soft_params_default(&big.p, sizeof big.p + sizeof big.newer), DICE_STATUS_OK, "params default, larger struct");
+    int tail_zero = 1, guard_ok = 1;
+    for (size_t k = 0; k < sizeof big.newer; k++) tail_zero &= big.newer[k] == 0;
+    for (size_t k = 0; k < sizeof big.guard; k++) guard_ok &= big.guard[k] == 0xAB;
+    DiceLossValue w;
+    expect(dice_soft_loss_f32(&big.p, shape, pred, &dense, NULL, stats, N * C, NULL, 0, &w), DICE_STATUS_OK, "larger struct, zero tail");
+    big.newer[5] = 1;
+    DiceLossValue untouched = {-7.0, 0, 0};
+    int32_t unsupported = dice_soft_loss_f32(&big.p, shape, pred, &dense, NULL, stats, N * C, NULL, 0, &untouched);
+    DiceSoftParams small = params;
+    small.struct_size = sizeof(size_t);
+    int32_t too_small = dice_soft_loss_f32(&small, shape, pred, &dense, NULL, stats, N * C, NULL, 0, &untouched);
+    printf("extensible %zu %d %d %.17g %d %d %.17g %d\n", big.p.struct_size == sizeof big.p + sizeof big.newer ? (size_t)1 : (size_t)0,
+           tail_zero, guard_ok, w.value, unsupported, too_small, untouched.value, DICE_STATUS_UNSUPPORTED);
+  }
 
   /* Label map with an ignore label, no background, generalized Dice. */
   DiceSoftParams gd = params;
   gd.score = DICE_SCORE_GENERALIZED;
   gd.include_background = 0;
-  DiceTarget lab = {DICE_TARGET_KIND_LABELS_U8, labels_ignore, VOX, 1, 255};
+  DiceTarget lab = {sizeof(DiceTarget), DICE_TARGET_KIND_LABELS_U8, labels_ignore, VOX, 1, 255};
   expect(dice_soft_loss_f32(&gd, shape, pred, &lab, NULL, stats, N * C, grad, LEN, &v), DICE_STATUS_OK, "soft labels");
   printf("soft_labels %.17g %zu %zu %.9g\n", v.value, v.groups, v.defined, grad[55]);
 
@@ -179,13 +207,13 @@ int main(void) {
   sm.alpha = 0.3;
   sm.beta = 0.7;
   sm.batch = 1;
-  DiceTarget lab_plain = {DICE_TARGET_KIND_LABELS_U8, labels, VOX, 0, 0};
+  DiceTarget lab_plain = {sizeof(DiceTarget), DICE_TARGET_KIND_LABELS_U8, labels, VOX, 0, 0};
   expect(dice_soft_loss_f32(&sm, shape, logits, &lab_plain, NULL, stats, N * C, grad, LEN, &v), DICE_STATUS_OK, "softmax");
   printf("soft_softmax %.17g %.9g %.9g\n", v.value, grad[3], grad[151]);
 
   /* Dice + cross-entropy over the same logits, fused; then Dice (soft labels) + focal. */
   DiceCompoundParams cp;
-  expect(dice_compound_params_default(&cp), DICE_STATUS_OK, "compound default");
+  expect(dice_compound_params_default(&cp, sizeof cp), DICE_STATUS_OK, "compound default");
   double ce_w[C] = {0.5, 2.0, 1.5};
   cp.weights = ce_w;
   cp.weights_len = C;
@@ -220,7 +248,7 @@ int main(void) {
   /* Double precision, value only, then per-group values from the statistics. */
   DiceSoftParams none = params;
   none.reduction = DICE_REDUCTION_NONE;
-  DiceTarget dense64 = {DICE_TARGET_KIND_DENSE, target64, LEN, 0, 0};
+  DiceTarget dense64 = {sizeof(DiceTarget), DICE_TARGET_KIND_DENSE, target64, LEN, 0, 0};
   expect(dice_soft_loss_f64(&none, shape, pred64, &dense64, NULL, stats, N * C, NULL, 0, &v), DICE_STATUS_OK, "soft f64");
   double groups[N * C];
   uint8_t defined[N * C];
@@ -288,7 +316,7 @@ int main(void) {
   expect(dice_soft_loss_f32(&params, shape, pred, &dense, NULL, stats, N * C, grad, LEN, NULL), DICE_STATUS_NULL_POINTER, "NULL out");
   expect(dice_soft_loss_f32(&params, shape, pred, &dense, NULL, stats, N * C - 1, grad, LEN, &v), DICE_STATUS_LENGTH_MISMATCH, "stats len");
   expect(dice_soft_loss_f32(&params, shape, pred, &dense, NULL, stats, N * C, grad, LEN - 1, &v), DICE_STATUS_LENGTH_MISMATCH, "grad len");
-  DiceTarget short_target = {DICE_TARGET_KIND_DENSE, target, LEN - 3, 0, 0};
+  DiceTarget short_target = {sizeof(DiceTarget), DICE_TARGET_KIND_DENSE, target, LEN - 3, 0, 0};
   expect(dice_soft_loss_f32(&params, shape, pred, &short_target, NULL, stats, N * C, grad, LEN, &v), DICE_STATUS_LENGTH_MISMATCH, "target len");
   DiceShape huge = {SIZE_MAX / 2, 3, 5};
   expect(dice_soft_loss_f32(&params, huge, pred, &dense, NULL, stats, N * C, grad, LEN, &v), DICE_STATUS_SHAPE_OVERFLOW, "N*C*S overflow");
@@ -321,12 +349,12 @@ int main(void) {
   bad = params;
   bad.activation = DICE_ACTIVATION_SIGMOID;
   expect(dice_soft_loss_f32(&bad, shape, logits, &dense, NULL, stats, N * C, NULL, 0, &v), DICE_STATUS_NULL_POINTER, "logits need grad");
-  DiceTarget bad_kind = {42, target, LEN, 0, 0};
+  DiceTarget bad_kind = {sizeof(DiceTarget), 42, target, LEN, 0, 0};
   expect(dice_soft_loss_f32(&params, shape, pred, &bad_kind, NULL, stats, N * C, grad, LEN, &v), DICE_STATUS_INVALID_ENUM, "target kind");
   uint8_t bad_labels[VOX];
   memcpy(bad_labels, labels, VOX);
   bad_labels[33] = 7;
-  DiceTarget lab_bad = {DICE_TARGET_KIND_LABELS_U8, bad_labels, VOX, 0, 0};
+  DiceTarget lab_bad = {sizeof(DiceTarget), DICE_TARGET_KIND_LABELS_U8, bad_labels, VOX, 0, 0};
   expect(dice_soft_loss_f32(&params, shape, pred, &lab_bad, NULL, stats, N * C, grad, LEN, &v), DICE_STATUS_LABEL_OUT_OF_RANGE, "label 7");
   expect(dice_label_confusion(77, pred_labels, labels, VOX, 0, 0, per_label, C, NULL), DICE_STATUS_INVALID_ENUM, "label type");
   expect(dice_label_confusion(DICE_LABEL_TYPE_U8, pred_labels, bad_labels, VOX, 0, 0, per_label, C, NULL), DICE_STATUS_LABEL_OUT_OF_RANGE, "label out of range");
@@ -410,7 +438,7 @@ int main(void) {
   expect(dice_connected_components(mp, VOX, grid, 5, cc_labels, cc_scratch, cc_need, &cc_count), DICE_STATUS_INVALID_ENUM,
          "connectivity enum");
   DiceBratsParams bp;
-  expect(dice_brats_params_default(DICE_BRATS_CHALLENGE_MET, &bp), DICE_STATUS_OK, "brats params");
+  expect(dice_brats_params_default(DICE_BRATS_CHALLENGE_MET, &bp, sizeof bp), DICE_STATUS_OK, "brats params");
   DiceLesionWise lw;
   DiceLesion les[4];
   size_t nles = 0;

@@ -48,6 +48,8 @@ int main() {
   dice::SoftParams params;
   std::vector<float> grad;
   auto r = dice::soft_loss(params, DiceShape{N, C, S}, pred, dice::dense(target.data(), target.size()), &grad);
+  std::printf("compatible %d %d.%d.%d %s\n", dice::library_is_compatible() ? 1 : 0, dice::version_major,
+              dice::version_minor, dice::version_patch, dice::version());
   std::printf("soft_dense %.17g %zu %zu %.9g %.9g %.9g\n", r.value.value, r.value.groups, r.value.defined, grad[0], grad[7],
               grad[299]);
 
