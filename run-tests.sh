@@ -26,19 +26,30 @@ fi
 export DICE_EVAL_REF_PYTHON="$ref/bin/python" DICE_REQUIRE_EVAL_REF=1
 
 # Headless Chromium renders dice eval's HTML report in its test (Debian's package).
+sudo_=""
+[ "$(id -u)" -ne 0 ] && sudo_="sudo"
 if ! command -v chromium >/dev/null 2>&1; then
     echo "== provisioning Chromium (Debian package) for the HTML report's test"
-    sudo_=""
-    [ "$(id -u)" -ne 0 ] && sudo_="sudo"
     $sudo_ apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq chromium >/dev/null
 fi
 export DICE_CHROMIUM="$(command -v chromium)" DICE_REQUIRE_CHROMIUM=1
 
+# The Cortex-M4F example (tests/cortex_m4.rs): the Rust target, and QEMU's mps2-an386 board
+# (Debian's qemu-system-arm).
+rustup target add thumbv7em-none-eabihf >/dev/null 2>&1
+if ! command -v qemu-system-arm >/dev/null 2>&1; then
+    echo "== provisioning QEMU (Debian package qemu-system-arm) for the Cortex-M4F example"
+    $sudo_ apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq --no-install-recommends qemu-system-arm >/dev/null
+fi
+export DICE_REQUIRE_EMBEDDED=1
+
 echo "== format and lints"
 cargo fmt --all --check
 cargo clippy --all-targets --features dice-core/std -- -D warnings
 cargo clippy -p dice-core --all-targets -- -D warnings
+cargo clippy -p dice-core --target thumbv7em-none-eabihf -- -D warnings
 cargo clippy -p dice-py --all-targets -- -D warnings
 
 echo "== workspace tests (dice-core, dice-ffi with its C/C++ consumers and packaging), best SIMD level"

@@ -377,6 +377,9 @@ impl Kernels for f32 {
                 x86::Isa::Portable => {}
             }
         }
+        // Streaming stores exist on x86 only; elsewhere the hint has no use.
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = stream;
         portable::affine(out, g, p, a, b, c)
     }
 
