@@ -62,6 +62,9 @@ for level in avx2 portable; do
 done
 cargo test -p dice-core
 
+echo "== aarch64 under qemu-aarch64: dice-core's tests, the C consumer, dice eval (scripts/aarch64.sh)"
+scripts/aarch64.sh
+
 echo "== fuzz targets, a fixed number of seeded runs each (only where nightly and cargo-fuzz exist)"
 if cargo +nightly --version >/dev/null 2>&1 && cargo fuzz --version >/dev/null 2>&1; then
     for target in read_any eval_pair detached ffi; do
