@@ -134,6 +134,49 @@ def test_dice_metric_matches_monai(reduction, ignore_empty, include_background):
         torch.testing.assert_close(got_n.to(want_n.dtype), want_n)
 
 
+def test_dice_metric_in_monais_validation_loop():
+    """MONAI's tutorial loop, one import changed: decollated lists of one-hot cases (also of
+    different sizes), float32 results, ``get_buffer``, the same numbers as MONAI's."""
+    torch = pytest.importorskip("torch")
+    monai = pytest.importorskip("monai")
+    from monai.data import decollate_batch
+    from monai.transforms import AsDiscrete
+
+    from exactdice.torch import DiceMetric
+
+    post_pred, post_label = AsDiscrete(argmax=True, to_onehot=4), AsDiscrete(to_onehot=4)
+    # MONAI returns MetaTensors (a torch.Tensor subclass) from some calls: compare plain tensors.
+    plain = lambda t: t.as_tensor() if hasattr(t, "as_tensor") else t
+    ours = DiceMetric(include_background=False, reduction="mean", get_not_nans=True)
+    theirs = monai.metrics.DiceMetric(include_background=False, reduction="mean", get_not_nans=True)
+    g = torch.Generator().manual_seed(3)
+    for size in [(9, 8, 7), (9, 8, 7), (5, 6, 4)]:
+        out = torch.randn((2, 4) + size, generator=g)
+        lab = torch.randint(0, 4, (2, 1) + size, generator=g)
+        y_pred = [post_pred(i) for i in decollate_batch(out)]
+        y = [post_label(i) for i in decollate_batch(lab)]
+        mine = ours(y_pred=y_pred, y=y)
+        want = theirs(y_pred=y_pred, y=y)
+        assert mine.dtype == torch.float32 and mine.shape == want.shape
+        torch.testing.assert_close(mine, plain(want), rtol=1e-6, atol=1e-6, equal_nan=True)
+    # Cases of different sizes in one list.
+    y_pred = [post_pred(torch.randn((4,) + s, generator=g)) for s in [(6, 5, 4), (3, 7, 2)]]
+    y = [post_label(torch.randint(0, 4, (1,) + s, generator=g)) for s in [(6, 5, 4), (3, 7, 2)]]
+    torch.testing.assert_close(ours(y_pred, y), plain(theirs(y_pred, y)), rtol=1e-6, atol=1e-6, equal_nan=True)
+    (v, n), (tv, tn) = ours.aggregate(), theirs.aggregate()
+    assert v.dtype == n.dtype == torch.float32
+    torch.testing.assert_close(v, plain(tv), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(n, plain(tn))
+    torch.testing.assert_close(ours.get_buffer(), plain(theirs.get_buffer()), rtol=1e-6, atol=1e-6,
+                               equal_nan=True)
+    ours.reset()
+    assert ours.get_buffer() is None
+    with pytest.raises(ValueError, match="lists"):
+        ours(y_pred, y[0])
+    with pytest.raises(ValueError, match="cases"):
+        ours(y_pred, y[:1])
+
+
 def _surface_voxels(mask):
     """Voxels of the mask with a face neighbour outside it or outside the image."""
     padded = np.pad(mask, 1)

@@ -660,8 +660,9 @@ class DiceMetric:
     rank's counts and keeps each case once, so the cases ``DistributedSampler`` repeats to even
     out the ranks are not counted twice.
 
-    Counting runs on the CPU: tensors on another device are copied to the host once.
-    Differences on purpose: ``per_component`` and ``return_with_label`` are refused.
+    Counting runs on the CPU: tensors on another device are copied to the host once; results
+    come back as MONAI's do, float32 on the inputs' device. ``get_buffer()`` gives every case's
+    Dice so far. Differences on purpose: ``per_component`` and ``return_with_label`` are refused.
     """
 
     def __init__(
@@ -696,6 +697,7 @@ class DiceMetric:
     def reset(self) -> None:
         self._counts: list = []
         self._cases: list = []
+        self._device = torch.device("cpu")
 
     def _confusion(self, y_pred: torch.Tensor, y: torch.Tensor):
         import exactdice as ed
@@ -732,9 +734,29 @@ class DiceMetric:
             c = c[:, 1:]
         return c
 
-    def __call__(self, y_pred: torch.Tensor, y: torch.Tensor, case_index=None) -> torch.Tensor:
-        """The Dice of each case and class of this batch ``[B, C]``; kept for ``aggregate``."""
-        c = self._confusion(y_pred, y)
+    def __call__(self, y_pred, y, case_index=None) -> torch.Tensor:
+        """The Dice of each case and class of this batch ``[B, C]``, kept for ``aggregate``;
+        float32 on ``y_pred``'s device, as MONAI returns it (the counts behind it are exact).
+
+        ``y_pred`` and ``y`` are batches ``[B, C, ...]`` (or label maps, see the class doc), or,
+        as in MONAI's validation loop (``metric(y_pred=[post_pred(i) for i in
+        decollate_batch(out)], y=[...])``), lists of single cases without the batch dimension,
+        which may differ in size.
+        """
+        if isinstance(y_pred, (list, tuple)) or isinstance(y, (list, tuple)):
+            if not isinstance(y_pred, (list, tuple)) or not isinstance(y, (list, tuple)):
+                raise ValueError("y_pred and y must both be lists (decollated cases) or both tensors")
+            if len(y_pred) != len(y):
+                raise ValueError(f"y_pred holds {len(y_pred)} cases and y {len(y)}")
+            if not y_pred:
+                raise ValueError("y_pred and y are empty lists")
+            items = [(torch.as_tensor(p), torch.as_tensor(t)) for p, t in zip(y_pred, y)]
+            c = np.concatenate([self._confusion(p[None], t[None]) for p, t in items])
+            device = items[0][0].device
+        else:
+            c = self._confusion(y_pred, y)
+            device = y_pred.device
+        self._device = device
         if case_index is not None:
             ids = [int(i) for i in torch.as_tensor(case_index).reshape(-1).tolist()]
             if len(ids) != c.shape[0]:
@@ -743,7 +765,18 @@ class DiceMetric:
             ids = [None] * c.shape[0]
         self._counts.append(c)
         self._cases.extend(ids)
-        return torch.from_numpy(self._scores(c))
+        return self._as_result(torch.from_numpy(self._scores(c)))
+
+    def _as_result(self, t: torch.Tensor) -> torch.Tensor:
+        """A result as MONAI gives it: float32, on the device of the inputs."""
+        return t.to(device=self._device, dtype=torch.float32)
+
+    def get_buffer(self) -> Optional[torch.Tensor]:
+        """The Dice of every case seen so far ``[cases, C]`` (MONAI's ``get_buffer``), or None
+        before the first call."""
+        if not self._counts:
+            return None
+        return self._as_result(torch.from_numpy(self._scores(self._all_counts())))
 
     def _scores(self, counts):
         import exactdice as ed
@@ -798,4 +831,5 @@ class DiceMetric:
             if red.startswith("mean"):
                 value = torch.where(count > 0, value, torch.zeros_like(value))
             not_nans = count
+        value, not_nans = self._as_result(value), self._as_result(not_nans)
         return (value, not_nans) if self.get_not_nans else value
