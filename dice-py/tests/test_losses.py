@@ -55,6 +55,30 @@ def test_dice_loss_matches_monai(opts, dtype):
         _compare(DiceLoss(**opts), monai_losses.DiceLoss(**opts), x, y, tol)
 
 
+OTHER_ACTS = {
+    # Values outside [0, 1]: the float64 closed form in torch operations.
+    "tanh": torch.tanh,
+    "log_softmax": lambda x: torch.log_softmax(x, dim=1),
+    # Probabilities: the core, its gradient chained through the activation's autograd graph.
+    "softmax_half": lambda x: 0.25 + 0.5 * torch.softmax(x, dim=1),
+    "sigmoid_squared": lambda x: torch.sigmoid(x) ** 2,
+}
+
+
+@pytest.mark.parametrize("act", sorted(OTHER_ACTS))
+def test_other_act_matches_monai(act):
+    f = OTHER_ACTS[act]
+    for seed in range(2):
+        x, y = _case(seed)
+        for ours, theirs in [
+            (DiceLoss, monai_losses.DiceLoss),
+            (GeneralizedDiceLoss, monai_losses.GeneralizedDiceLoss),
+            (TverskyLoss, monai_losses.TverskyLoss),
+        ]:
+            for opts in [dict(to_onehot_y=True), dict(to_onehot_y=True, include_background=False, reduction="none")]:
+                _compare(ours(other_act=f, **opts), theirs(other_act=f, **opts), x, y, 1e-7)
+
+
 def test_dense_and_soft_targets_match_monai():
     for seed in range(3):
         x, y = _case(seed, labels=False)
@@ -169,10 +193,12 @@ def test_training_improves_held_out_dice():
 
 def test_bad_inputs_raise_clear_errors():
     x, y = _case(7)
-    with pytest.raises(ValueError, match="other_act"):
-        DiceLoss(other_act=torch.tanh)
-    with pytest.raises(ValueError, match="sigmoid=True and softmax=True"):
+    with pytest.raises(TypeError, match="other_act must be None or callable"):
+        DiceLoss(other_act="tanh")
+    with pytest.raises(ValueError, match="Incompatible values"):
         DiceLoss(sigmoid=True, softmax=True)
+    with pytest.raises(ValueError, match="Incompatible values"):
+        DiceLoss(softmax=True, other_act=torch.tanh)
     with pytest.raises(ValueError, match="ground truth has different shape"):
         DiceLoss(softmax=True, to_onehot_y=True)(x, y[:, :, :3])
     with pytest.raises(ValueError, match="label"):

@@ -8,8 +8,12 @@ they are: ``to_onehot_y=True`` expands nothing.
 
 Differences on purpose, each a clear error rather than a silent change:
 
-* ``other_act`` is refused (the gradient is closed-form through sigmoid or softmax only);
-* ``sigmoid`` and ``softmax`` together are refused (as MONAI does);
+* ``other_act`` (any callable, as MONAI) is applied with autograd, and the loss runs on its
+  output: on the core where the output holds probabilities (the closed-form gradient w.r.t.
+  them, chained through the activation's autograd graph), else (``torch.tanh``,
+  ``log_softmax``: values outside [0, 1], which the core refuses as probabilities) as the same
+  float64 closed form in torch operations, differentiated by autograd;
+* more than one of ``sigmoid``, ``softmax``, ``other_act`` is refused (as MONAI does);
 * on CUDA (any device but the CPU) the same closed form runs as torch operations on the
   device, differentiated by autograd (no host round trip).
 
@@ -263,13 +267,13 @@ class _SoftLoss(torch.nn.Module):
         self.process_group = process_group
         # Tests run the device path on CPU to check it against the core.
         self._force_torch = False
-        if other_act is not None:
+        if other_act is not None and not callable(other_act):
+            raise TypeError(f"other_act must be None or callable but is {type(other_act).__name__}.")
+        if int(sigmoid) + int(softmax) + int(other_act is not None) > 1:
             raise ValueError(
-                "other_act is not supported: exactdice differentiates sigmoid and softmax in "
-                "closed form; apply your activation yourself and pass probabilities"
+                "Incompatible values: more than 1 of [sigmoid=True, softmax=True, other_act is not None]."
             )
-        if sigmoid and softmax:
-            raise ValueError("Incompatible values: sigmoid=True and softmax=True.")
+        self.other_act = other_act
         reduction = getattr(reduction, "value", reduction)
         if reduction not in ("mean", "sum", "none"):
             raise ValueError(f'Unsupported reduction: {reduction}, available options are ["mean", "sum", "none"].')
@@ -325,6 +329,14 @@ class _SoftLoss(torch.nn.Module):
             input = input.float()
         if input.device != target.device:
             raise ValueError(f"input is on {input.device} and target on {target.device}")
+        outside = False
+        if self.other_act is not None:
+            # MONAI's order: the caller's activation, with autograd, then the loss on its output.
+            input = self.other_act(input)
+            if input.dtype not in (torch.float32, torch.float64):
+                input = input.float()
+            # Outside [0, 1] (or NaN) the core refuses the values as probabilities.
+            outside = not bool(torch.all((input >= 0) & (input <= 1)))
         n, c = input.shape[0], input.shape[1]
         include_background = self.include_background
         if c == 1:
@@ -366,9 +378,11 @@ class _SoftLoss(torch.nn.Module):
         m = None
         if mask is not None:
             m = (mask.reshape(n, -1) != 0).to(torch.uint8)
-        if input.device.type != "cpu" or self._force_torch:
+        if input.device.type != "cpu" or self._force_torch or outside:
             if self.process_group is not None:
-                raise NotImplementedError("process_group runs on CPU tensors in this release")
+                raise NotImplementedError(
+                    "process_group runs on CPU tensors of probabilities in this release"
+                )
             loss = self._closed_form(input, target, m, include_background, act, labels)
         elif self.process_group is None:
             # Keep the activation's output for backward only when one will run.
