@@ -479,6 +479,35 @@ impl Case {
         l
     }
 
+    /// The loss whose difference quotients check this case's analytic gradient: the same
+    /// loss, except that with a binary target (labels, or a dense 0/1 one) the soft-label
+    /// intersection `(P + G − Σ|p − g|)/2`, which equals `Σp·g` there, is replaced by `Σp·g`.
+    /// Both are the same function, but the first cancels most of its digits where the
+    /// prediction nearly misses a class, so the loss carries relative errors near 1e-11 and no
+    /// step gives a difference quotient within 1e-5 (a saved case: analytic −0.0359297366,
+    /// quotients −0.0359175 at h = 1e-5 and −0.0358075 at h = 1e-6 through the soft-label
+    /// sums, −0.0359297367 through `Σp·g`).
+    fn reference_loss(&self) -> SoftLoss<'_> {
+        let binary = self.use_labels || self.dense.iter().all(|&v| v == 0.0 || v == 1.0);
+        self.loss().soft_label(self.soft_label && !binary)
+    }
+
+    /// Whether a difference quotient at element `i` may straddle the kink of the soft-label
+    /// term `|p − g|`, where no quotient holds (a continuous dense target only: `p` never
+    /// reaches a binary target's 0 or 1): some channel of `i`'s voxel has its probability
+    /// (`p`) within 1e-4 of its target.
+    fn near_kink(&self, p: &[f64], i: usize) -> bool {
+        if !self.soft_label || self.squared || self.use_labels {
+            return false;
+        }
+        let (c, s) = (self.shape.channels, self.shape.spatial);
+        let (b, v) = (i / (c * s), i % s);
+        (0..c).any(|k| {
+            let j = (b * c + k) * s + v;
+            (p[j] - self.dense[j]).abs() < 1e-4
+        })
+    }
+
     fn input<'a>(&'a self, p: &'a [f64], labels: &'a [i64]) -> SoftInput<'a, f64> {
         let target = if self.use_labels {
             Target::labels(labels)
@@ -593,13 +622,17 @@ fn check_fd(case: &Case, upstream: Option<&[f64]>) -> Result<(), TestCaseError> 
         None => Upstream::Scalar(1.0),
     };
     loss.gradient(&input, &st, up, &mut grad).unwrap();
+    let reference = case.reference_loss();
     let h = 1e-6;
     for i in 0..case.p.len() {
+        if case.near_kink(&case.p, i) {
+            continue;
+        }
         let mut pp = case.p.clone();
         pp[i] += h;
-        let plus = objective(&loss, &case.input(&pp, &case.labels), upstream);
+        let plus = objective(&reference, &case.input(&pp, &case.labels), upstream);
         pp[i] -= 2.0 * h;
-        let minus = objective(&loss, &case.input(&pp, &case.labels), upstream);
+        let minus = objective(&reference, &case.input(&pp, &case.labels), upstream);
         let (Some(plus), Some(minus)) = (plus, minus) else {
             continue;
         };
@@ -636,12 +669,13 @@ proptest! {
         let softmax = softmax && case.shape.channels >= 2;
         let act = if softmax { Activation::Softmax } else { Activation::Sigmoid };
         let loss = case.loss();
+        let reference = case.reference_loss();
         let z: Vec<f64> = case.p.iter().map(|&p| scale * (p - 0.5) * 4.0).collect();
         let value_at = |z: &[f64]| -> Option<f64> {
             let input = case.input(z, &case.labels);
             let mut st = stats_ws(case.shape);
             let mut buf = vec![0.0; z.len()];
-            loss.loss_and_gradient_logits(&input, act, &mut st, &mut buf).ok().map(|v| v.value)
+            reference.loss_and_gradient_logits(&input, act, &mut st, &mut buf).ok().map(|v| v.value)
         };
         let input = case.input(&z, &case.labels);
         let mut st = stats_ws(case.shape);
@@ -655,7 +689,12 @@ proptest! {
         // quotient (the saved case: analytic −0.548969146, autograd the same, quotient
         // −0.548969146 with h = 1e-5 and −0.549030 with h = 1e-6).
         let h = 1e-5;
+        let mut p = vec![0.0; z.len()];
+        dice_core::loss::probabilities(case.shape, &z, act, &mut p).unwrap();
         for i in 0..z.len() {
+            if case.near_kink(&p, i) {
+                continue;
+            }
             let mut zz = z.clone();
             zz[i] += h;
             let plus = value_at(&zz);
@@ -677,13 +716,14 @@ proptest! {
     fn logits_gradient_with_per_group_upstream(case in case_strategy(), softmax in any::<bool>()) {
         let act = if softmax && case.shape.channels >= 2 { Activation::Softmax } else { Activation::Sigmoid };
         let loss = case.loss().reduction(Reduction::None);
+        let reference = case.reference_loss().reduction(Reduction::None);
         let groups = loss.group_count(case.shape);
         let up: Vec<f64> = (0..groups).map(|g| 1.5 - 0.4 * g as f64).collect();
         let z: Vec<f64> = case.p.iter().map(|&p| (p - 0.5) * 6.0).collect();
         let objective = |z: &[f64]| -> Option<f64> {
             let mut p = vec![0.0; z.len()];
             dice_core::loss::probabilities(case.shape, z, act, &mut p).ok()?;
-            objective(&loss, &case.input(&p, &case.labels), Some(&up))
+            objective(&reference, &case.input(&p, &case.labels), Some(&up))
         };
         let mut p = vec![0.0; z.len()];
         dice_core::loss::probabilities(case.shape, &z, act, &mut p).unwrap();
@@ -695,6 +735,9 @@ proptest! {
         loss.gradient_logits(&case.input(&z, &case.labels), act, &st, Upstream::PerGroup(&up), &mut grad).unwrap();
         let h = 1e-6;
         for i in 0..z.len() {
+            if case.near_kink(&p, i) {
+                continue;
+            }
             let mut zz = z.clone();
             zz[i] += h;
             let plus = objective(&zz);
