@@ -201,6 +201,10 @@ def test_bad_inputs_raise_clear_errors():
         DiceLoss(softmax=True, other_act=torch.tanh)
     with pytest.raises(ValueError, match="ground truth has different shape"):
         DiceLoss(softmax=True, to_onehot_y=True)(x, y[:, :, :3])
+    # MONAI's test_ill_shape, as it is: an AssertionError (ours is a ValueError as well).
+    for loss in (DiceLoss(), GeneralizedDiceLoss(), TverskyLoss()):
+        with pytest.raises(AssertionError):
+            loss.forward(torch.ones((1, 2, 3)), torch.ones((4, 5, 6)))
     with pytest.raises(ValueError, match="label"):
         DiceLoss(softmax=True, to_onehot_y=True)(x, y + 5)
     with pytest.raises(ValueError, match="NaN|finite|not a number"):

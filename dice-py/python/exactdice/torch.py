@@ -39,7 +39,13 @@ import torch
 
 from . import _native
 
-__all__ = ["DiceLoss", "GeneralizedDiceLoss", "TverskyLoss"]
+__all__ = ["DiceLoss", "GeneralizedDiceLoss", "TverskyLoss", "ShapeMismatchError"]
+
+
+class ShapeMismatchError(ValueError, AssertionError):
+    """The target's shape does not match the input's. A ``ValueError``, and an
+    ``AssertionError`` too: MONAI raises ``AssertionError`` there, and code written for it (MONAI's
+    own tests among it) catches that."""
 
 # LossParams by id: custom operators take plain values, so a loss passes its parameters' id.
 _PARAMS: dict = {}
@@ -358,7 +364,7 @@ class _SoftLoss(torch.nn.Module):
                     )
                 target = target[:, 0]
             if tuple(target.shape) != (n,) + spatial:
-                raise ValueError(
+                raise ShapeMismatchError(
                     f"ground truth has different shape ({tuple(target.shape)}) from input ({tuple(input.shape)})"
                 )
             if target.is_floating_point():
@@ -369,7 +375,7 @@ class _SoftLoss(torch.nn.Module):
                 target = target.to(torch.int64)
         else:
             if tuple(target.shape) != tuple(input.shape):
-                raise ValueError(
+                raise ShapeMismatchError(
                     f"ground truth has different shape ({tuple(target.shape)}) from input ({tuple(input.shape)})"
                 )
             target = target.to(input.dtype)
