@@ -59,10 +59,9 @@ fn listing(dir: &Path, skipped: &mut Vec<Skipped>) -> Result<BTreeMap<String, Pa
             );
             continue;
         }
-        let lower = path
-            .file_name()
-            .map(|n| crate::names::path_bytes(Path::new(n)).to_ascii_lowercase())
-            .unwrap_or_default();
+        let lower = crate::names::file_name_bytes(path)
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         match formats::classify(path) {
             Some((formats::Format::PairImage, _)) => {
                 if formats::companion(path, &[".hdr", ".hdr.gz"]).is_none() {

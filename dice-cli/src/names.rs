@@ -93,6 +93,24 @@ pub fn path_bytes(p: &Path) -> std::borrow::Cow<'_, [u8]> {
     }
 }
 
+/// The bytes of a path's last component (`None` for a path without one, like `..` or `/`).
+pub fn file_name_bytes(p: &Path) -> Option<Vec<u8>> {
+    Some(path_bytes(Path::new(p.file_name()?)).into_owned())
+}
+
+/// A file name from its bytes: the inverse of [`path_bytes`] (exact on Unix).
+pub fn os_name(bytes: Vec<u8>) -> std::ffi::OsString {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStringExt;
+        std::ffi::OsString::from_vec(bytes)
+    }
+    #[cfg(not(unix))]
+    {
+        String::from_utf8_lossy(&bytes).into_owned().into()
+    }
+}
+
 impl fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&escape_bytes(&path_bytes(self.0)))

@@ -104,10 +104,19 @@ fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap()
 }
 
+/// The 4×4×4 prediction of the small pair (every third voxel): raw bytes of a data file.
+fn small_pred() -> Vec<u8> {
+    (0..64).map(|i| (i % 3 == 0) as u8).collect()
+}
+
+/// The 4×4×4 reference of the small pair (every second voxel).
+fn small_ref() -> Vec<u8> {
+    (0..64).map(|i| (i % 2 == 0) as u8).collect()
+}
+
 /// A 4×4×4 uint8 label map and its reference, as NIfTI files `p.nii`/`g.nii` in `dir`.
 fn small_pair(dir: &Path) -> (PathBuf, PathBuf) {
-    let p: Vec<u8> = (0..64).map(|i| (i % 3 == 0) as u8).collect();
-    let g: Vec<u8> = (0..64).map(|i| (i % 2 == 0) as u8).collect();
+    let (p, g) = (small_pred(), small_ref());
     let (pp, gp) = (dir.join("p.nii"), dir.join("g.nii"));
     nifti::write(&pp, &Volume::new(vec![4, 4, 4], Data::U8(p))).unwrap();
     nifti::write(&gp, &Volume::new(vec![4, 4, 4], Data::U8(g))).unwrap();
@@ -140,8 +149,7 @@ fn mhd(path: &Path, data_file: &str) {
 /// The reference of [`small_pair`] as a MetaImage `gm.mhd` + `gm.raw` in `dir` (MetaImage's
 /// default orientation differs from a NIfTI file's without one).
 fn mhd_reference(dir: &Path) -> PathBuf {
-    let g: Vec<u8> = (0..64).map(|i| (i % 2 == 0) as u8).collect();
-    std::fs::write(dir.join("gm.raw"), g).unwrap();
+    std::fs::write(dir.join("gm.raw"), small_ref()).unwrap();
     mhd(&dir.join("gm.mhd"), "gm.raw");
     dir.join("gm.mhd")
 }
@@ -161,7 +169,7 @@ fn detached_headers_stay_in_their_folder() {
     let dir = root.join("case");
     std::fs::create_dir(&dir).unwrap();
     let (_, g) = small_pair(&dir);
-    let inside: Vec<u8> = (0..64).map(|i| (i % 3 == 0) as u8).collect();
+    let inside = small_pred();
     std::fs::write(root.join("secret.raw"), &inside).unwrap();
     std::fs::write(dir.join("d.raw"), &inside).unwrap();
     let secret = "DICE_TEST_SECRET=hunter2-token-9f8e7d";
@@ -355,7 +363,7 @@ fn reads_are_bounded_by_the_header_claim() {
     assert!(!e.contains("SECRET-MARKER"), "{e}");
     assert!(e.contains("value 3 (counting from 0)"), "{e}");
     // gzip with a line skip: allowed (teem skips lines of the compressed file's bytes).
-    let data: Vec<u8> = (0..64).map(|i| (i % 3 == 0) as u8).collect();
+    let data = small_pred();
     let mut raw = b"comment line\n".to_vec();
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     std::io::Write::write_all(&mut enc, &data).unwrap();
@@ -382,7 +390,7 @@ fn reads_are_bounded_by_the_header_claim() {
 fn outputs_never_replace_inputs_or_special_files() {
     let dir = tmp("outputs");
     let (p, g) = small_pair(&dir);
-    let data: Vec<u8> = (0..64).map(|i| (i % 3 == 0) as u8).collect();
+    let data = small_pred();
     std::fs::write(dir.join("data.raw"), &data).unwrap();
     mhd(&dir.join("m.mhd"), "data.raw");
     let gm = mhd_reference(&dir);

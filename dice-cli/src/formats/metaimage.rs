@@ -49,7 +49,7 @@ fn boolean(s: &str) -> bool {
 
 /// Reads a `.mha` or `.mhd` file; a detached data file is opened under `access`.
 pub fn read(path: &Path, access: Access) -> Result<Volume, String> {
-    let (file, _) = super::open_with_len(path)?;
+    let (file, _) = super::input::open_regular(path)?;
     let mut lines = super::HeaderLines::new(BufReader::new(file), "MetaImage");
     let mut fields: Vec<(String, String)> = Vec::new();
     while let Some(line) = lines.next_line()? {
@@ -175,7 +175,7 @@ pub fn read(path: &Path, access: Access) -> Result<Volume, String> {
         "LOCAL" | "Local" | "local" => {
             let consumed = lines.consumed() as u64;
             drop(lines);
-            let (f, len) = super::open_with_len(path)?;
+            let (f, len) = super::input::open_regular(path)?;
             (f, len, None, consumed)
         }
         f if f.starts_with("LIST") || f.split_whitespace().count() > 1 => {

@@ -24,7 +24,6 @@ pub mod nrrd;
 pub mod png;
 pub mod tiff;
 
-use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
@@ -82,7 +81,7 @@ pub const DATA_ENDINGS: [&str; 5] = [".img", ".img.gz", ".raw", ".raw.gz", ".zra
 /// on the name's bytes, so a name that is not UTF-8 is classified too; the stem is its shown
 /// form ([`crate::names`]).
 pub fn classify(path: &Path) -> Option<(Format, String)> {
-    let name = crate::names::path_bytes(Path::new(path.file_name()?)).into_owned();
+    let name = crate::names::file_name_bytes(path)?;
     let lower = name.to_ascii_lowercase();
     EXTENSIONS
         .iter()
@@ -146,7 +145,7 @@ pub fn read_with(path: &Path, access: Access) -> Result<Volume, String> {
 /// The first existing file named like `path` with its data/header ending replaced by one of
 /// `endings` (the name compared as bytes, so names that are not UTF-8 find their companions).
 pub(crate) fn companion(path: &Path, endings: &[&str]) -> Option<PathBuf> {
-    let name = crate::names::path_bytes(Path::new(path.file_name()?)).into_owned();
+    let name = crate::names::file_name_bytes(path)?;
     let lower = name.to_ascii_lowercase();
     let stem_len = EXTENSIONS
         .iter()
@@ -159,27 +158,9 @@ pub(crate) fn companion(path: &Path, endings: &[&str]) -> Option<PathBuf> {
     endings.iter().find_map(|e| {
         [e.to_string(), e.to_ascii_uppercase()]
             .into_iter()
-            .map(|e| path.with_file_name(os_name([stem, e.as_bytes()].concat())))
+            .map(|e| path.with_file_name(crate::names::os_name([stem, e.as_bytes()].concat())))
             .find(|p| p.is_file())
     })
-}
-
-/// A file name from bytes (exact on Unix).
-fn os_name(bytes: Vec<u8>) -> std::ffi::OsString {
-    #[cfg(unix)]
-    {
-        use std::os::unix::ffi::OsStringExt;
-        std::ffi::OsString::from_vec(bytes)
-    }
-    #[cfg(not(unix))]
-    {
-        String::from_utf8_lossy(&bytes).into_owned().into()
-    }
-}
-
-/// A regular file opened for reading, and its length (see [`input::open_regular`]).
-pub(crate) fn open_with_len(path: &Path) -> Result<(File, u64), String> {
-    input::open_regular(path)
 }
 
 /// The longest text header (NRRD, MetaImage) dice reads: real ones are a few hundred bytes.
@@ -283,7 +264,7 @@ pub(crate) struct Source {
 impl Source {
     /// A file, gzip-decoded when `gz` (every member, to the end: CRCs and sizes are checked).
     pub fn open(path: &Path, gz: bool) -> Result<Source, String> {
-        let (file, len) = open_with_len(path)?;
+        let (file, len) = input::open_regular(path)?;
         Ok(if gz {
             Source {
                 reader: Box::new(BufReader::with_capacity(

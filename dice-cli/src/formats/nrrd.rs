@@ -95,7 +95,7 @@ fn to_ras(space: &str) -> Option<[f64; 3]> {
 
 /// Reads a `.nrrd` or `.nhdr` file; a detached data file is opened under `access`.
 pub fn read(path: &Path, access: Access) -> Result<Volume, String> {
-    let (file, _) = super::open_with_len(path)?;
+    let (file, _) = super::input::open_regular(path)?;
     let mut lines = super::HeaderLines::new(BufReader::new(file), "NRRD");
     let mut fields: Vec<(String, String)> = Vec::new();
     let mut first = true;
@@ -249,7 +249,7 @@ pub fn read(path: &Path, access: Access) -> Result<Volume, String> {
         }
         None => {
             drop(lines);
-            let (f, len) = super::open_with_len(path)?;
+            let (f, len) = super::input::open_regular(path)?;
             (f, len, None, header_len)
         }
     };
@@ -409,25 +409,19 @@ fn ascii(
              {ASCII_BYTES_PER_VALUE} bytes a value)"
         ));
     }
-    let mut words = text
+    let words = text
         .split(|&c| c.is_ascii_whitespace() || c == b',')
         .filter(|w| !w.is_empty());
-    let not_number = |i: usize| format!("ascii NRRD value {i} (counting from 0) is not a number");
     let data = match elem {
         Elem::F32 | Elem::F64 => {
-            let mut v: Vec<f64> = Vec::new();
-            v.try_reserve_exact(n)
-                .map_err(|_| super::no_memory(n, "float64"))?;
-            for i in 0..n {
-                let w = words
-                    .next()
-                    .ok_or_else(|| format!("{TRUNCATED} ({i} of {n} values)"))?;
-                let x = std::str::from_utf8(w)
+            let v = values(words, n, "float64", |i, w| {
+                std::str::from_utf8(w)
                     .ok()
                     .and_then(|t| t.parse::<f64>().ok())
-                    .ok_or_else(|| not_number(i))?;
-                v.push(x);
-            }
+                    .ok_or_else(|| {
+                        format!("ascii NRRD value {i} (counting from 0) is not a number")
+                    })
+            })?;
             if elem == Elem::F32 {
                 Data::F32(try_collect(n, v.iter().map(|&x| x as f32), "float32")?)
             } else {
@@ -436,13 +430,7 @@ fn ascii(
         }
         _ => {
             let (lo, hi) = int_range(elem);
-            let mut v: Vec<i64> = Vec::new();
-            v.try_reserve_exact(n)
-                .map_err(|_| super::no_memory(n, "int64"))?;
-            for i in 0..n {
-                let w = words
-                    .next()
-                    .ok_or_else(|| format!("{TRUNCATED} ({i} of {n} values)"))?;
+            Data::I64(values(words, n, "int64", |i, w| {
                 let x = parse_int(w).ok_or_else(|| {
                     format!(
                         "ascii NRRD value {i} (counting from 0) is not an integer of {} (nor a \
@@ -462,14 +450,33 @@ fn ascii(
                         }
                     ));
                 }
-                v.push(x as i64);
-            }
-            Data::I64(v)
+                Ok(x as i64)
+            })?)
         }
     };
     let mut v = Volume::new(dims, data);
     v.geometry = geometry;
     v.notes = notes;
+    Ok(v)
+}
+
+/// The first `n` of `words`, each parsed by `parse` (given its index), into a vector reserved
+/// fallibly (`what` names its element type for the error); fewer words is a truncation error.
+fn values<'w, T>(
+    mut words: impl Iterator<Item = &'w [u8]>,
+    n: usize,
+    what: &str,
+    parse: impl Fn(usize, &[u8]) -> Result<T, String>,
+) -> Result<Vec<T>, String> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n)
+        .map_err(|_| super::no_memory(n, what))?;
+    for i in 0..n {
+        let w = words
+            .next()
+            .ok_or_else(|| format!("{TRUNCATED} ({i} of {n} values)"))?;
+        v.push(parse(i, w)?);
+    }
     Ok(v)
 }
 

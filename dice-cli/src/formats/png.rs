@@ -13,7 +13,7 @@ use crate::volume::{Data, IndexStyle, Volume};
 
 /// Reads a single-channel PNG.
 pub fn read(path: &Path) -> Result<Volume, String> {
-    let (file, len) = super::open_with_len(path)?;
+    let (file, len) = super::input::open_regular(path)?;
     let limit = decode_limit(len);
     let mut decoder =
         png::Decoder::new_with_limits(BufReader::new(file), png::Limits { bytes: limit });

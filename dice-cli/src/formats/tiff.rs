@@ -163,7 +163,7 @@ fn append(acc: &mut Data, d: Data) -> Result<(), String> {
 
 /// Reads every page of a single-channel TIFF.
 pub fn read(path: &Path) -> Result<Volume, String> {
-    let (file, len) = super::open_with_len(path)?;
+    let (file, len) = super::input::open_regular(path)?;
     let mut budget = decode_limit(len);
     let mut limits = Limits::default();
     limits.decoding_buffer_size = budget;
