@@ -30,7 +30,7 @@ pub struct LossParams {
     batch: bool,
     reduction: Reduction,
     weight: Option<Vec<f64>>,
-    ignore_index: Option<i64>,
+    pub(crate) ignore_index: Option<i64>,
 }
 
 fn choice<T: Copy>(what: &str, value: &str, options: &[(&str, T)]) -> PyResult<T> {
@@ -146,7 +146,7 @@ impl LossParams {
 }
 
 impl LossParams {
-    fn loss(&self) -> SoftLoss<'_> {
+    pub(crate) fn loss(&self) -> SoftLoss<'_> {
         let mut l = SoftLoss {
             score: self.score,
             ..SoftLoss::dice()
@@ -200,7 +200,7 @@ pub fn get_threads() -> usize {
     THREADS.load(Ordering::Relaxed).max(1)
 }
 
-fn parse_activation(name: Option<&str>) -> PyResult<Option<Activation>> {
+pub(crate) fn parse_activation(name: Option<&str>) -> PyResult<Option<Activation>> {
     match name {
         None | Some("none") => Ok(None),
         Some("sigmoid") => Ok(Some(Activation::Sigmoid)),
@@ -212,7 +212,7 @@ fn parse_activation(name: Option<&str>) -> PyResult<Option<Activation>> {
 }
 
 /// `[N, C, S]` of a prediction of shape `[N, C, …]`.
-fn shape3(shape: &[usize]) -> PyResult<Shape> {
+pub(crate) fn shape3(shape: &[usize]) -> PyResult<Shape> {
     if shape.len() < 2 {
         return Err(PyValueError::new_err(format!(
             "input must have shape [N, C, …] (batch, channels, spatial), got {shape:?}"
@@ -228,7 +228,7 @@ fn shape3(shape: &[usize]) -> PyResult<Shape> {
 /// Runs `f` on the input built from a prediction slice, a target array (a label map of any
 /// supported integer dtype, `[N, …]`, or dense values of the prediction's dtype, `[N, C, …]`)
 /// and an optional `uint8` mask `[N, …]`, without the GIL.
-fn with_input<T, R>(
+pub(crate) fn with_input<T, R>(
     py: Python<'_>,
     shape: Shape,
     pred: &[T],

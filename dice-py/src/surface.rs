@@ -11,8 +11,9 @@ use crate::error::{slice, type_error, value_error, view};
 
 /// Columns of the result: status (0 distances, 1 reference empty, 2 prediction empty, 3 both
 /// empty), Hausdorff, percentile (max of directed), percentile (pooled), ASSD, MASD, NSD, and
-/// the surface sizes of the prediction and the reference.
-pub const COLUMNS: usize = 9;
+/// the surface sizes of the prediction and the reference; then the directed values, prediction
+/// to reference and reference to prediction: largest, mean, percentile.
+pub const COLUMNS: usize = 15;
 
 fn run<'py, L: Label + numpy::Element>(
     py: Python<'py>,
@@ -92,14 +93,29 @@ fn run<'py, L: Label + numpy::Element>(
                     d.nsd(),
                     d.pred_surface as f64,
                     d.ref_surface as f64,
+                    d.max_pred_to_ref,
+                    d.max_ref_to_pred,
+                    d.mean_pred_to_ref,
+                    d.mean_ref_to_pred,
+                    d.percentile_pred_to_ref,
+                    d.percentile_ref_to_pred,
                 ],
-                Surfaces::ReferenceEmpty => [1.0, nan, nan, nan, nan, nan, nan, nan, 0.0],
-                Surfaces::PredictionEmpty => [2.0, nan, nan, nan, nan, nan, nan, 0.0, nan],
-                Surfaces::BothEmpty => [3.0, nan, nan, nan, nan, nan, nan, 0.0, 0.0],
+                Surfaces::ReferenceEmpty => empty(1.0, nan, 0.0),
+                Surfaces::PredictionEmpty => empty(2.0, 0.0, nan),
+                Surfaces::BothEmpty => empty(3.0, 0.0, 0.0),
             })
             .collect();
         PyArray1::from_vec(py, flat).reshape([args.num_classes, COLUMNS])
     })())
+}
+
+/// The row of a label whose distances are undefined: its status and surface sizes.
+fn empty(status: f64, pred_surface: f64, ref_surface: f64) -> [f64; COLUMNS] {
+    let mut row = [f64::NAN; COLUMNS];
+    row[0] = status;
+    row[7] = pred_surface;
+    row[8] = ref_surface;
+    row
 }
 
 struct Args {
@@ -113,9 +129,10 @@ struct Args {
 
 /// `surface_distances(pred, target, num_classes, spacing, percentile=95.0, tolerance=1.0,
 /// elements="voxels", ignore_index=None)`: per label `0..num_classes` of two 2-D or 3-D label
-/// maps (spacing in mm in the arrays' axis order), a `[num_classes, 9]` `float64` array of
+/// maps (spacing in mm in the arrays' axis order), a `[num_classes, 15]` `float64` array of
 /// status, Hausdorff, percentile Hausdorff (max of the directed percentiles; pooled), ASSD,
-/// MASD, NSD at `tolerance`, and both surface sizes. `elements="surfels"` uses DeepMind's
+/// MASD, NSD at `tolerance`, both surface sizes, and the directed largest, mean and
+/// percentile distances (prediction to reference, reference to prediction). `elements="surfels"` uses DeepMind's
 /// surface elements with areas. Labels outside the range (an ignore label) are in no mask.
 #[pyfunction]
 #[pyo3(signature = (pred, target, num_classes, spacing, percentile=95.0, tolerance=1.0,

@@ -211,9 +211,11 @@ def test_bad_inputs_raise_clear_errors():
         bad = x.clone()
         bad[0, 1, 2, 2, 2] = float("nan")
         DiceLoss(softmax=True, to_onehot_y=True)(bad, y)
-    with pytest.raises(ValueError):
-        # Logits given as probabilities: values outside [0, 1].
-        DiceLoss(to_onehot_y=True)(x * 10, y)
+    with pytest.warns(UserWarning, match="outside"):
+        # Logits given as probabilities: values outside [0, 1], scored as MONAI does, with a
+        # warning (once per loss).
+        raw = DiceLoss(to_onehot_y=True)
+        torch.testing.assert_close(raw(x * 10, y), monai_losses.DiceLoss(to_onehot_y=True)(x * 10, y))
     with pytest.raises(ValueError, match="non-integer"):
         DiceLoss(softmax=True, to_onehot_y=True)(x, y.double() + 0.5)
     with pytest.raises(ValueError, match="reduction"):

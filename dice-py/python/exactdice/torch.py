@@ -37,9 +37,26 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import torch
 
+from torch.nn.modules.loss import _Loss
+
 from . import _native
 
-__all__ = ["DiceLoss", "GeneralizedDiceLoss", "TverskyLoss", "ShapeMismatchError"]
+__all__ = [
+    "DiceMetric",
+    "compute_dice",
+    "HausdorffDistanceMetric",
+    "compute_hausdorff_distance",
+    "SurfaceDistanceMetric",
+    "compute_average_surface_distance",
+    "SurfaceDiceMetric",
+    "compute_surface_dice",
+    "DiceLoss",
+    "GeneralizedDiceLoss",
+    "TverskyLoss",
+    "DiceCELoss",
+    "DiceFocalLoss",
+    "ShapeMismatchError",
+]
 
 
 class ShapeMismatchError(ValueError, AssertionError):
@@ -248,7 +265,7 @@ def _weights(weight) -> Optional[list]:
     return [float(w) for w in weight]
 
 
-class _SoftLoss(torch.nn.Module):
+class _SoftLoss(_Loss):
     """The shared forward of the losses below (MONAI's input conventions)."""
 
     def __init__(
@@ -269,10 +286,13 @@ class _SoftLoss(torch.nn.Module):
         process_group=None,
         **score_args,
     ):
-        super().__init__()
+        super().__init__(reduction=getattr(reduction, "value", reduction))
         self.process_group = process_group
         # Tests run the device path on CPU to check it against the core.
         self._force_torch = False
+        # Values outside [0, 1] without an activation: warned about (False) or not (True: the
+        # compound losses, whose Dice term MONAI runs on raw logits, and after one warning).
+        self._raw_values = False
         if other_act is not None and not callable(other_act):
             raise TypeError(f"other_act must be None or callable but is {type(other_act).__name__}.")
         if int(sigmoid) + int(softmax) + int(other_act is not None) > 1:
@@ -301,10 +321,19 @@ class _SoftLoss(torch.nn.Module):
         )
         self._keys: dict = {}
 
+    def __prepare_scriptable__(self):
+        raise RuntimeError(
+            f"exactdice's {type(self).__name__} cannot be compiled by torch.jit.script (TorchScript "
+            "does not run Python callables or custom Python operators' autograd); use it eagerly, "
+            "under torch.compile, or in torch.export"
+        )
+
     def _channel_weights(self, channels: int, include_background: bool) -> Optional[list]:
         """One weight per channel (the core's form) from MONAI's ``weight``: one value for
         every class, or one per class left after dropping the background (which gets 0)."""
         w = self._weight
+        if channels - (0 if include_background else 1) == 1:
+            return None  # MONAI applies no class weight to a single scored class
         if w is not None:
             if len(w) == 1:
                 w = w * channels
@@ -374,6 +403,10 @@ class _SoftLoss(torch.nn.Module):
             elif target.dtype not in (torch.uint8, torch.int32, torch.int64):
                 target = target.to(torch.int64)
         else:
+            if self.ignore_index is not None and target.dim() == input.dim():
+                target, ignored = _ignored_voxels(target, self.ignore_index)
+                keep = ~ignored
+                mask = keep if mask is None else (mask.reshape(keep.shape) != 0) & keep
             if tuple(target.shape) != tuple(input.shape):
                 raise ShapeMismatchError(
                     f"ground truth has different shape ({tuple(target.shape)}) from input ({tuple(input.shape)})"
@@ -393,7 +426,24 @@ class _SoftLoss(torch.nn.Module):
         elif self.process_group is None:
             # Keep the activation's output for backward only when one will run.
             keep = input.requires_grad and torch.is_grad_enabled()
-            loss = torch.ops.exactdice.soft_loss(input, target, m, None, key, act, per_group, keep)[0]
+            try:
+                loss = torch.ops.exactdice.soft_loss(input, target, m, None, key, act, per_group, keep)[0]
+            except ValueError as e:
+                # Without an activation MONAI scores any values (raw logits inside DiceCELoss,
+                # say); the core refuses non-probabilities, so such inputs take the closed form
+                # in torch operations, as other_act's outputs outside [0, 1] do. A loss of its
+                # own warns once (logits passed as probabilities are a common mistake).
+                if act != "none" or "outside [0, 1]" not in str(e):
+                    raise
+                if not self._raw_values:
+                    warnings.warn(
+                        f"{type(self).__name__}: the input holds values outside [0, 1] and no "
+                        "activation is set; they are scored as given, as MONAI does (pass "
+                        "sigmoid=True or softmax=True if they are logits)",
+                        stacklevel=2,
+                    )
+                    self._raw_values = True  # warned once
+                loss = self._closed_form(input, target, m, include_background, act, labels)
         else:
             loss = self._distributed(input, target, m, key, act, per_group)
         if per_group:
@@ -449,7 +499,8 @@ class _SoftLoss(torch.nn.Module):
             w = {"square": 1 / (safe_g * safe_g), "simple": 1 / safe_g, "uniform": torch.ones_like(G)}[w_type]
             if w_type != "uniform":
                 fill = torch.where(present, w, torch.zeros_like(w)).amax(1, keepdim=True)
-                fill = torch.where(present.any(1, keepdim=True), fill, torch.ones_like(fill))
+                none = torch.zeros_like(fill) if getattr(self, "all_absent", "") == "zero" else torch.ones_like(fill)
+                fill = torch.where(present.any(1, keepdim=True), fill, none)
                 w = torch.where(present, w, fill)
             num = 2 * (w * I).sum(1) + snr
             den = (w * (P + G)).sum(1) + sdr
@@ -533,12 +584,40 @@ class _SoftLoss(torch.nn.Module):
         return scaled + (torch.tensor(value, dtype=loss.dtype) - scaled.detach())
 
 
+def _ignored_voxels(target: torch.Tensor, ignore_index: int):
+    """MONAI 1.6's ``ignore_index`` on a target of the input's rank: the target with ignored
+    voxels set to 0, and which voxels ``[N, …]`` are ignored. One channel (a label or binary
+    map): voxels holding ``ignore_index``. One-hot (``C > 1``): with ``0 ≤ ignore_index < C``
+    the voxels of that class, otherwise (a sentinel) the voxels where no channel is set. MONAI
+    multiplies by ``1 − y[:, ignore_index]``, which for soft targets weighs voxels by it; here a
+    voxel is ignored where that channel is nonzero (the same for binary targets)."""
+    if target.shape[1] == 1:
+        ignored = target[:, 0] == ignore_index
+        target = torch.where(ignored[:, None], torch.zeros_like(target), target)
+    elif 0 <= ignore_index < target.shape[1]:
+        ignored = target[:, ignore_index] != 0
+    else:
+        ignored = ~(target.sum(1) > 0)
+    return target, ignored
+
+
 class DiceLoss(_SoftLoss):
     """MONAI's ``DiceLoss``: ``1 - (2·Σp·g + smooth_nr) / (Σp + Σg + smooth_dr)`` per sample and
     class (per class with ``batch=True``), reduced by ``reduction``. ``squared_pred`` uses
     ``Σp²``, ``Σg²``; ``jaccard`` scores ``I / (P + G - I)``; ``weight`` multiplies each class's
     loss (one value, or one per class left after ``include_background``); ``soft_label`` uses
-    the intersection ``(P + G - Σ|p - g|)/2``, the right one for soft targets."""
+    the intersection ``(P + G - Σ|p - g|)/2``, the right one for soft targets.
+
+    ``ignore_index`` (MONAI 1.6's meaning): with ``to_onehot_y``, voxels holding that label; with
+    a target of the input's shape, a one-channel map's voxels holding it, or in one-hot targets
+    the voxels of class ``ignore_index`` (or, for a value outside ``0..C-1``, the voxels with no
+    class set). Ignored voxels leave every sum, as MONAI's masking makes them.
+
+    At ``p == g`` exactly, ``soft_label``'s intersection has a kink. MONAI's gradient there is
+    PyTorch's ``sign(0) = 0`` subgradient of ``|p - g|``, i.e. ``∂I/∂p = ½``; ours takes ``g``
+    (also a subgradient), so that binary targets give the classic ``Σp·g`` gradient everywhere
+    and ``soft_label=True`` changes nothing for them, as it changes nothing in the value. Both
+    are valid subgradients; they differ only on that measure-zero set."""
 
     def __init__(
         self,
@@ -580,7 +659,15 @@ class DiceLoss(_SoftLoss):
 class GeneralizedDiceLoss(_SoftLoss):
     """MONAI's ``GeneralizedDiceLoss`` (Sudre et al. 2017): class weights ``1/G²``
     (``w_type="square"``), ``1/G`` (``"simple"``) or ``1`` (``"uniform"``); an absent class
-    takes the largest weight of the present ones, as MONAI does."""
+    takes the largest weight of the present ones, as MONAI does. ``w_func(G)`` gives the
+    weights before that fill, as MONAI's method does.
+
+    Difference on purpose: when *no* class is present in a group (an empty target), MONAI's
+    weights are all 0, so its loss is ``1 - smooth_nr/smooth_dr`` (0 by default) and its
+    gradient 0 whatever the prediction: an empty patch teaches nothing, not even to predict
+    nothing. Ours gives every class weight 1 there, so predicting background-free output is
+    penalised. ``all_absent="zero"`` (last) gives MONAI's weights (computed in torch
+    operations, differentiated by autograd); the default is ``"uniform"``."""
 
     def __init__(
         self,
@@ -596,7 +683,11 @@ class GeneralizedDiceLoss(_SoftLoss):
         batch: bool = False,
         soft_label: bool = False,
         process_group=None,
+        all_absent: str = "uniform",
     ) -> None:
+        if all_absent not in ("uniform", "zero"):
+            raise ValueError(f'all_absent must be "uniform" or "zero", not {all_absent!r}')
+        self.all_absent = all_absent
         super().__init__(
             "generalized",
             include_background,
@@ -612,6 +703,17 @@ class GeneralizedDiceLoss(_SoftLoss):
             process_group=process_group,
             w_type=getattr(w_type, "value", w_type),
         )
+        self.w_type = getattr(w_type, "value", w_type)
+        self._force_torch = all_absent == "zero"
+
+    def w_func(self, grnd: torch.Tensor) -> torch.Tensor:
+        """MONAI's class weights of the target sums ``grnd`` (``inf`` where a class is absent,
+        before the fill the class doc describes)."""
+        if self.w_type == "simple":
+            return torch.reciprocal(grnd)
+        if self.w_type == "square":
+            return torch.reciprocal(grnd * grnd)
+        return torch.ones_like(grnd)
 
     def _none_shape(self, n, classes, spatial_dims):
         return ([1] if self.batch else [n, 1]) + [1] * spatial_dims  # one loss per sample
@@ -663,6 +765,356 @@ class TverskyLoss(_SoftLoss):
         )
 
 
+# --- Compound losses: Dice plus cross-entropy or focal, fused over the logits by dice-core ---
+
+
+@torch.library.custom_op("exactdice::compound_loss", mutates_args=())
+def _compound_loss(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    params_key: int,
+    term_key: int,
+    keep: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``λ_dice·L_dice + λ_term·L_term`` of the logits ``input`` and, when ``keep``, its
+    gradient with respect to them (computed in the same call: dice-core's two fused passes);
+    an empty tensor otherwise. The two terms are combined in the input's dtype, as MONAI's
+    ``self.lambda_dice * dice_loss + self.lambda_ce * ce_loss`` combines them."""
+    params, term = _PARAMS[params_key], _PARAMS[term_key]
+    _native.set_threads(torch.get_num_threads())
+    x, t = _np(input, "input"), _np(target, "target")
+    grad = _huge_pages(torch.empty(input.shape, dtype=input.dtype)) if keep else input.new_empty((0,))
+    dice, voxel = _native.compound_loss(
+        params, term["activation"], term["kind"], term["lambda_dice"], term["lambda_term"], x, t,
+        term_weight=term["weight"], label_smoothing=term["label_smoothing"], gamma=term["gamma"],
+        alpha=term["alpha"], gradient=grad.numpy() if keep else None,
+    )
+    d = torch.tensor(dice, dtype=input.dtype)
+    v = torch.tensor(voxel, dtype=input.dtype)
+    return term["lambda_dice"] * d + term["lambda_term"] * v, grad
+
+
+@_compound_loss.register_fake
+def _(input, target, params_key, term_key, keep):
+    return input.new_empty(()), input.new_empty(tuple(input.shape) if keep else (0,))
+
+
+def _compound_setup(ctx, inputs, output):
+    ctx.save_for_backward(output[1])
+
+
+def _compound_backward(ctx, grad_value, _grad_grad):
+    (grad,) = ctx.saved_tensors
+    if grad.numel() == 0:
+        raise RuntimeError("exactdice: the compound loss was computed without its gradient (no_grad)")
+    return grad * grad_value.to(grad.dtype), None, None, None, None
+
+
+_compound_loss.register_autograd(_compound_backward, setup_context=_compound_setup)
+
+
+def _sigmoid_focal(input, target, gamma, alpha):
+    """MONAI's ``sigmoid_focal_loss`` per element, in the same torch operations (the path for
+    inputs the fused kernel does not take: reduction ``none``, other devices, raw Dice)."""
+    loss = input - input * target - torch.nn.functional.logsigmoid(input)
+    invprobs = torch.nn.functional.logsigmoid(-input * (target * 2 - 1))
+    loss = (invprobs * gamma).exp() * loss
+    if alpha is not None:
+        loss = (target * alpha + (1 - target) * (1 - alpha)) * loss
+    return loss
+
+
+def _check_compound_shapes(input, target):
+    """MONAI's checks of ``DiceCELoss.forward`` and ``DiceFocalLoss.forward`` (their messages)."""
+    if input.dim() != target.dim():
+        raise ValueError(
+            "the number of dimensions for input and target should be the same, "
+            f"got shape {tuple(input.shape)} (nb dims: {input.dim()}) and {tuple(target.shape)} "
+            f"(nb dims: {target.dim()}). if target is not one-hot encoded, please provide a tensor "
+            "with shape B1H[WD]."
+        )
+    if target.shape[1] != 1 and target.shape[1] != input.shape[1]:
+        raise ValueError(
+            "number of channels for target is neither 1 (without one-hot encoding) nor the same as input, "
+            f"got shape {tuple(input.shape)} and {tuple(target.shape)}."
+        )
+
+
+class _CompoundLoss(_Loss):
+    """The shared forward of ``DiceCELoss`` and ``DiceFocalLoss``: ``self.dice`` is this
+    package's ``DiceLoss``; where the Dice term applies ``sigmoid`` or ``softmax`` to CPU logits
+    (and the reduction is ``mean`` or ``sum``), both terms and the gradient come from one fused
+    call into dice-core (no probability tensor, no autograd graph); otherwise the loss is the
+    two terms composed in torch operations, as MONAI composes them."""
+
+    __prepare_scriptable__ = _SoftLoss.__prepare_scriptable__
+
+    def _term_key(self, channels: int) -> int:
+        k = ("term", channels)
+        if k not in self._keys:
+            self._keys[k] = _register(self._term(channels))
+        return self._keys[k]
+
+    def _fused_target(self, input, target):
+        """The target as the fused call takes it (a label map ``[N, …]`` or dense values of
+        the input's dtype), or None where the composed path must run (it also raises MONAI's
+        errors)."""
+        d = self.dice
+        n, c = input.shape[0], input.shape[1]
+        if (
+            input.device.type != "cpu"
+            or d.other_act is not None
+            or d.activation == "none"
+            or (d.activation == "softmax" and c < 2)
+            or self.reduction not in ("mean", "sum")
+            or d._force_torch
+            or input.dtype not in (torch.float32, torch.float64)
+        ):
+            return None
+        if self.to_onehot_y and c > 1:
+            if target.shape[1] != 1 or target.shape[2:] != input.shape[2:]:
+                return None
+            t = target[:, 0]
+            if t.is_floating_point():
+                if bool(torch.any(t != torch.round(t))):
+                    return None
+                t = t.to(torch.int64)
+            elif t.dtype not in (torch.uint8, torch.int32, torch.int64):
+                t = t.to(torch.int64)
+            return t
+        if tuple(target.shape) != tuple(input.shape):
+            return None
+        return target.to(input.dtype)
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        _check_compound_shapes(input, target)
+        t = self._fused_target(input, target)
+        if t is None:
+            return self._composed(input, target)
+        c = input.shape[1]
+        key = self.dice._key(c, self.dice.include_background if c > 1 else True)
+        keep = input.requires_grad and torch.is_grad_enabled()
+        return torch.ops.exactdice.compound_loss(input, t, key, self._term_key(c), keep)[0]
+
+
+class DiceCELoss(_CompoundLoss):
+    """MONAI's ``DiceCELoss``: ``lambda_dice·DiceLoss + lambda_ce·CE``, same arguments.
+
+    The cross-entropy is ``torch.nn.CrossEntropyLoss(weight, label_smoothing)`` over the logits
+    for ``C ≥ 2`` (with the label map for ``to_onehot_y=True``, else the dense target as class
+    probabilities) and ``BCEWithLogitsLoss(pos_weight=weight)`` for one channel, as MONAI; the
+    Dice term is this package's ``DiceLoss`` (``weight`` without the background's entry when
+    ``include_background=False``, as MONAI passes it). With ``sigmoid`` or ``softmax`` on CPU
+    logits, both terms and the gradient come from dice-core's fused kernel (statistics and CE
+    sums in float64; the two reduced terms are combined in the input's dtype as MONAI does)."""
+
+    def __init__(
+        self,
+        include_background: bool = True,
+        to_onehot_y: bool = False,
+        sigmoid: bool = False,
+        softmax: bool = False,
+        other_act=None,
+        squared_pred: bool = False,
+        jaccard: bool = False,
+        reduction: str = "mean",
+        smooth_nr: float = 1e-5,
+        smooth_dr: float = 1e-5,
+        batch: bool = False,
+        weight: Optional[torch.Tensor] = None,
+        lambda_dice: float = 1.0,
+        lambda_ce: float = 1.0,
+        label_smoothing: float = 0.0,
+    ) -> None:
+        reduction = getattr(reduction, "value", reduction)
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"Unsupported option: {reduction}, available options are ['mean', 'sum'].")
+        super().__init__(reduction=reduction)
+        if weight is not None and not isinstance(weight, torch.Tensor):
+            weight = torch.as_tensor(weight, dtype=torch.float32)
+        dice_weight = weight[1:] if (weight is not None and not include_background) else weight
+        self.dice = DiceLoss(
+            include_background=include_background,
+            to_onehot_y=to_onehot_y,
+            sigmoid=sigmoid,
+            softmax=softmax,
+            other_act=other_act,
+            squared_pred=squared_pred,
+            jaccard=jaccard,
+            reduction=reduction,
+            smooth_nr=smooth_nr,
+            smooth_dr=smooth_dr,
+            batch=batch,
+            weight=dice_weight,
+        )
+        self.dice._raw_values = True
+        self.cross_entropy = torch.nn.CrossEntropyLoss(weight=weight, reduction=reduction, label_smoothing=label_smoothing)
+        self.binary_cross_entropy = torch.nn.BCEWithLogitsLoss(pos_weight=weight, reduction=reduction)
+        if lambda_dice < 0.0:
+            raise ValueError("lambda_dice should be no less than 0.0.")
+        if lambda_ce < 0.0:
+            raise ValueError("lambda_ce should be no less than 0.0.")
+        self.lambda_dice = float(lambda_dice)
+        self.lambda_ce = float(lambda_ce)
+        self.label_smoothing = float(label_smoothing)
+        self.to_onehot_y = to_onehot_y
+        self._weight = _weights(weight)
+        self._keys: dict = {}
+
+    def _term(self, channels: int) -> dict:
+        w = self._weight
+        if w is not None and len(w) == 1 and channels > 1:
+            w = w * channels
+        return dict(
+            activation=self.dice.activation,
+            kind="ce",
+            lambda_dice=self.lambda_dice,
+            lambda_term=self.lambda_ce,
+            weight=w,
+            label_smoothing=self.label_smoothing,
+            gamma=0.0,
+            alpha=None,
+        )
+
+    def ce(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """MONAI's ``DiceCELoss.ce``: ``CrossEntropyLoss`` with a label map ``[N, 1, …]`` or
+        class probabilities of the input's shape."""
+        if input.shape[1] != target.shape[1] and target.shape[1] == 1:
+            target = torch.squeeze(target, dim=1).long()
+        elif not torch.is_floating_point(target):
+            target = target.to(dtype=input.dtype)
+        return self.cross_entropy(input, target)
+
+    def bce(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """MONAI's ``DiceCELoss.bce`` (one channel)."""
+        if not torch.is_floating_point(target):
+            target = target.to(dtype=input.dtype)
+        return self.binary_cross_entropy(input, target)
+
+    def _composed(self, input, target):
+        dice_loss = self.dice(input, target)
+        ce_loss = self.ce(input, target) if input.shape[1] != 1 else self.bce(input, target)
+        return self.lambda_dice * dice_loss + self.lambda_ce * ce_loss
+
+
+class DiceFocalLoss(_CompoundLoss):
+    """MONAI's ``DiceFocalLoss``: ``lambda_dice·DiceLoss + lambda_focal·FocalLoss``, same
+    arguments. The focal term is MONAI's sigmoid focal loss over the logits
+    (``gamma``, ``alpha``, ``weight`` per class left after ``include_background``); the Dice term
+    is this package's ``DiceLoss`` with ``weight``. With ``sigmoid`` or ``softmax`` on CPU logits
+    and reduction ``mean`` or ``sum``, both terms and the gradient come from dice-core's fused
+    kernel (a label map is never expanded to one-hot there); ``reduction="none"`` returns, as
+    MONAI, the Dice term ``[N, C, 1, …]`` broadcast onto the focal term ``[N, C, …]``."""
+
+    def __init__(
+        self,
+        include_background: bool = True,
+        to_onehot_y: bool = False,
+        sigmoid: bool = False,
+        softmax: bool = False,
+        other_act=None,
+        squared_pred: bool = False,
+        jaccard: bool = False,
+        reduction: str = "mean",
+        smooth_nr: float = 1e-5,
+        smooth_dr: float = 1e-5,
+        batch: bool = False,
+        gamma: float = 2.0,
+        weight: Union[Sequence[float], float, int, torch.Tensor, None] = None,
+        lambda_dice: float = 1.0,
+        lambda_focal: float = 1.0,
+        alpha: Optional[float] = None,
+    ) -> None:
+        super().__init__(reduction=getattr(reduction, "value", reduction))
+        self.dice = DiceLoss(
+            include_background=include_background,
+            to_onehot_y=False,
+            sigmoid=sigmoid,
+            softmax=softmax,
+            other_act=other_act,
+            squared_pred=squared_pred,
+            jaccard=jaccard,
+            reduction=reduction,
+            smooth_nr=smooth_nr,
+            smooth_dr=smooth_dr,
+            batch=batch,
+            weight=weight,
+        )
+        self.dice._raw_values = True
+        if lambda_dice < 0.0:
+            raise ValueError("lambda_dice should be no less than 0.0.")
+        if lambda_focal < 0.0:
+            raise ValueError("lambda_focal should be no less than 0.0.")
+        if alpha is not None and not (0.0 <= float(alpha) <= 1.0):
+            raise ValueError(f"alpha must be in [0, 1], got {alpha}.")
+        self.include_background = include_background
+        self.to_onehot_y = to_onehot_y
+        self.gamma = float(gamma)
+        self.alpha = None if alpha is None else float(alpha)
+        self.lambda_dice = float(lambda_dice)
+        self.lambda_focal = float(lambda_focal)
+        self._weight = _weights(weight)
+        self._keys: dict = {}
+
+    def _focal_weights(self, channels: int) -> Optional[list]:
+        """One weight per channel from MONAI's ``weight`` (one value for all, or one per class
+        left after ``include_background``; the background's unused entry is 0)."""
+        w = self._weight
+        if w is None:
+            return None
+        if len(w) == 1:
+            return w * channels
+        if not self.include_background and len(w) == channels - 1:
+            return [0.0] + w
+        if len(w) != channels:
+            raise ValueError(
+                f"The number of class_weight ({len(w)}) must match the number of output channels "
+                f"({channels if self.include_background else channels - 1})."
+            )
+        return w
+
+    def _term(self, channels: int) -> dict:
+        return dict(
+            activation=self.dice.activation,
+            kind="focal",
+            lambda_dice=self.lambda_dice,
+            lambda_term=self.lambda_focal,
+            weight=self._focal_weights(channels),
+            label_smoothing=0.0,
+            gamma=self.gamma,
+            alpha=self.alpha,
+        )
+
+    def _composed(self, input, target):
+        c = input.shape[1]
+        if self.to_onehot_y:
+            if c == 1:
+                warnings.warn("single channel prediction, `to_onehot_y=True` ignored.", stacklevel=3)
+            else:
+                labels = target[:, 0].long()
+                target = torch.nn.functional.one_hot(labels, c).movedim(-1, 1).to(input.dtype)
+        dice_loss = self.dice(input, target)
+        x, t = input.float(), target.float()
+        first = 1 if (not self.include_background and c > 1) else 0
+        x, t = x[:, first:], t[:, first:]
+        if t.shape != x.shape:
+            raise ShapeMismatchError(
+                f"ground truth has different shape ({tuple(target.shape)}) from input ({tuple(input.shape)})"
+            )
+        loss = _sigmoid_focal(x, t, self.gamma, self.alpha)
+        w = self._focal_weights(c)
+        if w is not None:
+            cw = torch.tensor(w[first:], dtype=loss.dtype, device=loss.device)
+            loss = loss * cw.view([1, -1] + [1] * (loss.dim() - 2))
+        if self.reduction == "sum":
+            focal_loss = loss.mean(dim=list(range(2, loss.dim()))).sum()
+        elif self.reduction == "mean":
+            focal_loss = loss.mean()
+        else:
+            focal_loss = loss
+        return self.lambda_dice * dice_loss + self.lambda_focal * focal_loss
+
+
 class DiceMetric:
     """MONAI's ``DiceMetric``: hard Dice per case and class from exact counts (dice-core).
 
@@ -682,7 +1134,9 @@ class DiceMetric:
 
     Counting runs on the CPU: tensors on another device are copied to the host once; results
     come back as MONAI's do, float32 on the inputs' device. ``get_buffer()`` gives every case's
-    Dice so far. Differences on purpose: ``per_component`` and ``return_with_label`` are refused.
+    Dice so far; ``extend``/``append`` add Dice values computed elsewhere; ``return_with_label``
+    as MONAI. Difference on purpose: ``per_component`` is refused (use ``LesionWiseMetric``
+    or ``dice eval --lesion-wise``).
     """
 
     def __init__(
@@ -699,8 +1153,7 @@ class DiceMetric:
     ) -> None:
         if per_component:
             raise ValueError("per_component is not supported: use dice eval --lesion-wise")
-        if return_with_label:
-            raise ValueError("return_with_label is not supported: index the result by class")
+        self.return_with_label = return_with_label
         reduction = getattr(reduction, "value", reduction)
         allowed = ("mean", "sum", "mean_batch", "sum_batch", "mean_channel", "sum_channel", "none")
         if reduction not in allowed:
@@ -717,7 +1170,22 @@ class DiceMetric:
     def reset(self) -> None:
         self._counts: list = []
         self._cases: list = []
+        self._values: list = []
         self._device = torch.device("cpu")
+
+    def extend(self, *data) -> None:
+        """Adds batches of Dice values ``[B, C]`` computed elsewhere (MONAI's ``extend``); they
+        join ``get_buffer()`` and ``aggregate()`` after the cases counted here."""
+        for d in data:
+            d = torch.as_tensor(d)
+            if d.dim() != 2:
+                raise ValueError(f"extend takes Dice values [B, C], got shape {tuple(d.shape)}")
+            self._values.append(d.detach().to(torch.float64).cpu())
+
+    def append(self, *data) -> None:
+        """Adds single cases' Dice values ``[C]`` (MONAI's ``append``)."""
+        for d in data:
+            self.extend(torch.as_tensor(d)[None])
 
     def _confusion(self, y_pred: torch.Tensor, y: torch.Tensor):
         import exactdice as ed
@@ -794,9 +1262,20 @@ class DiceMetric:
     def get_buffer(self) -> Optional[torch.Tensor]:
         """The Dice of every case seen so far ``[cases, C]`` (MONAI's ``get_buffer``), or None
         before the first call."""
-        if not self._counts:
+        if not self._counts and not self._values:
             return None
-        return self._as_result(torch.from_numpy(self._scores(self._all_counts())))
+        return self._as_result(self._all_scores())
+
+    def _all_scores(self) -> torch.Tensor:
+        """The Dice of every case counted here, then of every value added by ``extend``."""
+        parts = [torch.from_numpy(self._scores(self._all_counts()))] if self._counts else []
+        if self._values and self.process_group is not None:
+            raise ValueError("values added by extend/append cannot be aggregated across ranks: pass cases")
+        parts += self._values
+        widths = {p.shape[1] for p in parts}
+        if len(widths) > 1:
+            raise ValueError(f"the values kept have different class counts {sorted(widths)}")
+        return torch.cat(parts)
 
     def _scores(self, counts):
         import exactdice as ed
@@ -827,29 +1306,57 @@ class DiceMetric:
         return np.stack(rows) if rows else counts[:0]
 
     def aggregate(self, reduction: Optional[str] = None):
-        """The reduced Dice of every case seen (``reduction`` overrides the constructor's)."""
-        red = reduction or self.reduction
-        f = torch.from_numpy(self._scores(self._all_counts()))
-        defined = ~torch.isnan(f)
-        zeros = torch.where(defined, f, torch.zeros_like(f))
-        dims = {"sum": None, "mean_batch": 0, "sum_batch": 0, "mean_channel": 1, "sum_channel": 1}
-        if red == "none":
-            value, not_nans = f, defined.to(f.dtype)
-        elif red == "mean":
-            # MONAI's definition: the mean over cases of each case's mean over its defined
-            # classes; `not_nans` counts the cases with a defined class (shapes [1] and [], as MONAI).
-            per_case = defined.sum(1).to(f.dtype)
-            case_mean = torch.where(per_case > 0, zeros.sum(1) / per_case.clamp(min=1), torch.zeros_like(per_case))
-            not_nans = (per_case > 0).sum(0).to(f.dtype)
-            value = torch.where(not_nans > 0, case_mean.sum(0) / not_nans.clamp(min=1), torch.zeros(1, dtype=f.dtype))
-        else:
-            d = dims[red]
-            total = zeros.sum() if d is None else zeros.sum(d)
-            count = defined.sum() if d is None else defined.sum(d)
-            count = count.to(f.dtype)
-            value = total / count if red.startswith("mean") else total
-            if red.startswith("mean"):
-                value = torch.where(count > 0, value, torch.zeros_like(value))
-            not_nans = count
+        """The reduced Dice of every case seen (``reduction`` overrides the constructor's), as
+        MONAI's ``do_metric_reduction`` reduces it; with ``return_with_label`` and
+        ``reduction="mean_batch"``, a dict of each class's value rounded to 4 digits, keyed by
+        the given names (or ``label_0``, … for ``True``), as MONAI returns it."""
+        from .metrics import metric_reduction
+
+        if not self._counts and not self._values:
+            raise ValueError("the data to aggregate must be PyTorch Tensor, got <class 'NoneType'>.")
+        value, not_nans = metric_reduction(self._all_scores(), reduction or self.reduction)
         value, not_nans = self._as_result(value), self._as_result(not_nans)
+        if self.reduction == "mean_batch" and self.return_with_label:
+            if isinstance(self.return_with_label, bool):
+                first = 0 if self.include_background else 1
+                names = [f"label_{i + first}" for i in range(len(value))]
+            else:
+                names = list(self.return_with_label)
+            value = {k: round(v.item(), 4) for k, v in zip(names, value)}
         return (value, not_nans) if self.get_not_nans else value
+
+
+
+def compute_dice(
+    y_pred,
+    y,
+    include_background: bool = True,
+    ignore_empty: bool = True,
+    num_classes: Optional[int] = None,
+    softmax: Optional[bool] = None,
+    ignore_index: Optional[int] = None,
+) -> torch.Tensor:
+    """MONAI's ``compute_dice``: the Dice ``[B, C]`` of each case and class (float32 on the
+    input's device) from exact counts; ``softmax=True`` takes the argmax of a ``[B, C, …]``
+    prediction first (a label map of ``C`` classes). See :class:`DiceMetric`."""
+    y_pred = torch.as_tensor(y_pred)
+    if softmax and y_pred.dim() >= 2 and y_pred.shape[1] > 1:
+        num_classes = num_classes or y_pred.shape[1]
+        y_pred = y_pred.argmax(1, keepdim=True)
+    m = DiceMetric(
+        include_background=include_background,
+        reduction="none",
+        ignore_empty=ignore_empty,
+        num_classes=num_classes,
+        ignore_index=ignore_index,
+    )
+    return m(y_pred, y)
+
+from .metrics import (  # noqa: E402  (the metrics need nothing above; re-exported here)
+    HausdorffDistanceMetric,
+    SurfaceDiceMetric,
+    SurfaceDistanceMetric,
+    compute_average_surface_distance,
+    compute_hausdorff_distance,
+    compute_surface_dice,
+)
