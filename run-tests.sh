@@ -91,10 +91,13 @@ scripts/with-torch.sh cargo clippy --all-targets --features tch -- -D warnings
 
 echo "== exactdice (dice-py): built by maturin into the PyTorch venv, pytest against MONAI 1.6.1 (and DDP on gloo, dask)"
 # MONAI without its dependencies, so that the venv's torch stays 2.13.0; the wheel links no
-# LibTorch (torch is used from Python).
+# LibTorch (torch is used from Python). scipy: MONAI's surface metrics, the reference of
+# exactdice's. parameterized: MONAI's own unit tests, run on exactdice's classes where
+# DICE_MONAI_TESTS names a checkout of MONAI's repository (they are in no package).
 scripts/with-torch.sh bash -c '
     set -euo pipefail
-    pip install --quiet maturin==1.9.0 pytest==8.4.2 numpy==2.4.6 dask==2026.8.0 distributed==2026.8.0
+    pip install --quiet maturin==1.9.0 pytest==8.4.2 numpy==2.4.6 dask==2026.8.0 distributed==2026.8.0 \
+        scipy==1.17.1 parameterized==0.9.0
     pip install --quiet --no-deps monai==1.6.1
     pip install --quiet --no-build-isolation ./dice-py
     python -c "import torch; assert torch.__version__.startswith(\"2.13.0\"), torch.__version__"
