@@ -104,4 +104,7 @@ scripts/with-torch.sh bash -c '
     cd dice-py/tests && python -m pytest -q -p no:cacheprovider
 '
 
+echo "== exactdice from pip: the abi3 wheel in a clean venv (torch and numpy only, no Rust), its dice command, a DDP step (scripts/wheel.sh)"
+scripts/with-torch.sh scripts/wheel.sh
+
 echo "== all tests passed"

@@ -2,6 +2,7 @@
 //! evaluation, reports, directories and overlays. The math is dice-core's; this crate reads
 //! files, checks they can be compared, and presents results.
 
+pub mod cli;
 pub mod dirs;
 pub mod eval;
 pub mod formats;

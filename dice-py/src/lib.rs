@@ -9,6 +9,8 @@
 
 use pyo3::prelude::*;
 
+mod cli;
+
 mod compound;
 
 mod error;
@@ -31,6 +33,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(soft::soft_loss, m)?)?;
     m.add_function(wrap_pyfunction!(soft::soft_gradient, m)?)?;
     m.add_function(wrap_pyfunction!(compound::compound_loss, m)?)?;
+    m.add_function(wrap_pyfunction!(cli::cli_main, m)?)?;
     m.add_function(wrap_pyfunction!(soft::set_threads, m)?)?;
     m.add_function(wrap_pyfunction!(soft::get_threads, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
