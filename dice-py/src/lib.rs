@@ -17,6 +17,8 @@ mod error;
 
 mod hard;
 
+mod lesions;
+
 mod soft;
 
 mod surface;
@@ -34,6 +36,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(soft::soft_gradient, m)?)?;
     m.add_function(wrap_pyfunction!(compound::compound_loss, m)?)?;
     m.add_function(wrap_pyfunction!(cli::cli_main, m)?)?;
+    m.add_function(wrap_pyfunction!(lesions::lesion_wise, m)?)?;
     m.add_function(wrap_pyfunction!(soft::set_threads, m)?)?;
     m.add_function(wrap_pyfunction!(soft::get_threads, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -112,9 +112,15 @@ def test_compound_losses_fused_path_matches_composed_float32():
         assert fused[0].dtype == torch.float32
 
 
-def test_compound_losses_compile_fullgraph_and_export():
+def test_losses_compile_fullgraph_and_export():
     x, y = _case(8, dtype=torch.float32)
-    for loss in (ed.DiceCELoss(softmax=True, to_onehot_y=True), ed.DiceFocalLoss(sigmoid=True, to_onehot_y=True)):
+    for loss in (
+        ed.DiceLoss(softmax=True, to_onehot_y=True),
+        ed.GeneralizedDiceLoss(softmax=True, to_onehot_y=True),
+        ed.TverskyLoss(sigmoid=True, to_onehot_y=True, alpha=0.3, beta=0.7),
+        ed.DiceCELoss(softmax=True, to_onehot_y=True),
+        ed.DiceFocalLoss(sigmoid=True, to_onehot_y=True),
+    ):
         eager = _grads(loss, x, y)
         compiled = torch.compile(lambda a, b: loss(a, b), backend="aot_eager", fullgraph=True)
         got = _grads(compiled, x, y)
@@ -310,6 +316,10 @@ def test_surface_metrics_bad_inputs():
         ed.SurfaceDiceMetric([1.0])(torch.zeros(2, 8), torch.zeros(2, 8))
     with pytest.raises(ValueError, match="percentile"):
         ed.compute_hausdorff_distance(p, p, percentile=101)
+    nan = p.clone()
+    nan[0, 1, 3, 3] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        ed.compute_surface_dice(nan, p, [1.0])
 
 
 def test_dice_metric_return_with_label_extend_and_compute_dice():
@@ -398,3 +408,65 @@ def test_monai_own_unit_tests_pass_on_exactdice(tmp_path):
             explained[why] = explained.get(why, 0) + 1
     print(f"MONAI's tests: {len(passing)} pass on MONAI, {len(passing) - sum(explained.values()) - len(unexpected)} on exactdice; {explained}")
     assert not unexpected, unexpected
+
+
+def _lesion_case():
+    """Two 125-voxel reference lesions; the prediction finds the first exactly, misses the
+    second and adds a 27-voxel island far from both."""
+    ref = torch.zeros(1, 2, 40, 40, 40)
+    ref[0, 1, 2:7, 2:7, 2:7] = 1
+    ref[0, 1, 30:35, 30:35, 30:35] = 1
+    pred = torch.zeros_like(ref)
+    pred[0, 1, 2:7, 2:7, 2:7] = 1
+    pred[0, 1, 30:33, 2:5, 30:33] = 1
+    ref[:, 0] = 1 - ref[:, 1]
+    pred[:, 0] = 1 - pred[:, 1]
+    return pred, ref
+
+
+def test_lesion_wise_metric_brats_and_detection():
+    pred, ref = _lesion_case()
+    m = ed.LesionWiseMetric(["lesion_dice", "lesion_hd95", "lesion_tp", "lesion_fp", "lesion_fn"])
+    dice, hd95, tp, fp, fn = [float(v) for v in m(pred, ref)]
+    assert (tp, fp, fn) == (1.0, 1.0, 1.0)
+    assert dice == pytest.approx(1 / 3)
+    assert hd95 == pytest.approx(2 * 374.0 / 3)
+    det = ed.compute_lesion_wise(pred, ref, ["lesion_precision", "lesion_recall", "lesion_f1"], matching="iou")
+    assert [float(d) for d in det] == [0.5, 0.5, 0.5]
+    # Cumulative: two iterations (decollated lists), mean and sum reductions, float32.
+    single = ed.LesionWiseMetric("lesion_dice", reduction="sum")
+    for _ in range(2):
+        single(y_pred=[pred[0], ref[0]], y=[ref[0], ref[0]], spacing=[1.0, 1.0, 1.0])
+    buf = single.get_buffer()
+    assert buf.shape == (4, 1) and buf.dtype == torch.float32
+    assert float(single.aggregate()) == pytest.approx(2 * (1 / 3 + 1.0))
+    # MET's minimum volume (2 mm³) counts the island's 27 voxels even at a coarse spacing.
+    met = ed.compute_lesion_wise(pred, ref, "lesion_fp", challenge="MET", spacing=0.5)
+    assert float(met) == 1.0
+    small = ed.compute_lesion_wise(pred, ref, "lesion_fn", spacing=0.5)  # 125 × 0.125 mm³ < 50
+    assert float(small) == 0.0
+    with pytest.raises(ValueError, match="not values of matching"):
+        ed.LesionWiseMetric("lesion_f1")
+    with pytest.raises(ValueError, match="challenge"):
+        ed.LesionWiseMetric(challenge="XYZ")
+
+
+def test_lesion_wise_equals_dice_eval(tmp_path):
+    """The same numbers as `dice eval --lesion-wise` (through the wheel's own entry point) on
+    the same masks written as NumPy files."""
+    import csv
+
+    from exactdice import _native
+
+    pred, ref = _lesion_case()
+    np.save(tmp_path / "p.npy", pred[0, 1].numpy().astype(np.uint8))
+    np.save(tmp_path / "g.npy", ref[0, 1].numpy().astype(np.uint8))
+    out = tmp_path / "out.csv"
+    code = _native.cli_main(["dice", "eval", str(tmp_path / "p.npy"), str(tmp_path / "g.npy"), "--lesion-wise",
+                             "--spacing", "1,1,1", "--format", "csv", "--output", str(out)])
+    assert code == 0
+    rows = [r for r in csv.DictReader(open(out)) if r.get("label") == "1"]
+    assert rows, open(out).read()
+    ours = ed.compute_lesion_wise(pred, ref, ["lesion_dice", "lesion_hd95"])
+    assert float(rows[0]["lesion_dice"]) == pytest.approx(float(ours[0]), abs=1e-6)
+    assert float(rows[0]["lesion_hd95"]) == pytest.approx(float(ours[1]), abs=1e-4)

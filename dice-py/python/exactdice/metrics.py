@@ -36,6 +36,8 @@ __all__ = [
     "compute_average_surface_distance",
     "SurfaceDiceMetric",
     "compute_surface_dice",
+    "LesionWiseMetric",
+    "compute_lesion_wise",
     "metric_reduction",
 ]
 
@@ -104,6 +106,8 @@ def _prepare_spacing(spacing, batch_size: int, img_dim: int) -> list:
 def _binary(x: torch.Tensor) -> np.ndarray:
     """A class channel as MONAI's edge finder takes it (``bool``, or ``== 1``), as uint8."""
     x = x.detach()
+    if x.is_floating_point() and bool(torch.isnan(x).any()):
+        raise ValueError("y_pred or y holds NaN: masks must be binarized (0/1) before a surface or lesion metric")
     m = x if x.dtype == torch.bool else (x == 1)
     return np.ascontiguousarray(m.cpu().numpy().astype(np.uint8))
 
@@ -440,3 +444,127 @@ def _empty_mode(empty: str) -> str:
     if empty not in ("diagonal", "monai"):
         raise ValueError(f'empty must be "diagonal" or "monai", not {empty!r}')
     return empty
+
+
+#: BraTS 2023's constants per challenge: (dilation, minimum lesion volume in mm³).
+BRATS_CHALLENGES = {"GLI": (3, 50.0), "SSA": (3, 50.0), "PED": (3, 50.0), "MEN": (1, 50.0), "MET": (1, 2.0)}
+
+#: The values each matching gives, in the core's order.
+LESION_METRICS = {
+    "dilation": ("lesion_dice", "lesion_hd95", "lesion_tp", "lesion_fp", "lesion_fn", "fp_volume_ml", "fn_volume_ml"),
+    "iou": (
+        "lesion_tp", "lesion_fp", "lesion_fn", "lesion_precision", "lesion_recall", "lesion_f1",
+        "pq", "sq", "fp_volume_ml", "fn_volume_ml",
+    ),
+}
+
+
+def compute_lesion_wise(
+    y_pred,
+    y,
+    metric_name: Union[str, Sequence[str]] = "lesion_dice",
+    include_background: bool = False,
+    spacing=None,
+    matching: str = "dilation",
+    challenge: str = "GLI",
+    hd_penalty: float = 374.0,
+    iou_threshold: float = 0.5,
+    min_voxels: Optional[int] = None,
+    connectivity: int = 26,
+):
+    """Lesion-wise values ``[B, C]`` of one-hot batches (one tensor per name when
+    ``metric_name`` is a sequence), each class (or region: give BraTS's WT/TC/ET as channels)
+    evaluated as ``dice eval --lesion-wise`` does.
+
+    ``matching="dilation"`` is the BraTS 2023 definition (``rachitsaluja/BraTS-2023-Metrics``):
+    the reference dilated ``dilation`` times groups its components into lesions, predicted
+    components touching a lesion's dilated region match it, lesions under the challenge's
+    minimum volume leave the score; ``lesion_dice = Σ Dice/(lesions + FP)``, ``lesion_hd95``
+    likewise with ``hd_penalty`` (mm) for misses and false positives. ``matching="iou"``:
+    components match when their IoU exceeds ``iou_threshold`` (panoptica, MetricsReloaded),
+    giving detection ``lesion_precision``/``lesion_recall``/``lesion_f1`` and ``pq``/``sq``.
+    ``challenge`` sets BraTS's dilation and minimum volume (``GLI``, ``SSA``, ``PED``: 3 and
+    50 mm³; ``MEN``: 1 and 50; ``MET``: 1 and 2); ``min_voxels`` replaces the volume rule."""
+    names = [metric_name] if isinstance(metric_name, str) else list(metric_name)
+    if matching not in LESION_METRICS:
+        raise ValueError(f'matching must be "dilation" or "iou", not {matching!r}')
+    unknown = [n for n in names if n not in LESION_METRICS[matching]]
+    if unknown:
+        raise ValueError(f"{unknown} are not values of matching={matching!r}: choose from {list(LESION_METRICS[matching])}")
+    if challenge not in BRATS_CHALLENGES:
+        raise ValueError(f"challenge must be one of {sorted(BRATS_CHALLENGES)}, not {challenge!r}")
+    dilation, min_volume = BRATS_CHALLENGES[challenge]
+    y_pred, y = torch.as_tensor(y_pred), torch.as_tensor(y)
+    if y_pred.dim() not in (4, 5) or y.dim() not in (4, 5):
+        raise ValueError("y_pred and y should be one-hot encoded: [B,C,H,W] or [B,C,H,W,D].")
+    if y_pred.shape != y.shape:
+        raise ValueError(f"y_pred and y should have same shape, got {tuple(y_pred.shape)} and {tuple(y.shape)}.")
+    if not include_background:
+        y_pred, y = y_pred[:, 1:], y[:, 1:]
+    b, c = y_pred.shape[:2]
+    spacings = _prepare_spacing(spacing, b, y_pred.dim() - 2)
+    out = np.empty((len(names), b, c))
+    for i in range(b):
+        for k in range(c):
+            cols, values = _ed._native.lesion_wise(
+                _binary(y_pred[i, k]), _binary(y[i, k]), spacings[i], matching, dilation, min_volume,
+                float(hd_penalty), float(iou_threshold), min_voxels, int(connectivity),
+            )
+            row = dict(zip(cols, values))
+            for m, n in enumerate(names):
+                out[m, i, k] = row[n]
+    results = [_as_result(o, y_pred) for o in out]
+    return results[0] if isinstance(metric_name, str) else results
+
+
+class LesionWiseMetric(_CumulativeMetric):
+    """Lesion-wise scores in MONAI's cumulative style (MONAI has none): BraTS 2023's
+    lesion-wise Dice and HD95, detection counts and F1, panoptic quality; see
+    :func:`compute_lesion_wise` for every argument. ``metric_name`` a string: ``__call__`` and
+    ``aggregate`` return tensors; a sequence: lists of them, one per name, as MONAI's
+    ``ConfusionMatrixMetric``. ``spacing`` goes to ``__call__``. Counts (``lesion_tp``, …)
+    reduce like any value (``reduction="sum"`` totals them)."""
+
+    def __init__(
+        self,
+        metric_name: Union[str, Sequence[str]] = "lesion_dice",
+        include_background: bool = False,
+        reduction="mean",
+        get_not_nans: bool = False,
+        matching: str = "dilation",
+        challenge: str = "GLI",
+        hd_penalty: float = 374.0,
+        iou_threshold: float = 0.5,
+        min_voxels: Optional[int] = None,
+        connectivity: int = 26,
+    ) -> None:
+        super().__init__(reduction, get_not_nans)
+        self.metric_name = metric_name
+        self._names = [metric_name] if isinstance(metric_name, str) else list(metric_name)
+        self._args = dict(
+            include_background=include_background, matching=matching, challenge=challenge,
+            hd_penalty=hd_penalty, iou_threshold=iou_threshold, min_voxels=min_voxels, connectivity=connectivity,
+        )
+        compute_lesion_wise(torch.zeros(1, 2, 2, 2), torch.zeros(1, 2, 2, 2), self._names, **self._args)  # checks
+
+    def _compute_tensor(self, y_pred, y, **kwargs):
+        # One buffer [B, C, M]: the names' values side by side.
+        return torch.stack(compute_lesion_wise(y_pred, y, self._names, spacing=kwargs.get("spacing"), **self._args), -1)
+
+    def __call__(self, y_pred, y=None, **kwargs):
+        values = super().__call__(y_pred, y, **kwargs)
+        return values[..., 0] if isinstance(self.metric_name, str) else list(values.unbind(-1))
+
+    def get_buffer(self):
+        data = super().get_buffer()
+        if data is None or not isinstance(self.metric_name, str):
+            return None if data is None else list(data.unbind(-1))
+        return data[..., 0]
+
+    def aggregate(self, reduction=None):
+        data = super().get_buffer()
+        if data is None:
+            raise ValueError("the data to aggregate must be PyTorch Tensor, got <class 'NoneType'>.")
+        results = [metric_reduction(d, reduction or self.reduction) for d in data.unbind(-1)]
+        out = [(f, n) if self.get_not_nans else f for f, n in results]
+        return out[0] if isinstance(self.metric_name, str) else out

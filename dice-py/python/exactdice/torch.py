@@ -50,6 +50,8 @@ __all__ = [
     "compute_average_surface_distance",
     "SurfaceDiceMetric",
     "compute_surface_dice",
+    "LesionWiseMetric",
+    "compute_lesion_wise",
     "DiceLoss",
     "GeneralizedDiceLoss",
     "TverskyLoss",
@@ -1354,6 +1356,8 @@ def compute_dice(
 
 from .metrics import (  # noqa: E402  (the metrics need nothing above; re-exported here)
     HausdorffDistanceMetric,
+    LesionWiseMetric,
+    compute_lesion_wise,
     SurfaceDiceMetric,
     SurfaceDistanceMetric,
     compute_average_surface_distance,
