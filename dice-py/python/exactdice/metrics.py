@@ -103,6 +103,11 @@ def _prepare_spacing(spacing, batch_size: int, img_dim: int) -> list:
     return out
 
 
+def _check_distance_metric(distance_metric: str) -> None:
+    if distance_metric != "euclidean":
+        raise NotImplementedError(f"distance_metric={distance_metric!r}: exactdice computes Euclidean distances only")
+
+
 def _binary(x: torch.Tensor) -> np.ndarray:
     """A class channel as MONAI's edge finder takes it (``bool``, or ``== 1``), as uint8."""
     x = x.detach()
@@ -114,10 +119,7 @@ def _binary(x: torch.Tensor) -> np.ndarray:
 
 def _distance_rows(y_pred, y, include_background, spacing, percentile, tolerances, use_subvoxels, distance_metric):
     """The core's rows per case and class ``[B, C, 15]`` (see ``_native.surface_distances``)."""
-    if distance_metric != "euclidean":
-        raise NotImplementedError(
-            f"distance_metric={distance_metric!r}: exactdice computes Euclidean distances only"
-        )
+    _check_distance_metric(distance_metric)
     y_pred, y = torch.as_tensor(y_pred), torch.as_tensor(y)
     if y_pred.dim() not in (4, 5) or y.dim() not in (4, 5):
         raise ValueError("y_pred and y should be one-hot encoded: [B,C,H,W] or [B,C,H,W,D].")
@@ -365,8 +367,7 @@ class HausdorffDistanceMetric(_CumulativeMetric):
         empty: str = "diagonal",
     ) -> None:
         super().__init__(reduction, get_not_nans)
-        if distance_metric != "euclidean":
-            raise NotImplementedError(f"distance_metric={distance_metric!r}: exactdice computes Euclidean distances only")
+        _check_distance_metric(distance_metric)
         self.include_background = include_background
         self.distance_metric = distance_metric
         self.percentile = percentile
@@ -396,8 +397,7 @@ class SurfaceDistanceMetric(_CumulativeMetric):
         empty: str = "diagonal",
     ) -> None:
         super().__init__(reduction, get_not_nans)
-        if distance_metric != "euclidean":
-            raise NotImplementedError(f"distance_metric={distance_metric!r}: exactdice computes Euclidean distances only")
+        _check_distance_metric(distance_metric)
         self.include_background = include_background
         self.symmetric = symmetric
         self.distance_metric = distance_metric
@@ -425,8 +425,7 @@ class SurfaceDiceMetric(_CumulativeMetric):
         ignore_index: Optional[int] = None,
     ) -> None:
         super().__init__(reduction, get_not_nans)
-        if distance_metric != "euclidean":
-            raise NotImplementedError(f"distance_metric={distance_metric!r}: exactdice computes Euclidean distances only")
+        _check_distance_metric(distance_metric)
         self.class_thresholds = class_thresholds
         self.include_background = include_background
         self.distance_metric = distance_metric

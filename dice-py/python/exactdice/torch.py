@@ -842,6 +842,20 @@ def _check_compound_shapes(input, target):
         )
 
 
+def _dice_term(*args) -> "DiceLoss":
+    """The Dice term of a compound loss: ``DiceLoss(*args)`` (its positional order), scoring
+    raw values without a warning when no activation is set, as MONAI's compound losses do."""
+    dice = DiceLoss(*args)
+    dice._raw_values = True
+    return dice
+
+
+def _check_lambdas(**lambdas) -> None:
+    for name, value in lambdas.items():
+        if value < 0.0:
+            raise ValueError(f"{name} should be no less than 0.0.")
+
+
 class _CompoundLoss(_Loss):
     """The shared forward of ``DiceCELoss`` and ``DiceFocalLoss``: ``self.dice`` is this
     package's ``DiceLoss``; where the Dice term applies ``sigmoid`` or ``softmax`` to CPU logits
@@ -935,27 +949,13 @@ class DiceCELoss(_CompoundLoss):
         if weight is not None and not isinstance(weight, torch.Tensor):
             weight = torch.as_tensor(weight, dtype=torch.float32)
         dice_weight = weight[1:] if (weight is not None and not include_background) else weight
-        self.dice = DiceLoss(
-            include_background=include_background,
-            to_onehot_y=to_onehot_y,
-            sigmoid=sigmoid,
-            softmax=softmax,
-            other_act=other_act,
-            squared_pred=squared_pred,
-            jaccard=jaccard,
-            reduction=reduction,
-            smooth_nr=smooth_nr,
-            smooth_dr=smooth_dr,
-            batch=batch,
-            weight=dice_weight,
+        self.dice = _dice_term(
+            include_background, to_onehot_y, sigmoid, softmax, other_act, squared_pred, jaccard,
+            reduction, smooth_nr, smooth_dr, batch, dice_weight,
         )
-        self.dice._raw_values = True
         self.cross_entropy = torch.nn.CrossEntropyLoss(weight=weight, reduction=reduction, label_smoothing=label_smoothing)
         self.binary_cross_entropy = torch.nn.BCEWithLogitsLoss(pos_weight=weight, reduction=reduction)
-        if lambda_dice < 0.0:
-            raise ValueError("lambda_dice should be no less than 0.0.")
-        if lambda_ce < 0.0:
-            raise ValueError("lambda_ce should be no less than 0.0.")
+        _check_lambdas(lambda_dice=lambda_dice, lambda_ce=lambda_ce)
         self.lambda_dice = float(lambda_dice)
         self.lambda_ce = float(lambda_ce)
         self.label_smoothing = float(label_smoothing)
@@ -1028,25 +1028,12 @@ class DiceFocalLoss(_CompoundLoss):
         alpha: Optional[float] = None,
     ) -> None:
         super().__init__(reduction=getattr(reduction, "value", reduction))
-        self.dice = DiceLoss(
-            include_background=include_background,
-            to_onehot_y=False,
-            sigmoid=sigmoid,
-            softmax=softmax,
-            other_act=other_act,
-            squared_pred=squared_pred,
-            jaccard=jaccard,
-            reduction=reduction,
-            smooth_nr=smooth_nr,
-            smooth_dr=smooth_dr,
-            batch=batch,
-            weight=weight,
+        # MONAI's DiceFocalLoss expands a label map before its Dice term, which gets dense targets.
+        self.dice = _dice_term(
+            include_background, False, sigmoid, softmax, other_act, squared_pred, jaccard,
+            reduction, smooth_nr, smooth_dr, batch, weight,
         )
-        self.dice._raw_values = True
-        if lambda_dice < 0.0:
-            raise ValueError("lambda_dice should be no less than 0.0.")
-        if lambda_focal < 0.0:
-            raise ValueError("lambda_focal should be no less than 0.0.")
+        _check_lambdas(lambda_dice=lambda_dice, lambda_focal=lambda_focal)
         if alpha is not None and not (0.0 <= float(alpha) <= 1.0):
             raise ValueError(f"alpha must be in [0, 1], got {alpha}.")
         self.include_background = include_background
