@@ -1,7 +1,7 @@
 //! Surface distances of every label of two label maps (Hausdorff, its percentile, ASSD, MASD,
 //! NSD), in mm from the spacing.
 
-use dice_core::surface::{self, Elements, Grid, PercentileDefinition, Surfaces};
+use dice_core::surface::{self, Elements, Grid, Norm, PercentileDefinition, Surfaces};
 use dice_core::Label;
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::PyValueError;
@@ -53,8 +53,11 @@ fn run<'py, L: Label + numpy::Element>(
         let grid = Grid::new(dims, spacing).map_err(value_error)?;
         let (ps, ts) = (slice(&p, "pred")?, slice(&t, "target")?);
         let tolerances = vec![args.tolerance; args.num_classes];
-        let rows = py
-            .detach(|| {
+        let rows = if args.norm != Norm::Euclidean {
+            py.detach(|| by_norm(grid, ps, ts, args))
+                .map_err(value_error)?
+        } else {
+            py.detach(|| {
                 let need = surface::label_scratch_len(
                     args.elements,
                     grid,
@@ -78,7 +81,8 @@ fn run<'py, L: Label + numpy::Element>(
                 )?;
                 Ok(out)
             })
-            .map_err(value_error)?;
+            .map_err(value_error)?
+        };
         let nan = f64::NAN;
         let flat: Vec<f64> = rows
             .iter()
@@ -118,8 +122,42 @@ fn empty(status: f64, pred_surface: f64, ref_surface: f64) -> [f64; COLUMNS] {
     row
 }
 
+/// Every label's distances under a non-Euclidean norm (boundary voxels), one label at a time
+/// inside the box of its voxels in either map.
+fn by_norm<L: Label>(
+    grid: Grid,
+    p: &[L],
+    t: &[L],
+    args: &Args,
+) -> dice_core::Result<Vec<Surfaces>> {
+    let ignored = |i: usize| {
+        args.ignore
+            .is_some_and(|ig| p[i].to_i64() == ig || t[i].to_i64() == ig)
+    };
+    (0..args.num_classes)
+        .map(|l| {
+            let l = l as i64;
+            let in_p = |i: usize| p[i].to_i64() == l && !ignored(i);
+            let in_t = |i: usize| t[i].to_i64() == l && !ignored(i);
+            let bounds = surface::bounds_of(grid, |i| in_p(i) || in_t(i));
+            let mut scratch = vec![0.0; surface::scratch_len_in(grid, bounds, &in_p, &in_t)];
+            surface::surface_distances_in_norm(
+                grid,
+                bounds,
+                &in_p,
+                &in_t,
+                args.percentile,
+                args.tolerance,
+                args.norm,
+                &mut scratch,
+            )
+        })
+        .collect()
+}
+
 struct Args {
     num_classes: usize,
+    norm: Norm,
     spacing: Vec<f64>,
     percentile: f64,
     tolerance: f64,
@@ -134,9 +172,10 @@ struct Args {
 /// MASD, NSD at `tolerance`, both surface sizes, and the directed largest, mean and
 /// percentile distances (prediction to reference, reference to prediction). `elements="surfels"` uses DeepMind's
 /// surface elements with areas. Labels outside the range (an ignore label) are in no mask.
+/// `norm`: `"euclidean"`, or `"taxicab"`/`"chessboard"` (L1, L∞ in mm, boundary voxels).
 #[pyfunction]
 #[pyo3(signature = (pred, target, num_classes, spacing, percentile=95.0, tolerance=1.0,
-    elements="voxels", ignore_index=None))]
+    elements="voxels", ignore_index=None, norm="euclidean"))]
 #[allow(clippy::too_many_arguments)]
 pub fn surface_distances<'py>(
     py: Python<'py>,
@@ -148,7 +187,18 @@ pub fn surface_distances<'py>(
     tolerance: f64,
     elements: &str,
     ignore_index: Option<i64>,
+    norm: &str,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let norm = match norm {
+        "euclidean" => Norm::Euclidean,
+        "taxicab" => Norm::Taxicab,
+        "chessboard" => Norm::Chessboard,
+        n => {
+            return Err(PyValueError::new_err(format!(
+                "norm must be 'euclidean', 'taxicab' or 'chessboard', not {n:?}"
+            )))
+        }
+    };
     let elements = match elements {
         "voxels" => Elements::Voxels,
         "surfels" => Elements::Surfels,
@@ -158,11 +208,17 @@ pub fn surface_distances<'py>(
             )))
         }
     };
+    if norm != Norm::Euclidean && elements != Elements::Voxels {
+        return Err(PyValueError::new_err(
+            "taxicab and chessboard distances are measured between boundary voxels: use elements='voxels'",
+        ));
+    }
     if num_classes == 0 {
         return Err(PyValueError::new_err("num_classes must be at least 1"));
     }
     let args = Args {
         num_classes,
+        norm,
         spacing,
         percentile,
         tolerance,

@@ -225,6 +225,10 @@ SURFACE_CASES = [
     ("hd", dict(percentile=95), dict()),
     ("hd", dict(directed=True), dict()),
     ("hd", dict(percentile=90, directed=True, include_background=True), dict()),
+    ("hd", dict(distance_metric="chessboard"), dict()),
+    ("hd", dict(distance_metric="taxicab", percentile=95), dict()),
+    ("asd", dict(distance_metric="taxicab", symmetric=True), dict()),
+    ("nsd", dict(class_thresholds=[1.0, 2.0], distance_metric="chessboard"), dict()),
     ("asd", dict(), dict()),
     ("asd", dict(symmetric=True), dict()),
     ("nsd", dict(class_thresholds=[1.0, 2.0]), dict()),
@@ -306,8 +310,10 @@ def test_empty_masks_ours_and_monai():
 
 def test_surface_metrics_bad_inputs():
     p = torch.zeros(1, 2, 8, 8)
-    with pytest.raises(NotImplementedError, match="Euclidean"):
-        ed.HausdorffDistanceMetric(distance_metric="chessboard")
+    with pytest.raises(ValueError, match="distance_metric"):
+        ed.HausdorffDistanceMetric(distance_metric="minkowski")
+    with pytest.raises(ValueError, match="boundary voxels"):
+        ed.compute_surface_dice(p, p, [1.0], distance_metric="taxicab", use_subvoxels=True)
     with pytest.raises(ValueError, match="same shape"):
         ed.compute_hausdorff_distance(p, torch.zeros(1, 2, 8, 7))
     with pytest.raises(ValueError, match="case 1"):
@@ -365,7 +371,6 @@ SUITE = [
 #: Why a test that passes on MONAI may fail on exactdice, by a text its failure contains.
 EXPECTED = {
     "cannot be compiled by torch.jit.script": "TorchScript is refused (README)",
-    "computes Euclidean distances only": "chessboard/taxicab distances are not implemented",
     "Not equal to tolerance rtol=1e-07": "float64 terms vs MONAI's float32 arithmetic, one ulp",
 }
 

@@ -14,8 +14,9 @@ Differences on purpose (each documented where it applies, MONAI's behaviour by a
   left out of means, so a case where the network found nothing silently leaves the average). Ours is the image
   diagonal in mm (the largest distance the image allows, the worst case MetricsReloaded
   recommends); both empty is NaN (left out, as MONAI). ``empty="monai"`` gives MONAI's values.
-* ``distance_metric`` other than ``"euclidean"`` (``chessboard``, ``taxicab``) is refused: the
-  core computes Euclidean distances only.
+
+``distance_metric``: ``"euclidean"`` (exact, in mm), ``"chessboard"`` or ``"taxicab"`` (exact L∞
+and L1 transforms in dice-core; as MONAI, these count voxel steps and ignore ``spacing``).
 """
 
 from __future__ import annotations
@@ -103,9 +104,12 @@ def _prepare_spacing(spacing, batch_size: int, img_dim: int) -> list:
     return out
 
 
+_DISTANCE_METRICS = ("euclidean", "chessboard", "taxicab")
+
+
 def _check_distance_metric(distance_metric: str) -> None:
-    if distance_metric != "euclidean":
-        raise NotImplementedError(f"distance_metric={distance_metric!r}: exactdice computes Euclidean distances only")
+    if distance_metric not in _DISTANCE_METRICS:
+        raise ValueError(f"distance_metric must be one of {list(_DISTANCE_METRICS)}, not {distance_metric!r}")
 
 
 def _binary(x: torch.Tensor) -> np.ndarray:
@@ -132,6 +136,9 @@ def _distance_rows(y_pred, y, include_background, spacing, percentile, tolerance
     b, c = y_pred.shape[:2]
     img_dim = y_pred.dim() - 2
     spacings = _prepare_spacing(spacing, b, img_dim)
+    # As MONAI (scipy's distance_transform_cdt), chessboard and taxicab distances count voxel
+    # steps: the spacing applies to Euclidean distances only.
+    measured = spacings if distance_metric == "euclidean" else [[1.0] * img_dim] * b
     rows = np.empty((b, c, 15))
     q = 95.0 if percentile is None else float(percentile)
     if not 0.0 <= q <= 100.0:
@@ -142,11 +149,12 @@ def _distance_rows(y_pred, y, include_background, spacing, percentile, tolerance
                 _binary(y_pred[i, k]),
                 _binary(y[i, k]),
                 2,
-                spacings[i],
+                measured[i],
                 q,
                 float(tolerances[k]) if tolerances is not None else 1.0,
                 "surfels" if use_subvoxels else "voxels",
                 None,
+                distance_metric,
             )
             rows[i, k] = r[1]
     return rows, spacings, tuple(y_pred.shape[2:])
