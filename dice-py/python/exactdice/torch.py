@@ -1,4 +1,8 @@
-"""MONAI-compatible soft losses with analytic gradients from dice-core.
+"""MONAI-compatible losses and metrics from dice-core: ``DiceLoss``, ``GeneralizedDiceLoss``,
+``TverskyLoss``, ``DiceCELoss``, ``DiceFocalLoss`` (``torch.nn.modules.loss._Loss`` subclasses
+with analytic gradients), ``DiceMetric``/``compute_dice``, and, from ``exactdice.metrics``,
+``HausdorffDistanceMetric``, ``SurfaceDistanceMetric``, ``SurfaceDiceMetric``,
+``LesionWiseMetric`` and their ``compute_*`` functions.
 
 ``from exactdice.torch import DiceLoss`` takes MONAI's constructor (same positional order, same
 keyword names and defaults) and returns the same values and gradients, computed by dice-core
