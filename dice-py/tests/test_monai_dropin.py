@@ -475,3 +475,18 @@ def test_lesion_wise_equals_dice_eval(tmp_path):
     ours = ed.compute_lesion_wise(pred, ref, ["lesion_dice", "lesion_hd95"])
     assert float(rows[0]["lesion_dice"]) == pytest.approx(float(ours[0]), abs=1e-6)
     assert float(rows[0]["lesion_hd95"]) == pytest.approx(float(ours[1]), abs=1e-4)
+
+
+def test_dice_metric_ignore_index_on_one_hot_equals_monai():
+    g = torch.Generator().manual_seed(21)
+    lab_p = torch.randint(0, 3, (3, 9, 8), generator=g)
+    lab_y = torch.randint(0, 3, (3, 9, 8), generator=g)
+    p = torch.nn.functional.one_hot(lab_p, 3).movedim(-1, 1).float()
+    y = torch.nn.functional.one_hot(lab_y, 3).movedim(-1, 1).float()
+    sentinel = y.clone()
+    sentinel[:, :, :3] = 0  # voxels of no class
+    for ii, ref in ((1, y), (0, y), (255, sentinel)):
+        for bg in (True, False):
+            a = ed.DiceMetric(include_background=bg, ignore_index=ii, reduction="none")(p, ref)
+            b = mm.DiceMetric(include_background=bg, ignore_index=ii, reduction="none")(p, ref)
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, equal_nan=True)

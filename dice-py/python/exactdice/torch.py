@@ -1205,11 +1205,16 @@ class DiceMetric:
                 raise ValueError(
                     f"y_pred and y should have same shapes, got {tuple(y_pred.shape)} and {tuple(y.shape)}"
                 )
-            if self.ignore_index is not None:
-                raise ValueError("ignore_index needs label maps (num_classes and one channel)")
             dt = torch.float64 if y_pred.dtype == torch.float64 else torch.float32
+            y_pred, y = y_pred.to(dt), y.to(dt)
+            if self.ignore_index is not None:
+                # MONAI 1.6's mask (see _ignored_voxels): ignored voxels are set to 0 in both,
+                # so they leave TP, FP and FN (only TN, which Dice does not use, counts them).
+                y, ignored = _ignored_voxels(y, self.ignore_index)
+                keep = (~ignored)[:, None].to(dt)
+                y_pred, y = y_pred * keep, y * keep
             c = ed.confusion(
-                _np(y_pred.to(dt).cpu(), "y_pred"), _np(y.to(dt).cpu(), "y"), threshold=0.5, batch=True
+                _np(y_pred.cpu(), "y_pred"), _np(y.cpu(), "y"), threshold=0.5, batch=True
             ).counts
         if not self.include_background:
             c = c[:, 1:]
