@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""exactdice's fused DiceCELoss and DiceFocalLoss beside MONAI 1.6.1's in one process,
-interleaved (MONAI, exactdice, MONAI, …), forward + backward on logits [2, 4, 128³] float32
+"""exactdice's DiceCELoss and DiceFocalLoss (the default composed path: dice-core's Dice term
+and torch's voxel term; and fused=True, dice-core's fused kernel) beside MONAI 1.6.1's in one
+process, interleaved (MONAI, exactdice, exactdice fused, …), forward + backward on logits [2, 4, 128³] float32
 with a label map, median of 7 rounds, at one thread and at torch's default thread count; the
 values and gradients of the two are compared first.
 
@@ -28,8 +29,11 @@ def main():
     x = torch.randn(2, 4, 128, 128, 128, generator=g)
     y = torch.randint(0, 4, (2, 1, 128, 128, 128), generator=g)
     cases = [
-        ("DiceCELoss(softmax, to_onehot_y)", ed.DiceCELoss(softmax=True, to_onehot_y=True), ml.DiceCELoss(softmax=True, to_onehot_y=True)),
-        ("DiceFocalLoss(softmax, to_onehot_y)", ed.DiceFocalLoss(softmax=True, to_onehot_y=True), ml.DiceFocalLoss(softmax=True, to_onehot_y=True)),
+        (f"DiceCELoss(softmax, to_onehot_y{', fused' if f else ''})", ed.DiceCELoss(softmax=True, to_onehot_y=True, fused=f), ml.DiceCELoss(softmax=True, to_onehot_y=True))
+        for f in (False, True)
+    ] + [
+        (f"DiceFocalLoss(softmax, to_onehot_y{', fused' if f else ''})", ed.DiceFocalLoss(softmax=True, to_onehot_y=True, fused=f), ml.DiceFocalLoss(softmax=True, to_onehot_y=True))
+        for f in (False, True)
     ]
     default_threads = torch.get_num_threads()
     print(f"CPU: {cpu_model()}; torch {torch.__version__}; [2, 4, 128³] float32, fwd+bwd, median of 7, interleaved")

@@ -67,20 +67,22 @@ CE_OPTIONS = [
 ]
 
 
+@pytest.mark.parametrize("fused", [False, True])
 @pytest.mark.parametrize("opts", CE_OPTIONS)
 @pytest.mark.parametrize("seed", [0, 1])
-def test_dice_ce_equals_monai(opts, seed):
+def test_dice_ce_equals_monai(opts, seed, fused):
     x, y = _case(seed)
-    _same(ed.DiceCELoss(**opts), ml.DiceCELoss(**opts), x, y, tol=1e-8)
+    _same(ed.DiceCELoss(**opts, fused=fused), ml.DiceCELoss(**opts), x, y, tol=1e-8)
 
 
 def test_dice_ce_dense_and_single_channel_equal_monai():
     x, y = _case(3, labels=False)
-    for opts in (dict(softmax=True), dict(sigmoid=True, include_background=False)):
-        _same(ed.DiceCELoss(**opts), ml.DiceCELoss(**opts), x, y)
-    x1, y1 = x[:, :1], y[:, :1]
-    for opts in (dict(sigmoid=True), dict(sigmoid=True, weight=torch.tensor([0.5], dtype=torch.float64))):
-        _same(ed.DiceCELoss(**opts), ml.DiceCELoss(**opts), x1, y1)
+    for fused in (False, True):
+        for opts in (dict(softmax=True), dict(sigmoid=True, include_background=False)):
+            _same(ed.DiceCELoss(**opts, fused=fused), ml.DiceCELoss(**opts), x, y)
+        x1, y1 = x[:, :1], y[:, :1]
+        for opts in (dict(sigmoid=True), dict(sigmoid=True, weight=torch.tensor([0.5], dtype=torch.float64))):
+            _same(ed.DiceCELoss(**opts, fused=fused), ml.DiceCELoss(**opts), x1, y1)
 
 
 FOCAL_OPTIONS = [
@@ -92,17 +94,18 @@ FOCAL_OPTIONS = [
 ]
 
 
+@pytest.mark.parametrize("fused", [False, True])
 @pytest.mark.parametrize("opts", FOCAL_OPTIONS)
-def test_dice_focal_equals_monai(opts):
+def test_dice_focal_equals_monai(opts, fused):
     x, y = _case(5, labels=bool(opts.get("to_onehot_y")))
     # MONAI's FocalLoss computes in float32 whatever the input (``input.float()``).
-    _same(ed.DiceFocalLoss(**opts), ml.DiceFocalLoss(**opts), x, y, tol=1e-6)
+    _same(ed.DiceFocalLoss(**opts, fused=fused), ml.DiceFocalLoss(**opts), x, y, tol=1e-6)
 
 
 def test_compound_losses_fused_path_matches_composed_float32():
     x, y = _case(7, dtype=torch.float32)
     for cls in (ed.DiceCELoss, ed.DiceFocalLoss):
-        loss = cls(softmax=True, to_onehot_y=True)
+        loss = cls(softmax=True, to_onehot_y=True, fused=True)
         fused = _grads(loss, x, y)
         composed_x = x.clone().requires_grad_(True)
         composed = loss._composed(composed_x, y)
@@ -120,6 +123,8 @@ def test_losses_compile_fullgraph_and_export():
         ed.TverskyLoss(sigmoid=True, to_onehot_y=True, alpha=0.3, beta=0.7),
         ed.DiceCELoss(softmax=True, to_onehot_y=True),
         ed.DiceFocalLoss(sigmoid=True, to_onehot_y=True),
+        ed.DiceCELoss(softmax=True, to_onehot_y=True, fused=True),
+        ed.DiceFocalLoss(sigmoid=True, to_onehot_y=True, fused=True),
     ):
         eager = _grads(loss, x, y)
         compiled = torch.compile(lambda a, b: loss(a, b), backend="aot_eager", fullgraph=True)

@@ -862,10 +862,14 @@ def _check_lambdas(**lambdas) -> None:
 
 class _CompoundLoss(_Loss):
     """The shared forward of ``DiceCELoss`` and ``DiceFocalLoss``: ``self.dice`` is this
-    package's ``DiceLoss``; where the Dice term applies ``sigmoid`` or ``softmax`` to CPU logits
-    (and the reduction is ``mean`` or ``sum``), both terms and the gradient come from one fused
-    call into dice-core (no probability tensor, no autograd graph); otherwise the loss is the
-    two terms composed in torch operations, as MONAI composes them."""
+    package's ``DiceLoss`` (dice-core: exact statistics, closed-form gradient) and the voxel term
+    torch's, composed as MONAI composes them. With ``fused=True``, where the Dice term applies
+    ``sigmoid`` or ``softmax`` to CPU logits (reduction ``mean`` or ``sum``), both terms and the
+    gradient come from one call into dice-core's fused kernel instead: no probability tensor and
+    no autograd graph are kept (the memory of one gradient), but today it is slower than the
+    composed path (``benches/python_compound.py``: DiceCELoss [2, 4, 128³] fwd+bwd on one
+    thread 315 ms fused against 164 ms composed, DiceFocalLoss 3.2 s against 1.5 s, AMD EPYC
+    Zen 5), so it is off by default."""
 
     __prepare_scriptable__ = _SoftLoss.__prepare_scriptable__
 
@@ -882,7 +886,8 @@ class _CompoundLoss(_Loss):
         d = self.dice
         n, c = input.shape[0], input.shape[1]
         if (
-            input.device.type != "cpu"
+            not self.fused
+            or input.device.type != "cpu"
             or d.other_act is not None
             or d.activation == "none"
             or (d.activation == "softmax" and c < 2)
@@ -924,9 +929,9 @@ class DiceCELoss(_CompoundLoss):
     for ``C ≥ 2`` (with the label map for ``to_onehot_y=True``, else the dense target as class
     probabilities) and ``BCEWithLogitsLoss(pos_weight=weight)`` for one channel, as MONAI; the
     Dice term is this package's ``DiceLoss`` (``weight`` without the background's entry when
-    ``include_background=False``, as MONAI passes it). With ``sigmoid`` or ``softmax`` on CPU
-    logits, both terms and the gradient come from dice-core's fused kernel (statistics and CE
-    sums in float64; the two reduced terms are combined in the input's dtype as MONAI does)."""
+    ``include_background=False``, as MONAI passes it). ``fused=True`` (last, ours): dice-core's
+    fused kernel for both terms (statistics and CE sums in float64; the two reduced terms
+    combined in the input's dtype as MONAI does); see ``_CompoundLoss`` for when it pays."""
 
     def __init__(
         self,
@@ -945,6 +950,7 @@ class DiceCELoss(_CompoundLoss):
         lambda_dice: float = 1.0,
         lambda_ce: float = 1.0,
         label_smoothing: float = 0.0,
+        fused: bool = False,
     ) -> None:
         reduction = getattr(reduction, "value", reduction)
         if reduction not in ("mean", "sum"):
@@ -964,6 +970,7 @@ class DiceCELoss(_CompoundLoss):
         self.lambda_ce = float(lambda_ce)
         self.label_smoothing = float(label_smoothing)
         self.to_onehot_y = to_onehot_y
+        self.fused = fused
         self._weight = _weights(weight)
         self._keys: dict = {}
 
@@ -1007,10 +1014,10 @@ class DiceFocalLoss(_CompoundLoss):
     """MONAI's ``DiceFocalLoss``: ``lambda_dice·DiceLoss + lambda_focal·FocalLoss``, same
     arguments. The focal term is MONAI's sigmoid focal loss over the logits
     (``gamma``, ``alpha``, ``weight`` per class left after ``include_background``); the Dice term
-    is this package's ``DiceLoss`` with ``weight``. With ``sigmoid`` or ``softmax`` on CPU logits
-    and reduction ``mean`` or ``sum``, both terms and the gradient come from dice-core's fused
-    kernel (a label map is never expanded to one-hot there); ``reduction="none"`` returns, as
-    MONAI, the Dice term ``[N, C, 1, …]`` broadcast onto the focal term ``[N, C, …]``."""
+    is this package's ``DiceLoss`` with ``weight``. ``fused=True`` (last, ours): dice-core's fused
+    kernel for both terms (a label map is never expanded to one-hot there; see
+    ``_CompoundLoss``); ``reduction="none"`` returns, as MONAI, the Dice term ``[N, C, 1, …]``
+    broadcast onto the focal term ``[N, C, …]``."""
 
     def __init__(
         self,
@@ -1030,6 +1037,7 @@ class DiceFocalLoss(_CompoundLoss):
         lambda_dice: float = 1.0,
         lambda_focal: float = 1.0,
         alpha: Optional[float] = None,
+        fused: bool = False,
     ) -> None:
         super().__init__(reduction=getattr(reduction, "value", reduction))
         # MONAI's DiceFocalLoss expands a label map before its Dice term, which gets dense targets.
@@ -1042,6 +1050,7 @@ class DiceFocalLoss(_CompoundLoss):
             raise ValueError(f"alpha must be in [0, 1], got {alpha}.")
         self.include_background = include_background
         self.to_onehot_y = to_onehot_y
+        self.fused = fused
         self.gamma = float(gamma)
         self.alpha = None if alpha is None else float(alpha)
         self.lambda_dice = float(lambda_dice)
