@@ -1040,9 +1040,10 @@ class DiceFocalLoss(_CompoundLoss):
         fused: bool = False,
     ) -> None:
         super().__init__(reduction=getattr(reduction, "value", reduction))
-        # MONAI's DiceFocalLoss expands a label map before its Dice term, which gets dense targets.
+        # MONAI's DiceFocalLoss expands a label map for both terms; our Dice term takes the map
+        # itself (the same Dice, without the one-hot), only the focal term gets it expanded.
         self.dice = _dice_term(
-            include_background, False, sigmoid, softmax, other_act, squared_pred, jaccard,
+            include_background, to_onehot_y, sigmoid, softmax, other_act, squared_pred, jaccard,
             reduction, smooth_nr, smooth_dr, batch, weight,
         )
         _check_lambdas(lambda_dice=lambda_dice, lambda_focal=lambda_focal)
@@ -1089,13 +1090,10 @@ class DiceFocalLoss(_CompoundLoss):
 
     def _composed(self, input, target):
         c = input.shape[1]
-        if self.to_onehot_y:
-            if c == 1:
-                warnings.warn("single channel prediction, `to_onehot_y=True` ignored.", stacklevel=3)
-            else:
-                labels = target[:, 0].long()
-                target = torch.nn.functional.one_hot(labels, c).movedim(-1, 1).to(input.dtype)
         dice_loss = self.dice(input, target)
+        if self.to_onehot_y and c > 1:
+            labels = target[:, 0].long()
+            target = torch.nn.functional.one_hot(labels, c).movedim(-1, 1).to(input.dtype)
         x, t = input.float(), target.float()
         first = 1 if (not self.include_background and c > 1) else 0
         x, t = x[:, first:], t[:, first:]
