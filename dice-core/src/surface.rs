@@ -324,30 +324,35 @@ fn transform_box(dims: [usize; 3], spacing: [f64; 3], out: &mut [f64], scratch: 
             continue;
         }
         let w = spacing[axis] * spacing[axis];
-        let (a, b) = match axis {
-            0 => (1, 2),
-            1 => (0, 2),
-            _ => (0, 1),
-        };
-        for j in 0..dims[b] {
-            for i in 0..dims[a] {
-                let base = i * stride[a] + j * stride[b];
-                let mut any = false;
-                for q in 0..len {
-                    f[q] = out[base + q * stride[axis]];
-                    any |= f[q] != f64::INFINITY;
-                }
-                // A line without any finite distance stays +∞.
-                if !any {
-                    continue;
-                }
-                transform_line(&f[..len], w, &mut d[..len], v, z);
-                for q in 0..len {
-                    out[base + q * stride[axis]] = d[q];
-                }
+        let step = stride[axis];
+        for base in line_starts(dims, axis) {
+            let mut any = false;
+            for q in 0..len {
+                f[q] = out[base + q * step];
+                any |= f[q] != f64::INFINITY;
+            }
+            // A line without any finite distance stays +∞.
+            if !any {
+                continue;
+            }
+            transform_line(&f[..len], w, &mut d[..len], v, z);
+            for q in 0..len {
+                out[base + q * step] = d[q];
             }
         }
     }
+}
+
+/// The first voxel of every line of a box along `axis` (flat, x fastest), lines in the order
+/// of the other two axes (the lower one fastest).
+fn line_starts(dims: [usize; 3], axis: usize) -> impl Iterator<Item = usize> {
+    let stride = [1, dims[0], dims[0] * dims[1]];
+    let (a, b) = match axis {
+        0 => (1, 2),
+        1 => (0, 2),
+        _ => (0, 1),
+    };
+    (0..dims[b]).flat_map(move |j| (0..dims[a]).map(move |i| i * stride[a] + j * stride[b]))
 }
 
 /// The squared distance along a line of 0 (features) and `+∞` to its nearest feature,
@@ -471,27 +476,23 @@ fn transform_box_norm(
         if len == 1 {
             continue;
         }
-        let (a, b) = match axis {
-            0 => (1, 2),
-            1 => (0, 2),
-            _ => (0, 1),
-        };
-        for j in 0..dims[b] {
-            for i in 0..dims[a] {
-                let base = i * stride[a] + j * stride[b];
-                for q in 0..len {
-                    f[q] = out[base + q * stride[axis]];
+        let step = stride[axis];
+        for base in line_starts(dims, axis) {
+            for q in 0..len {
+                f[q] = out[base + q * step];
+            }
+            let line: &[f64] = match norm {
+                Norm::Taxicab => {
+                    taxicab_line(&mut f[..len], spacing[axis]);
+                    &f[..len]
                 }
-                match norm {
-                    Norm::Taxicab => {
-                        taxicab_line(&mut f[..len], spacing[axis]);
-                        d[..len].copy_from_slice(&f[..len]);
-                    }
-                    _ => chessboard_line(&f[..len], spacing[axis], &mut d[..len], rest),
+                _ => {
+                    chessboard_line(&f[..len], spacing[axis], &mut d[..len], rest);
+                    &d[..len]
                 }
-                for q in 0..len {
-                    out[base + q * stride[axis]] = d[q];
-                }
+            };
+            for q in 0..len {
+                out[base + q * step] = line[q];
             }
         }
     }
