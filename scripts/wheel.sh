@@ -43,4 +43,4 @@ cargo run --quiet --release -p dice-cli -- eval dice-cli/data/sample/pred.nii.gz
 
 # No Rust on PATH and no other environment: only the clean venv and the system's tools.
 env -i HOME="$HOME" PATH="$clean/bin:/usr/bin:/bin" LANG=C.UTF-8 \
-    "$clean/bin/python" dice-py/tests/wheel/clean_venv_checks.py dice-cli/data/sample "$work/expected.csv"
+    timeout 600 "$clean/bin/python" dice-py/tests/wheel/clean_venv_checks.py dice-cli/data/sample "$work/expected.csv"

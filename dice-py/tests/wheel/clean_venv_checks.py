@@ -6,7 +6,6 @@ non-zero on the first failure."""
 import importlib.util
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -58,10 +57,14 @@ def dice_command(sample_dir, expected_csv):
     check("a missing file exits 1 naming it", missing.returncode == 1 and ".absent" in missing.stderr)
 
 
-def _ddp_worker(rank, port, out):
+def _ddp_worker(rank, out):
+    import datetime
+
     from exactdice.torch import DiceLoss
 
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    # A file rendezvous (no port to race for), bounded so that a lost peer fails the check.
+    dist.init_process_group("gloo", init_method=f"file://{os.path.join(out, 'rendezvous')}", rank=rank,
+                            world_size=2, timeout=datetime.timedelta(seconds=120))
     torch.manual_seed(0)
     net = torch.nn.parallel.DistributedDataParallel(torch.nn.Conv3d(1, 3, 3, padding=1).double())
     g = torch.Generator().manual_seed(1)
@@ -77,11 +80,8 @@ def _ddp_worker(rank, port, out):
 def ddp():
     from exactdice.torch import DiceLoss
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     with tempfile.TemporaryDirectory() as out:
-        mp.spawn(_ddp_worker, args=(port, out), nprocs=2, join=True)
+        mp.spawn(_ddp_worker, args=(out,), nprocs=2, join=True)
         r0, r1 = (torch.load(os.path.join(out, f"{r}.pt")) for r in (0, 1))
     torch.manual_seed(0)
     net = torch.nn.Conv3d(1, 3, 3, padding=1).double()
