@@ -181,6 +181,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
 }
 
 /// A FIFO or character device: written in place; anything else special is refused.
+#[cfg_attr(not(unix), allow(unused_variables))]
 fn write_special(path: &Path, m: &std::fs::Metadata, bytes: &[u8]) -> Result<(), String> {
     #[cfg(unix)]
     {
