@@ -16,13 +16,15 @@ function fail(msg) {
 window.addEventListener("error", (e) => fail("page error: " + e.message));
 window.addEventListener("unhandledrejection", (e) => fail("page error: " + e.reason));
 
+function fromBase64(text) {
+  const raw = atob(text);
+  const b = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) b[i] = raw.charCodeAt(i);
+  return b;
+}
+
 function module() {
-  if (!state.module) {
-    const raw = atob(DICE_WASM_BASE64);
-    const b = new Uint8Array(raw.length);
-    for (let i = 0; i < raw.length; i++) b[i] = raw.charCodeAt(i);
-    state.module = new WebAssembly.Module(b);
-  }
+  if (!state.module) state.module = new WebAssembly.Module(fromBase64(DICE_WASM_BASE64));
   return state.module;
 }
 
@@ -152,7 +154,7 @@ if (test && /^[\w.-]+\.js$/.test(test)) {
   const s = document.createElement("script");
   s.src = test;
   s.onload = () => {
-    const unb = (f) => { const raw = atob(f.base64); const b = new Uint8Array(raw.length); for (let i = 0; i < raw.length; i++) b[i] = raw.charCodeAt(i); return { name: f.name, bytes: b }; };
+    const unb = (f) => ({ name: f.name, bytes: fromBase64(f.base64) });
     state.pred = DICE_TEST.pred.map(unb); state.ref = DICE_TEST.ref.map(unb);
     if (DICE_TEST.tolerance) $("tolerance").value = DICE_TEST.tolerance;
     if (DICE_TEST.spacing) $("spacing").value = DICE_TEST.spacing;
