@@ -189,3 +189,74 @@ pub fn lesion_mask(n: usize, count: usize, seed: u64) -> Vec<u8> {
     }
     m
 }
+
+/// [`organ_volumes`] with the prediction a segmentation network actually outputs: `(prediction,
+/// reference)`. On top of the smooth shift and wobble, the prediction gets
+/// - boundary jitter: about a tenth of its boundary voxels (a voxel with a 6-neighbour of another
+///   label) take a neighbour's label, so boundaries are ragged at the voxel scale;
+/// - false-positive islands: three small blobs (radius 1 to 3 voxels) of every label at random
+///   places anywhere in the volume, far from the organ, which make each label's bounding box
+///   nearly the whole volume (what costs surface metrics on real outputs);
+/// - a hole: a ball of radius `n/32` carved out of the largest organ (label 1).
+///
+/// Deterministic for a given `(n, seed)`.
+pub fn network_like_organ_volumes(n: usize, seed: u64) -> (Vec<u8>, Vec<u8>) {
+    let (mut pred, gt) = organ_volumes(n);
+    let mut rng = Rng::new(seed);
+    let at = |x: usize, y: usize, z: usize| x + n * (y + n * z);
+    // Jitter: decide from the smooth prediction, apply after, so flips do not cascade.
+    let mut flips = Vec::new();
+    for z in 1..n.saturating_sub(1) {
+        for y in 1..n - 1 {
+            for x in 1..n - 1 {
+                let v = pred[at(x, y, z)];
+                let nb = [
+                    pred[at(x - 1, y, z)],
+                    pred[at(x + 1, y, z)],
+                    pred[at(x, y - 1, z)],
+                    pred[at(x, y + 1, z)],
+                    pred[at(x, y, z - 1)],
+                    pred[at(x, y, z + 1)],
+                ];
+                if let Some(&other) = nb.iter().find(|&&w| w != v) {
+                    if rng.below(10) == 0 {
+                        flips.push((at(x, y, z), other));
+                    }
+                }
+            }
+        }
+    }
+    for (i, v) in flips {
+        pred[i] = v;
+    }
+    let ball = |pred: &mut [u8], c: [usize; 3], r: i64, v: u8| {
+        for dz in -r..=r {
+            for dy in -r..=r {
+                for dx in -r..=r {
+                    if dx * dx + dy * dy + dz * dz > r * r {
+                        continue;
+                    }
+                    let p = [c[0] as i64 + dx, c[1] as i64 + dy, c[2] as i64 + dz];
+                    if p.iter().all(|&q| (0..n as i64).contains(&q)) {
+                        pred[at(p[0] as usize, p[1] as usize, p[2] as usize)] = v;
+                    }
+                }
+            }
+        }
+    };
+    for label in 1..=8u8 {
+        for _ in 0..3 {
+            let c = [
+                rng.below(n as u64) as usize,
+                rng.below(n as u64) as usize,
+                rng.below(n as u64) as usize,
+            ];
+            let r = 1 + rng.below(3) as i64;
+            ball(&mut pred, c, r, label);
+        }
+    }
+    // The liver's centre (organ_volumes' first organ), hollowed.
+    let c = [0.35, 0.45, 0.50].map(|f: f64| (f * n as f64) as usize);
+    ball(&mut pred, c, (n / 32).max(1) as i64, 0);
+    (pred, gt)
+}

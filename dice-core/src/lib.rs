@@ -98,18 +98,20 @@ pub const CHUNK: usize = 1 << 16;
 /// when measured (`tests/exactness.rs` checks `10⁻⁹`).
 /// `f64` inputs are accumulated in `f64` throughout.
 ///
-/// Results are reproducible bit for bit for the same buffer. The kernels peel to a 64-byte
+/// Results are reproducible bit for bit for the same buffer. The x86 kernels peel to a 64-byte
 /// boundary, so the grouping of the partial sums follows the buffer's address: the same values
 /// at another alignment can differ in the last bits (within the bound above).
 pub const ACCUMULATION_ROWS: usize = kernels::ROWS;
 
-/// The SIMD level the kernels run at on this machine: `"avx512"`, `"avx2"` or `"portable"`.
+/// The SIMD level the kernels run at on this machine: `"avx512"`, `"avx2"`, `"neon"` or
+/// `"portable"`.
 /// With the `std` feature it is detected at run time; without, it follows the compile-time
 /// target features.
 pub fn simd_level() -> &'static str {
     match kernels::level() {
         kernels::Level::Avx512 => "avx512",
         kernels::Level::Avx2 => "avx2",
+        kernels::Level::Neon => "neon",
         kernels::Level::Portable => "portable",
     }
 }

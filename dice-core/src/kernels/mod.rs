@@ -1,13 +1,15 @@
 //! The hot loops, and the choice between them.
 //!
 //! Every kernel has a portable version (`portable`, safe Rust, used on every target and for
-//! the unaligned heads and tails of the SIMD kernels) and, on x86-64, AVX2+FMA and AVX-512
-//! versions in `x86`, the only module of the crate with `unsafe` code.
+//! the unaligned heads and tails of the SIMD kernels); on x86-64, AVX2+FMA and AVX-512
+//! versions in `x86`; on aarch64, NEON versions of the soft sums and the counts in `neon`.
+//! Those two are the only modules of the crate with `unsafe` code.
 //!
 //! Which one runs: without the `std` feature, the best one the *compile-time* target features
 //! allow (`-C target-cpu=native`, or `-C target-feature=+avx2,+fma`); with `std`, the best one
 //! the CPU reports at run time (detected once, then cached), so a default build is as fast as a
-//! native one.
+//! native one. NEON is in every aarch64 application target's baseline, so it is the level
+//! there unless `DICE_SIMD=portable` (with `std`) asks for the portable kernels.
 //!
 //! ## Accumulation and its error bound
 //! The sums of `f32` inputs are taken in `f32` SIMD lanes for at most [`ROWS`] consecutive
@@ -25,6 +27,8 @@
 use crate::counts::Confusion;
 pub(crate) use crate::counts::Counts;
 
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+pub(crate) mod neon;
 pub(crate) mod portable;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86;
@@ -133,50 +137,45 @@ pub enum Level {
     Avx2,
     /// AVX-512 F, BW and VL (and AVX2, FMA, POPCNT).
     Avx512,
+    /// aarch64's Advanced SIMD.
+    Neon,
 }
 
 /// The level the kernels use on this machine.
 #[inline]
 pub fn level() -> Level {
-    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    #[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), feature = "std"))]
     {
         use core::sync::atomic::{AtomicU8, Ordering};
+        const LEVELS: [Level; 4] = [Level::Portable, Level::Avx2, Level::Avx512, Level::Neon];
         static CACHE: AtomicU8 = AtomicU8::new(0);
         match CACHE.load(Ordering::Relaxed) {
-            1 => Level::Portable,
-            2 => Level::Avx2,
-            3 => Level::Avx512,
-            _ => {
+            0 => {
                 let l = detect();
-                CACHE.store(
-                    match l {
-                        Level::Portable => 1,
-                        Level::Avx2 => 2,
-                        Level::Avx512 => 3,
-                    },
-                    Ordering::Relaxed,
-                );
+                let code = LEVELS.iter().position(|&v| v == l).unwrap_or(0);
+                CACHE.store(code as u8 + 1, Ordering::Relaxed);
                 l
             }
+            c => LEVELS[(c as usize - 1).min(LEVELS.len() - 1)],
         }
     }
-    #[cfg(not(all(target_arch = "x86_64", feature = "std")))]
+    #[cfg(not(all(any(target_arch = "x86_64", target_arch = "aarch64"), feature = "std")))]
     {
         static_level()
     }
 }
 
-#[cfg(all(target_arch = "x86_64", feature = "std"))]
+/// The best level of this CPU, capped by `DICE_SIMD=avx2|portable` (tests run every kernel
+/// this way): the variable can only lower what the CPU reports, never raise it.
+#[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), feature = "std"))]
 fn detect() -> Level {
     extern crate std;
-    // `DICE_SIMD=avx2|portable` caps the level (tests run every kernel this way); it can
-    // only lower what the CPU reports, never raise it.
-    let cap = match std::env::var("DICE_SIMD").as_deref() {
+    let best = detect_cpu();
+    match std::env::var("DICE_SIMD").as_deref() {
         Ok("portable") => Level::Portable,
-        Ok("avx2") => Level::Avx2,
-        _ => Level::Avx512,
-    };
-    detect_cpu().min(cap)
+        Ok("avx2") if best == Level::Avx512 => Level::Avx2,
+        _ => best,
+    }
 }
 
 #[cfg(all(target_arch = "x86_64", feature = "std"))]
@@ -195,6 +194,13 @@ fn detect_cpu() -> Level {
     } else {
         Level::Portable
     }
+}
+
+/// NEON is in the baseline of every aarch64 application target (see `neon`): nothing to
+/// detect, the compile-time answer is the CPU's.
+#[cfg(all(target_arch = "aarch64", feature = "std"))]
+fn detect_cpu() -> Level {
+    static_level()
 }
 
 /// The level the compile-time target features allow.
@@ -216,6 +222,8 @@ const fn static_level() -> Level {
         target_feature = "fma"
     )) {
         Level::Avx2
+    } else if cfg!(all(target_arch = "aarch64", target_feature = "neon")) {
+        Level::Neon
     } else {
         Level::Portable
     }
@@ -362,6 +370,10 @@ impl Kernels for f32 {
             x86::Isa::Avx2(t) => return x86::soft_sums_f32_avx2(t, p, g, squared),
             x86::Isa::Portable => {}
         }
+        #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+        if let Some(k) = neon::isa() {
+            return neon::soft_sums_f32(k, p, g, squared);
+        }
         portable::soft_sums(p, g, squared)
     }
 
@@ -390,6 +402,10 @@ impl Kernels for f32 {
             x86::Isa::Avx512(k, _) => return x86::threshold_counts_f32_avx512(k, p, g, t),
             x86::Isa::Avx2(k) => return x86::threshold_counts_f32_avx2(k, p, g, t),
             x86::Isa::Portable => {}
+        }
+        #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+        if let Some(k) = neon::isa() {
+            return neon::threshold_counts_f32(k, p, g, t);
         }
         portable::threshold_counts(p, g, t)
     }
@@ -467,6 +483,10 @@ impl Kernels for f64 {
             x86::Isa::Avx2(t) => return x86::soft_sums_f64_avx2(t, p, g, squared),
             x86::Isa::Portable => {}
         }
+        #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+        if let Some(k) = neon::isa() {
+            return neon::soft_sums_f64(k, p, g, squared);
+        }
         portable::soft_sums(p, g, squared)
     }
 
@@ -505,6 +525,16 @@ pub fn label_counts<L: crate::Label>(
                 };
                 return x86::label_counts_u8_avx512(k, p, t, ign, out);
             }
+        }
+    }
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+    if let (Some(p), Some(t), Some(k)) = (L::as_bytes(pred), L::as_bytes(target), neon::isa()) {
+        if !out.is_empty() && out.len() <= neon::SIMD_MAX_LABELS {
+            let ign = match ignore {
+                Some(v) if (0..=255).contains(&v) => Some(v as u8),
+                _ => None,
+            };
+            return neon::label_counts_u8(k, p, t, ign, out);
         }
     }
     portable::label_counts(pred, target, ignore, out)
