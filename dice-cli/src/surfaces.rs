@@ -222,6 +222,18 @@ pub fn compute(
     grid: Grid,
     opts: &SurfaceOptions,
 ) -> Result<Vec<LabelSurfaces>, String> {
+    let tolerances = labels
+        .iter()
+        .map(|&label| match &opts.tolerance {
+            None => Ok(0.0),
+            Some(t) => t
+                .of(label)
+                .ok_or_else(|| format!("--tolerance gives no NSD tolerance for label {label}")),
+        })
+        .collect::<Result<Vec<f64>, String>>()?;
+    if let Some(out) = compute_label_maps(pair, labels, &tolerances, ignore, grid, opts)? {
+        return Ok(out);
+    }
     let boxes = label_boxes(pair, labels, threshold, grid)?;
     let ignored = |i: usize| -> bool {
         ignore.is_some_and(|ig| {
@@ -245,12 +257,7 @@ pub fn compute(
         };
         let p = |i: usize| pm.inside(i) && !ignored(i);
         let g = |i: usize| gm.inside(i) && !ignored(i);
-        let tolerance = match &opts.tolerance {
-            None => 0.0,
-            Some(t) => t
-                .of(label)
-                .ok_or_else(|| format!("--tolerance gives no NSD tolerance for label {label}"))?,
-        };
+        let tolerance = tolerances[out.len()];
         // One buffer for every label, grown when a label's box needs more.
         let n = surface::scratch_len_for(opts.elements, grid, bounds, &p, &g);
         if n > scratch.len() {
@@ -279,6 +286,90 @@ pub fn compute(
         });
     }
     Ok(out)
+}
+
+/// Surface metrics of every label of two label maps of one storage type in one pass over
+/// each map (dice-core's `labels_surface_distances`): the cost follows the volume once and the
+/// surfaces, not labels × volume. `None` for a pair it does not take (a probability map, or
+/// maps stored in different types), which the per-label path measures.
+fn compute_label_maps(
+    pair: &Pair,
+    labels: &[i64],
+    tolerances: &[f64],
+    ignore: Option<i64>,
+    grid: Grid,
+    opts: &SurfaceOptions,
+) -> Result<Option<Vec<LabelSurfaces>>, String> {
+    let (Values::Labels(pd), Values::Labels(gd)) = (&pair.pred, &pair.gt) else {
+        return Ok(None);
+    };
+    // dice-core takes the labels strictly increasing: measure them sorted, report in order.
+    let mut sorted: Vec<i64> = labels.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let tol: Vec<f64> = sorted
+        .iter()
+        .map(|l| tolerances[labels.iter().position(|x| x == l).unwrap_or(0)])
+        .collect();
+    let mut found = vec![Surfaces::BothEmpty; sorted.len()];
+    #[allow(clippy::too_many_arguments)]
+    fn run<L: Label>(
+        p: &[L],
+        g: &[L],
+        labels: &[i64],
+        tol: &[f64],
+        ignore: Option<i64>,
+        grid: Grid,
+        opts: &SurfaceOptions,
+        out: &mut [Surfaces],
+    ) -> Result<(), String> {
+        let e = |e: dice_core::DiceError| e.to_string();
+        let n =
+            surface::labels_scratch_len(opts.elements, grid, p, g, ignore, labels).map_err(e)?;
+        let mut scratch: Vec<f64> = Vec::new();
+        scratch.try_reserve_exact(n).map_err(|_| {
+            format!("not enough memory for the surfaces of every label ({n} values)")
+        })?;
+        scratch.resize(n, 0.0);
+        surface::labels_surface_distances(
+            opts.elements,
+            grid,
+            p,
+            g,
+            ignore,
+            labels,
+            opts.percentile,
+            tol,
+            &mut scratch,
+            out,
+        )
+        .map_err(e)
+    }
+    macro_rules! go {
+        ($p:expr, $g:expr) => {
+            run($p, $g, &sorted, &tol, ignore, grid, opts, &mut found)
+        };
+    }
+    let done = match (pd, gd) {
+        (Data::U8(p), Data::U8(g)) => go!(p, g),
+        (Data::U16(p), Data::U16(g)) => go!(p, g),
+        (Data::U32(p), Data::U32(g)) => go!(p, g),
+        (Data::I32(p), Data::I32(g)) => go!(p, g),
+        (Data::I64(p), Data::I64(g)) => go!(p, g),
+        _ => return Ok(None),
+    };
+    done?;
+    Ok(Some(
+        labels
+            .iter()
+            .zip(tolerances)
+            .map(|(l, &tolerance)| LabelSurfaces {
+                surfaces: found[sorted.binary_search(l).unwrap_or(0)],
+                grid,
+                tolerance,
+            })
+            .collect(),
+    ))
 }
 
 /// Surface metrics of two masks (a region's, or any label's): `key` names it for the

@@ -65,6 +65,7 @@ mod kernels;
 pub mod layout;
 pub mod lesions;
 pub mod loss;
+mod nearest;
 #[cfg(feature = "std")]
 pub mod parallel;
 pub mod score;

@@ -49,11 +49,18 @@
 //! cumulative area first reaches it (DeepMind: no interpolation).
 //!
 //! ## Cost
-//! The distance transform is Felzenszwalb and Huttenlocher's separable lower-envelope algorithm:
-//! exact, linear in the voxels, any spacing per axis. It runs on the bounding box of both masks
-//! only (every nearest surface voxel of either mask lies inside it), so a small structure in a
-//! large scan costs its box. No allocation: the caller passes `f64` scratch of
-//! [`scratch_len`] elements (the box's voxels, the surface voxels, and one line of the box).
+//! Euclidean distances (every peer's default) are nearest points, not a distance transform:
+//! each surface's elements are collected, the other surface's are ordered into a k-d tree
+//! ([`crate::nearest`], implicit in the scratch), and each element's nearest point is searched
+//! there, exactly and with the transform's arithmetic, so the values are the transform's to the
+//! bit. The cost follows the surfaces (`O(n log n)`), not the masks' bounding box, which the
+//! false-positive islands of a real network output stretch to nearly the whole volume.
+//! [`label_surface_distances`] and [`labels_surface_distances`] collect every label's surfaces
+//! of a pair in one pass over each map (rows holding no measured label are skipped whole).
+//! The taxicab and chessboard norms ([`Norm`]) keep exact separable transforms of the box
+//! (Felzenszwalb and Huttenlocher's lower envelope for the Euclidean one, used by
+//! [`squared_distance_transform`]). No allocation: the caller passes `f64` scratch of
+//! [`scratch_len`] elements (four per surface voxel, six per surfel).
 
 use crate::error::{invalid, DiceError, Operand, Result};
 use crate::layout::check_len;
@@ -740,8 +747,8 @@ pub enum Surfaces {
     BothEmpty,
 }
 
-/// `f64` scratch [`surface_distances`] needs for this pair: the box's voxels, both surfaces'
-/// voxels and one line (0 when a mask is empty).
+/// `f64` scratch [`surface_distances`] needs for this pair: four per surface voxel of either
+/// mask (its coordinates and its distance; 0 when both are empty).
 ///
 /// Errors: lengths differ from the grid.
 pub fn scratch_len(grid: Grid, pred: &[u8], target: &[u8]) -> Result<usize> {
@@ -763,15 +770,175 @@ pub fn scratch_len_in(
     pred: &impl Fn(usize) -> bool,
     target: &impl Fn(usize) -> bool,
 ) -> usize {
+    scratch_len_in_norm(grid, bounds, pred, target, Norm::Euclidean)
+}
+
+/// The scratch [`surface_distances_in_norm`] needs with `norm`: [`scratch_len_in`]'s for the
+/// Euclidean norm (nearest points in a k-d tree of the other surface); for the others, whose
+/// distances come from a transform of the box, the box's voxels, both surfaces' voxels and
+/// one line.
+pub fn scratch_len_in_norm(
+    grid: Grid,
+    bounds: Option<Bounds>,
+    pred: &impl Fn(usize) -> bool,
+    target: &impl Fn(usize) -> bool,
+    norm: Norm,
+) -> usize {
     match bounds {
         None => 0,
         Some(b) => {
-            b.voxels()
-                + count_surface(grid, b, pred)
-                + count_surface(grid, b, target)
-                + line_scratch_len(b.dims())
+            let n = count_surface(grid, b, pred) + count_surface(grid, b, target);
+            if norm == Norm::Euclidean {
+                VOXEL_ROW * n
+            } else {
+                b.voxels() + n + line_scratch_len(b.dims())
+            }
         }
     }
+}
+
+/// `f64`s of scratch per surface voxel on the Euclidean path: three coordinates, a distance.
+const VOXEL_ROW: usize = 4;
+/// Per surfel: three coordinates and an area, a distance and a copy of the area.
+const SURFEL_ROW: usize = 6;
+
+/// Box-local grid coordinates of flat index `k` of a box of `dims` (x fastest), as `f64`.
+#[inline]
+fn coords(k: usize, dims: [usize; 3]) -> [f64; 3] {
+    let (x, r) = (k % dims[0], k / dims[0]);
+    [x as f64, (r % dims[1]) as f64, (r / dims[1]) as f64]
+}
+
+/// `dist[j] = ‖from[j] − nearest point of to‖` (mm) for every point of `from`, `to` ordered
+/// into a k-d tree first ([`crate::nearest`]): the distances of the Euclidean surface metrics.
+fn nearest_distances<const N: usize>(
+    grid: Grid,
+    to: &mut [[f64; N]],
+    from: &[[f64; N]],
+    mut dist: impl FnMut(usize, f64),
+) {
+    let (axes, na) = crate::nearest::split_axes(grid.dims);
+    let axes = &axes[..na];
+    let w = grid.spacing.map(|s| s * s);
+    crate::nearest::build(to, axes);
+    for (j, q) in from.iter().enumerate() {
+        dist(
+            j,
+            libm::sqrt(crate::nearest::nearest(to, axes, w, q, f64::INFINITY)),
+        );
+    }
+}
+
+/// The statistics of the sorted voxel distances `dp` (prediction to reference) and `dt`.
+fn voxel_statistics(
+    dp: &mut [f64],
+    dt: &mut [f64],
+    percentile: f64,
+    tolerance: f64,
+) -> SurfaceDistances {
+    let (np, nt) = (dp.len(), dt.len());
+    dp.sort_unstable_by(f64::total_cmp);
+    dt.sort_unstable_by(f64::total_cmp);
+    let (dp, dt) = (&*dp, &*dt);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let within = |v: &[f64]| v.iter().filter(|&&x| x <= tolerance).count() as u64;
+    let pooled = {
+        let n = np + nt;
+        let r = (n - 1) as f64 * percentile / 100.0;
+        let lo = libm::floor(r) as usize;
+        let hi = (lo + 1).min(n - 1);
+        let (a, c) = (kth_of_two(dp, dt, lo), kth_of_two(dp, dt, hi));
+        a + (r - lo as f64) * (c - a)
+    };
+    SurfaceDistances {
+        pred_surface: np as u64,
+        ref_surface: nt as u64,
+        max_pred_to_ref: dp[np - 1],
+        max_ref_to_pred: dt[nt - 1],
+        mean_pred_to_ref: mean(dp),
+        mean_ref_to_pred: mean(dt),
+        percentile_pred_to_ref: percentile_sorted(dp, percentile),
+        percentile_ref_to_pred: percentile_sorted(dt, percentile),
+        percentile_pooled: pooled,
+        pred_within_tolerance: within(dp),
+        ref_within_tolerance: within(dt),
+        pred_area: np as f64,
+        ref_area: nt as f64,
+        pred_area_within: within(dp) as f64,
+        ref_area_within: within(dt) as f64,
+    }
+}
+
+/// The Euclidean voxel-surface distances: each surface's voxels collected in one walk, the
+/// other surface's nearest voxel found in a k-d tree of them. Scratch: [`scratch_len_in`].
+fn voxel_distances_euclidean(
+    grid: Grid,
+    b: Bounds,
+    pred: &impl Fn(usize) -> bool,
+    target: &impl Fn(usize) -> bool,
+    percentile: f64,
+    tolerance: f64,
+    scratch: &mut [f64],
+) -> Result<Surfaces> {
+    let d = b.dims();
+    // The reference's surface voxels from the start of the scratch, the prediction's after
+    // them, as far as there is room (counted either way).
+    let mut collect = |inside: &dyn Fn(usize) -> bool, at: usize| -> usize {
+        let mut n = 0;
+        walk_surface(grid, b, &inside, |k, s| {
+            if s {
+                if let Some(slot) = scratch.get_mut(at + 3 * n..at + 3 * n + 3) {
+                    slot.copy_from_slice(&coords(k, d));
+                }
+                n += 1;
+            }
+        });
+        n
+    };
+    let nt = collect(target, 0);
+    if nt == 0 {
+        return Ok(which_empty(count_surface(grid, b, pred), 0).unwrap_or(Surfaces::ReferenceEmpty));
+    }
+    let np = collect(pred, 3 * nt);
+    if np == 0 {
+        return Ok(Surfaces::PredictionEmpty);
+    }
+    let need = VOXEL_ROW * (np + nt);
+    if scratch.len() < need {
+        return Err(DiceError::LengthMismatch {
+            operand: Operand::Output,
+            expected: need,
+            found: scratch.len(),
+        });
+    }
+    Ok(finish_voxels(
+        grid,
+        &mut scratch[..need],
+        np,
+        nt,
+        percentile,
+        tolerance,
+    ))
+}
+
+/// The statistics of one label from its region of the scratch, `[reference's coordinates
+/// (3·nt) | prediction's (3·np) | room for the distances (np + nt)]`, both `np, nt > 0`.
+fn finish_voxels(
+    grid: Grid,
+    region: &mut [f64],
+    np: usize,
+    nt: usize,
+    percentile: f64,
+    tolerance: f64,
+) -> Surfaces {
+    let (t, rest) = region.split_at_mut(3 * nt);
+    let (p, rest) = rest.split_at_mut(3 * np);
+    let (dp, rest) = rest.split_at_mut(np);
+    let dt = &mut rest[..nt];
+    let (t, p) = (t.as_chunks_mut::<3>().0, p.as_chunks_mut::<3>().0);
+    nearest_distances(grid, t, p, |j, v| dp[j] = v);
+    nearest_distances(grid, p, t, |j, v| dt[j] = v);
+    Surfaces::Distances(voxel_statistics(dp, dt, percentile, tolerance))
 }
 
 /// The value at percentile `q` of sorted `v` (linear interpolation, `numpy.percentile`).
@@ -906,6 +1073,9 @@ pub fn surface_distances_in_norm(
     let Some(b) = check_args(grid, bounds, percentile, tolerance)? else {
         return Ok(Surfaces::BothEmpty);
     };
+    if norm == Norm::Euclidean {
+        return voxel_distances_euclidean(grid, b, pred, target, percentile, tolerance, scratch);
+    }
     let (np, nt) = (count_surface(grid, b, pred), count_surface(grid, b, target));
     if let Some(empty) = which_empty(np, nt) {
         return Ok(empty);
@@ -926,60 +1096,24 @@ pub fn surface_distances_in_norm(
     // Distances from each mask's surface to the other's: the transform of one surface (its
     // voxels marked 0 in the box, then transformed in place), read at the other's surface.
     let mut directed =
-        |from: &dyn Fn(usize) -> bool, to: &dyn Fn(usize) -> bool, out: &mut [f64]| -> Result<()> {
+        |from: &dyn Fn(usize) -> bool, to: &dyn Fn(usize) -> bool, out: &mut [f64]| {
             walk_surface(grid, b, &to, |k, s| {
                 edt[k] = if s { 0.0 } else { f64::INFINITY }
             });
-            let euclidean = norm == Norm::Euclidean;
-            if euclidean {
-                transform_box(d, grid.spacing, edt, line);
-            } else {
-                transform_box_norm(d, grid.spacing, norm, edt, line);
-            }
+            transform_box_norm(d, grid.spacing, norm, edt, line);
             let mut j = 0;
             walk_surface(grid, b, &from, |k, s| {
                 if s {
-                    out[j] = if euclidean {
-                        libm::sqrt(edt[k])
-                    } else {
-                        edt[k]
-                    };
+                    out[j] = edt[k];
                     j += 1;
                 }
             });
-            Ok(())
         };
-    directed(pred, target, dp)?;
-    directed(target, pred, dt)?;
-    dp.sort_unstable_by(f64::total_cmp);
-    dt.sort_unstable_by(f64::total_cmp);
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    let within = |v: &[f64]| v.iter().filter(|&&x| x <= tolerance).count() as u64;
-    let pooled = {
-        let n = np + nt;
-        let r = (n - 1) as f64 * percentile / 100.0;
-        let lo = libm::floor(r) as usize;
-        let hi = (lo + 1).min(n - 1);
-        let (a, c) = (kth_of_two(dp, dt, lo), kth_of_two(dp, dt, hi));
-        a + (r - lo as f64) * (c - a)
-    };
-    Ok(Surfaces::Distances(SurfaceDistances {
-        pred_surface: np as u64,
-        ref_surface: nt as u64,
-        max_pred_to_ref: dp[np - 1],
-        max_ref_to_pred: dt[nt - 1],
-        mean_pred_to_ref: mean(dp),
-        mean_ref_to_pred: mean(dt),
-        percentile_pred_to_ref: percentile_sorted(dp, percentile),
-        percentile_ref_to_pred: percentile_sorted(dt, percentile),
-        percentile_pooled: pooled,
-        pred_within_tolerance: within(dp),
-        ref_within_tolerance: within(dt),
-        pred_area: np as f64,
-        ref_area: nt as f64,
-        pred_area_within: within(dp) as f64,
-        ref_area_within: within(dt) as f64,
-    }))
+    directed(pred, target, dp);
+    directed(target, pred, dt);
+    Ok(Surfaces::Distances(voxel_statistics(
+        dp, dt, percentile, tolerance,
+    )))
 }
 
 /// What a distance becomes when a mask has no surface: a distance to nothing is not a number,
@@ -1100,21 +1234,362 @@ impl Surfaces {
     }
 }
 
-/// The voxel predicate of label `label` in a map, with voxels holding `ignore` in either map
-/// outside.
-fn label_mask<'a, L: crate::Label>(
-    map: &'a [L],
-    other: &'a [L],
-    label: i64,
-    ignore: Option<i64>,
-) -> impl Fn(usize) -> bool + 'a {
-    move |i| {
-        let (a, b) = (map[i].to_i64(), other[i].to_i64());
-        a == label && Some(a) != ignore && Some(b) != ignore
+/// Which of the measured labels a value is: labels `0..n`, or a sorted list of labels (a table
+/// for the values below 256, a binary search above).
+struct Slots<'a> {
+    list: Option<&'a [i64]>,
+    n: usize,
+    table: [u32; 256],
+}
+
+impl<'a> Slots<'a> {
+    fn range(n: usize) -> Slots<'a> {
+        Slots {
+            list: None,
+            n,
+            table: [u32::MAX; 256],
+        }
+    }
+
+    /// Errors: labels not strictly increasing, or 2³² − 1 of them or more.
+    fn list(labels: &'a [i64]) -> Result<Slots<'a>> {
+        if labels.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(invalid(
+                "labels",
+                labels.len() as f64,
+                "must be strictly increasing",
+            ));
+        }
+        if labels.len() >= u32::MAX as usize {
+            return Err(invalid(
+                "labels",
+                labels.len() as f64,
+                "must be fewer than 2^32 - 1",
+            ));
+        }
+        let mut table = [u32::MAX; 256];
+        for (j, &l) in labels.iter().enumerate() {
+            if (0..256).contains(&l) {
+                table[l as usize] = j as u32;
+            }
+        }
+        Ok(Slots {
+            list: Some(labels),
+            n: labels.len(),
+            table,
+        })
+    }
+
+    #[inline(always)]
+    fn of(&self, v: i64) -> Option<usize> {
+        match self.list {
+            None => (0..self.n as i64).contains(&v).then_some(v as usize),
+            Some(list) => {
+                if (0..256).contains(&v) {
+                    let j = self.table[v as usize];
+                    (j != u32::MAX).then_some(j as usize)
+                } else {
+                    list.binary_search(&v).ok()
+                }
+            }
+        }
     }
 }
 
-/// `f64` scratch [`label_surface_distances`] needs: the most any one label needs.
+/// One pass over a label map: `f(slot, flat index in the walk's grid, code)` for every surface
+/// element of every measured label. Voxels where either map holds `ignore` are outside every
+/// mask. Voxels: the face-neighbour definition of [`walk_surface`] (code 0); surfels: the
+/// corners of the whole grid ([`walk_corners`]' codes), each corner once per label it bounds.
+fn label_pass<L: crate::Label>(
+    elements: Elements,
+    grid: Grid,
+    map: &[L],
+    other: &[L],
+    ignore: Option<i64>,
+    slots: &Slots,
+    mut f: impl FnMut(usize, usize, u8),
+) {
+    let [nx, ny, nz] = grid.dims;
+    let (sy, sz) = (nx, nx * ny);
+    let ign = |i: usize| ignore.is_some_and(|g| map[i].to_i64() == g || other[i].to_i64() == g);
+    if elements == Elements::Voxels {
+        let single = grid.dims == [1, 1, 1];
+        let mut i = 0;
+        for z in 0..nz {
+            for y in 0..ny {
+                if unmeasured_row(&map[i..i + nx], slots) {
+                    i += nx;
+                    continue;
+                }
+                for x in 0..nx {
+                    let v = map[i].to_i64();
+                    if let Some(j) = slots.of(v) {
+                        if !ign(i) {
+                            let out = |k: usize| map[k].to_i64() != v || ign(k);
+                            let s = single
+                                || (nx > 1 && (x == 0 || x + 1 == nx || out(i - 1) || out(i + 1)))
+                                || (ny > 1
+                                    && (y == 0 || y + 1 == ny || out(i - sy) || out(i + sy)))
+                                || (nz > 1
+                                    && (z == 0 || z + 1 == nz || out(i - sz) || out(i + sz)));
+                            if s {
+                                f(j, i, 0);
+                            }
+                        }
+                    }
+                    i += 1;
+                }
+            }
+        }
+        return;
+    }
+    let whole = Bounds {
+        lo: [0; 3],
+        hi: grid.dims,
+    };
+    let cd = corner_dims(grid, whole);
+    let three = nz > 1;
+    let rows = if three { 4 } else { 2 };
+    let full = full_code(grid);
+    // Voxels outside the image or ignored hold `none`, a value no measured label has (only
+    // measured labels get codes, so it may equal an unmeasured one).
+    let none = [i64::MIN, i64::MIN + 1, i64::MIN + 2]
+        .into_iter()
+        .find(|&v| slots.of(v).is_none())
+        .unwrap_or(i64::MIN);
+    let value = |i: usize| if ign(i) { none } else { map[i].to_i64() };
+    let mut k = 0;
+    for cz in 0..cd[2] {
+        for cy in 0..cd[1] {
+            // The flat index of voxel row r (offsets oy, oz) of this corner row, if in the image.
+            let mut base = [None::<usize>; 4];
+            for (r, b) in base.iter_mut().enumerate().take(rows) {
+                let (oy, oz) = if three { (r / 2, r % 2) } else { (r, 0) };
+                let vy = (cy + oy).checked_sub(1).filter(|&v| v < ny);
+                let vz = if three {
+                    (cz + oz).checked_sub(1).filter(|&v| v < nz)
+                } else {
+                    Some(0)
+                };
+                *b = vy.zip(vz).map(|(vy, vz)| nx * (vy + ny * vz));
+            }
+            // The values of voxel column `vx` (row r in entry r), `none` outside the image.
+            let column = |vx: Option<usize>| -> [i64; 4] {
+                let mut c = [none; 4];
+                if let Some(vx) = vx {
+                    for r in 0..rows {
+                        if let Some(b) = base[r] {
+                            c[r] = value(b + vx);
+                        }
+                    }
+                }
+                c
+            };
+            // Rows holding no measured label (background, mostly) bound no measured surface.
+            if base[..rows]
+                .iter()
+                .all(|b| b.is_none_or(|b| unmeasured_row(&map[b..b + nx], slots)))
+            {
+                k += cd[0];
+                continue;
+            }
+            // Whether a column's rows all hold one value: a corner between two such columns
+            // of the same value bounds no surface (most corners), tested in O(1).
+            let uniform = |c: &[i64; 4]| c[1..rows].iter().all(|&v| v == c[0]);
+            let mut prev = column(None);
+            let mut prev_uniform = true;
+            for cx in 0..cd[0] {
+                let cur = column((cx < nx).then_some(cx));
+                let cur_uniform = uniform(&cur);
+                if prev_uniform && cur_uniform && prev[0] == cur[0] {
+                    prev = cur;
+                    k += 1;
+                    continue;
+                }
+                prev_uniform = cur_uniform;
+                // Entry q < rows: the previous column's row q, bit 2·rows − 1 − q; entry
+                // rows + r: the current column's row r, bit rows − 1 − r ([`walk_corners`]).
+                let vals = [
+                    prev[0], prev[1], prev[2], prev[3], cur[0], cur[1], cur[2], cur[3],
+                ];
+                let vals = if three {
+                    vals
+                } else {
+                    [prev[0], prev[1], cur[0], cur[1], none, none, none, none]
+                };
+                let m = 2 * rows;
+                {
+                    for q in 0..m {
+                        let v = vals[q];
+                        if v == none || vals[..q].contains(&v) {
+                            continue;
+                        }
+                        let Some(j) = slots.of(v) else { continue };
+                        let mut code = 0u8;
+                        for (e, &w) in vals[..m].iter().enumerate() {
+                            code |= u8::from(w == v) << (m - 1 - e);
+                        }
+                        if code != full {
+                            f(j, k, code);
+                        }
+                    }
+                }
+                prev = cur;
+                k += 1;
+            }
+        }
+    }
+}
+
+/// `true` when a row of a map holds one value, not a measured label (so no voxel of it is in
+/// a measured mask). Compared branch-free, so it vectorizes.
+#[inline]
+fn unmeasured_row<L: crate::Label>(row: &[L], slots: &Slots) -> bool {
+    let v0 = row[0];
+    row.iter().fold(true, |a, &v| a & (v == v0)) && slots.of(v0.to_i64()).is_none()
+}
+
+/// Per-label surface counts (`[prediction's, reference's]` of each slot) into `counts`.
+fn label_counts_into<L: crate::Label>(
+    elements: Elements,
+    grid: Grid,
+    pred: &[L],
+    target: &[L],
+    ignore: Option<i64>,
+    slots: &Slots,
+    mut add: impl FnMut(usize, usize),
+) {
+    label_pass(elements, grid, pred, target, ignore, slots, |j, _, _| {
+        add(j, 0)
+    });
+    label_pass(elements, grid, target, pred, ignore, slots, |j, _, _| {
+        add(j, 1)
+    });
+}
+
+fn row(elements: Elements) -> usize {
+    match elements {
+        Elements::Voxels => VOXEL_ROW,
+        Elements::Surfels => SURFEL_ROW,
+    }
+}
+
+/// The scratch of the one-pass label functions: two counts per label, then every label's
+/// region (a row per surface element of either map).
+fn labels_scratch<L: crate::Label>(
+    elements: Elements,
+    grid: Grid,
+    pred: &[L],
+    target: &[L],
+    ignore: Option<i64>,
+    slots: &Slots,
+) -> usize {
+    let mut total = 0;
+    label_counts_into(elements, grid, pred, target, ignore, slots, |_, _| {
+        total += 1
+    });
+    2 * slots.n + row(elements) * total
+}
+
+/// Surface distances of every measured label of two label maps in two passes over each map
+/// (one to count, one to collect), whatever the number of labels; see [`label_pass`].
+#[allow(clippy::too_many_arguments)]
+fn labels_distances<L: crate::Label>(
+    elements: Elements,
+    grid: Grid,
+    pred: &[L],
+    target: &[L],
+    ignore: Option<i64>,
+    slots: &Slots,
+    percentile: f64,
+    tolerances: &[f64],
+    scratch: &mut [f64],
+    out: &mut [Surfaces],
+) -> Result<()> {
+    check_len(Operand::Prediction, grid.voxels(), pred.len())?;
+    check_len(Operand::Labels, grid.voxels(), target.len())?;
+    check_len(Operand::Output, slots.n, out.len())?;
+    check_len(Operand::Output, slots.n, tolerances.len())?;
+    for &t in tolerances {
+        check_args(grid, None, percentile, t)?;
+    }
+    check_args(grid, None, percentile, 0.0)?;
+    let l = slots.n;
+    if scratch.len() < 2 * l {
+        return Err(DiceError::LengthMismatch {
+            operand: Operand::Output,
+            expected: 2 * l,
+            found: scratch.len(),
+        });
+    }
+    let (head, body) = scratch.split_at_mut(2 * l);
+    head.iter_mut().for_each(|v| *v = 0.0);
+    label_counts_into(elements, grid, pred, target, ignore, slots, |j, side| {
+        head[2 * j + side] += 1.0
+    });
+    let rw = row(elements);
+    let need = 2 * l + rw * head.iter().map(|&c| c as usize).sum::<usize>();
+    if 2 * l + body.len() < need {
+        return Err(DiceError::LengthMismatch {
+            operand: Operand::Output,
+            expected: need,
+            found: 2 * l + body.len(),
+        });
+    }
+    // Region of slot j: [reference's points | prediction's points | distances]; the head
+    // becomes the write cursors (the counts are recomputed from them after the pass).
+    let width = if elements == Elements::Voxels { 3 } else { 4 };
+    let mut start = 0usize;
+    for j in 0..l {
+        let (np, nt) = (head[2 * j] as usize, head[2 * j + 1] as usize);
+        head[2 * j] = (start + width * nt) as f64; // prediction's cursor
+        head[2 * j + 1] = start as f64; // reference's cursor
+        start += rw * (np + nt);
+    }
+    let (areas, w3) = (code_areas(grid), grid.dims);
+    let cd = corner_dims(
+        grid,
+        Bounds {
+            lo: [0; 3],
+            hi: grid.dims,
+        },
+    );
+    let mut put = |head: &mut [f64], j: usize, side: usize, k: usize, code: u8| {
+        let at = head[2 * j + side] as usize;
+        if elements == Elements::Voxels {
+            body[at..at + 3].copy_from_slice(&coords(k, w3));
+        } else {
+            let [x, y, z] = coords(k, cd);
+            body[at..at + 4].copy_from_slice(&[x, y, z, areas[code as usize]]);
+        }
+        head[2 * j + side] = (at + width) as f64;
+    };
+    label_pass(elements, grid, pred, target, ignore, slots, |j, k, c| {
+        put(head, j, 0, k, c)
+    });
+    label_pass(elements, grid, target, pred, ignore, slots, |j, k, c| {
+        put(head, j, 1, k, c)
+    });
+    let mut start = 0usize;
+    for (j, o) in out.iter_mut().enumerate() {
+        // The cursors ended at each list's end.
+        let nt = (head[2 * j + 1] as usize - start) / width;
+        let np = (head[2 * j] as usize - start - width * nt) / width;
+        let region = &mut body[start..start + rw * (np + nt)];
+        start += rw * (np + nt);
+        *o = match which_empty(np, nt) {
+            Some(e) => e,
+            None if elements == Elements::Voxels => {
+                finish_voxels(grid, region, np, nt, percentile, tolerances[j])
+            }
+            None => finish_surfels(grid, region, np, nt, percentile, tolerances[j]),
+        };
+    }
+    Ok(())
+}
+
+/// `f64` scratch [`label_surface_distances`] needs: two per label and a row per surface
+/// element of every label (four per voxel, six per surfel).
 ///
 /// Errors: lengths differ from the grid.
 pub fn label_scratch_len<L: crate::Label>(
@@ -1127,21 +1602,20 @@ pub fn label_scratch_len<L: crate::Label>(
 ) -> Result<usize> {
     check_len(Operand::Prediction, grid.voxels(), pred.len())?;
     check_len(Operand::Labels, grid.voxels(), target.len())?;
-    let mut need = 0;
-    for l in 0..labels {
-        let (p, g) = (
-            label_mask(pred, target, l as i64, ignore),
-            label_mask(target, pred, l as i64, ignore),
-        );
-        let b = union(bounds_of(grid, &p), bounds_of(grid, &g));
-        need = need.max(scratch_len_for(elements, grid, b, &p, &g));
-    }
-    Ok(need)
+    Ok(labels_scratch(
+        elements,
+        grid,
+        pred,
+        target,
+        ignore,
+        &Slots::range(labels),
+    ))
 }
 
 /// Surface distances of every label `0..out.len()` of two label maps (voxels holding `ignore`
-/// in either map are outside every mask), with one NSD tolerance per label. Each label is
-/// measured within its box (labels at or above `out.len()` are not measured).
+/// in either map are outside every mask), with one NSD tolerance per label (labels at or above
+/// `out.len()` are not measured). All labels in two passes over each map, so the cost follows
+/// the volume once and the surfaces, not labels × volume.
 ///
 /// Errors: lengths, `tolerances` not one per label, a percentile or tolerance out of range,
 /// scratch shorter than [`label_scratch_len`].
@@ -1157,18 +1631,54 @@ pub fn label_surface_distances<L: crate::Label>(
     scratch: &mut [f64],
     out: &mut [Surfaces],
 ) -> Result<()> {
+    let slots = Slots::range(out.len());
+    labels_distances(
+        elements, grid, pred, target, ignore, &slots, percentile, tolerances, scratch, out,
+    )
+}
+
+/// [`label_scratch_len`] for the labels `labels` (strictly increasing, any `i64`).
+///
+/// Errors: lengths differ from the grid, labels not strictly increasing.
+pub fn labels_scratch_len<L: crate::Label>(
+    elements: Elements,
+    grid: Grid,
+    pred: &[L],
+    target: &[L],
+    ignore: Option<i64>,
+    labels: &[i64],
+) -> Result<usize> {
     check_len(Operand::Prediction, grid.voxels(), pred.len())?;
     check_len(Operand::Labels, grid.voxels(), target.len())?;
-    check_len(Operand::Output, out.len(), tolerances.len())?;
-    for (l, (o, &tol)) in out.iter_mut().zip(tolerances).enumerate() {
-        let (p, g) = (
-            label_mask(pred, target, l as i64, ignore),
-            label_mask(target, pred, l as i64, ignore),
-        );
-        let b = union(bounds_of(grid, &p), bounds_of(grid, &g));
-        *o = distances_for(elements, grid, b, &p, &g, percentile, tol, scratch)?;
-    }
-    Ok(())
+    Ok(labels_scratch(
+        elements,
+        grid,
+        pred,
+        target,
+        ignore,
+        &Slots::list(labels)?,
+    ))
+}
+
+/// [`label_surface_distances`] for the labels `labels` (strictly increasing, any `i64`):
+/// `out[j]` and `tolerances[j]` are those of `labels[j]`. Scratch: [`labels_scratch_len`].
+#[allow(clippy::too_many_arguments)]
+pub fn labels_surface_distances<L: crate::Label>(
+    elements: Elements,
+    grid: Grid,
+    pred: &[L],
+    target: &[L],
+    ignore: Option<i64>,
+    labels: &[i64],
+    percentile: f64,
+    tolerances: &[f64],
+    scratch: &mut [f64],
+    out: &mut [Surfaces],
+) -> Result<()> {
+    let slots = Slots::list(labels)?;
+    labels_distances(
+        elements, grid, pred, target, ignore, &slots, percentile, tolerances, scratch, out,
+    )
 }
 
 /// What a surface is made of.
@@ -1241,8 +1751,8 @@ fn code_areas(grid: Grid) -> [f64; 256] {
     t
 }
 
-/// `f64` scratch [`distances_for`] needs: the box's voxels (voxels) or corners (surfels), both
-/// surfaces' elements (twice that for surfels: a distance and an area each) and one line.
+/// `f64` scratch [`distances_for`] needs: [`scratch_len_in`]'s for voxels; for surfels, six
+/// per surfel of either mask (its corner's coordinates and area, its distance and area).
 pub fn scratch_len_for(
     elements: Elements,
     grid: Grid,
@@ -1254,10 +1764,7 @@ pub fn scratch_len_for(
         (_, None) => 0,
         (Elements::Voxels, b) => scratch_len_in(grid, b, pred, target),
         (Elements::Surfels, Some(b)) => {
-            let cd = corner_dims(grid, b);
-            let n = cd[0] * cd[1] * cd[2];
-            n + 2 * (count_surfels(grid, b, pred) + count_surfels(grid, b, target))
-                + line_scratch_len(cd)
+            SURFEL_ROW * (count_surfels(grid, b, pred) + count_surfels(grid, b, target))
         }
     }
 }
@@ -1351,43 +1858,6 @@ fn area_percentile(v: &[[f64; 2]], total: f64, q: f64) -> f64 {
     v[v.len() - 1][0]
 }
 
-/// Marks the corners of box `b` on the surface of `inside` with 0 and every other corner with
-/// `∞` (the input of [`transform_box`]); returns the number of surface corners.
-fn mark_surface(grid: Grid, b: Bounds, inside: &impl Fn(usize) -> bool, edt: &mut [f64]) -> usize {
-    let full = full_code(grid);
-    let mut n = 0;
-    walk_corners(grid, b, inside, |k, c| {
-        let on = c != 0 && c != full;
-        n += usize::from(on);
-        edt[k] = if on { 0.0 } else { f64::INFINITY };
-    });
-    n
-}
-
-/// Writes `(distance, area)` for each surface corner of `inside` (the square root of the
-/// transformed `edt` there, the area of its code) into `out` as far as it has room; returns the
-/// number of surface corners.
-fn gather_distances(
-    grid: Grid,
-    b: Bounds,
-    inside: &impl Fn(usize) -> bool,
-    edt: &[f64],
-    out: &mut [f64],
-) -> usize {
-    let (areas, full) = (code_areas(grid), full_code(grid));
-    let mut n = 0;
-    walk_corners(grid, b, inside, |k, c| {
-        if c != 0 && c != full {
-            if let Some(slot) = out.get_mut(2 * n..2 * n + 2) {
-                slot[0] = libm::sqrt(edt[k]);
-                slot[1] = areas[c as usize];
-            }
-            n += 1;
-        }
-    });
-    n
-}
-
 /// Surface distances of two masks with the surface made of `elements`; see
 /// [`surface_distances_in`] for the arguments.
 ///
@@ -1410,42 +1880,73 @@ pub fn distances_for(
         return Ok(Surfaces::BothEmpty);
     };
     let cd = corner_dims(grid, b);
-    let nc = cd[0] * cd[1] * cd[2];
-    let fixed = nc + line_scratch_len(cd);
-    let too_small = |found: usize, np: usize, nt: usize| DiceError::LengthMismatch {
-        operand: Operand::Output,
-        expected: fixed + 2 * (np + nt),
-        found,
+    let (areas, full) = (code_areas(grid), full_code(grid));
+    // Each surface's surfels as (corner coordinates, area) rows: the reference's from the start
+    // of the scratch, the prediction's after them, as far as there is room (counted either way).
+    let mut collect = |inside: &dyn Fn(usize) -> bool, at: usize| -> usize {
+        let mut n = 0;
+        walk_corners(grid, b, &inside, |k, c| {
+            if c != 0 && c != full {
+                if let Some(slot) = scratch.get_mut(at + 4 * n..at + 4 * n + 4) {
+                    let [x, y, z] = coords(k, cd);
+                    slot.copy_from_slice(&[x, y, z, areas[c as usize]]);
+                }
+                n += 1;
+            }
+        });
+        n
     };
-    if scratch.len() < fixed {
-        let (np, nt) = (count_surfels(grid, b, pred), count_surfels(grid, b, target));
-        return match which_empty(np, nt) {
-            Some(empty) => Ok(empty),
-            None => Err(too_small(scratch.len(), np, nt)),
-        };
-    }
-    let found = scratch.len();
-    let (edt, rest) = scratch.split_at_mut(nc);
-    let (line, pairs) = rest.split_at_mut(line_scratch_len(cd));
-    // The surfels are counted by the walks that use them (no counting walks): the distances
-    // from the prediction's surfels are written first, as far as the scratch has room.
-    let nt = mark_surface(grid, b, target, edt);
+    let nt = collect(target, 0);
     if nt == 0 {
         let np = count_surfels(grid, b, pred);
         return Ok(which_empty(np, 0).unwrap_or(Surfaces::ReferenceEmpty));
     }
-    transform_box(cd, grid.spacing, edt, line);
-    let np = gather_distances(grid, b, pred, edt, pairs);
+    let np = collect(pred, 4 * nt);
     if np == 0 {
         return Ok(Surfaces::PredictionEmpty);
     }
-    if pairs.len() < 2 * (np + nt) {
-        return Err(too_small(found, np, nt));
+    let need = SURFEL_ROW * (np + nt);
+    if scratch.len() < need {
+        return Err(DiceError::LengthMismatch {
+            operand: Operand::Output,
+            expected: need,
+            found: scratch.len(),
+        });
     }
-    let (dp, dt) = pairs[..2 * (np + nt)].split_at_mut(2 * np);
-    mark_surface(grid, b, pred, edt);
-    transform_box(cd, grid.spacing, edt, line);
-    gather_distances(grid, b, target, edt, dt);
+    Ok(finish_surfels(
+        grid,
+        &mut scratch[..need],
+        np,
+        nt,
+        percentile,
+        tolerance,
+    ))
+}
+
+/// The statistics of one label from its region of the scratch, `[reference's (coordinates,
+/// area) rows (4·nt) | prediction's (4·np) | room for (distance, area) pairs (2·(np + nt))]`,
+/// both `np, nt > 0`.
+fn finish_surfels(
+    grid: Grid,
+    region: &mut [f64],
+    np: usize,
+    nt: usize,
+    percentile: f64,
+    tolerance: f64,
+) -> Surfaces {
+    let (t, rest) = region.split_at_mut(4 * nt);
+    let (p, rest) = rest.split_at_mut(4 * np);
+    let (dp, rest) = rest.split_at_mut(2 * np);
+    let dt = &mut rest[..2 * nt];
+    let (t, p) = (t.as_chunks_mut::<4>().0, p.as_chunks_mut::<4>().0);
+    nearest_distances(grid, t, p, |j, v| {
+        dp[2 * j] = v;
+        dp[2 * j + 1] = p[j][3];
+    });
+    nearest_distances(grid, p, t, |j, v| {
+        dt[2 * j] = v;
+        dt[2 * j + 1] = t[j][3];
+    });
     let (dp, dt) = (dp.as_chunks_mut::<2>().0, dt.as_chunks_mut::<2>().0);
     let by_pair = |a: &[f64; 2], b: &[f64; 2]| a[0].total_cmp(&b[0]).then(a[1].total_cmp(&b[1]));
     dp.sort_unstable_by(by_pair);
@@ -1479,7 +1980,7 @@ pub fn distances_for(
             }
         }
     };
-    Ok(Surfaces::Distances(SurfaceDistances {
+    Surfaces::Distances(SurfaceDistances {
         pred_surface: np as u64,
         ref_surface: nt as u64,
         max_pred_to_ref: dp[np - 1][0],
@@ -1495,5 +1996,5 @@ pub fn distances_for(
         ref_area: at,
         pred_area_within: within(dp),
         ref_area_within: within(dt),
-    }))
+    })
 }

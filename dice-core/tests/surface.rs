@@ -403,6 +403,92 @@ fn every_label_of_two_maps() {
     .is_err());
 }
 
+/// The one-pass label functions equal each label measured on its own (`distances_for` with the
+/// label's predicates), field for field, for voxels and surfels, in 2-D and anisotropic 3-D,
+/// with an ignore label, labels above 255 (a binary search), a label absent from one map or
+/// both, and false-positive islands far from the objects (which make each label's box the
+/// whole image).
+#[test]
+fn labels_in_one_pass_equal_each_label_alone() {
+    use surface::Elements;
+    for (dims, spacing) in [
+        ([23, 19, 1], [0.8, 1.3, 1.0]),
+        ([17, 13, 9], [0.7, 0.9, 2.5]),
+    ] {
+        let grid = Grid::new(dims, spacing).unwrap();
+        let n = grid.voxels();
+        let mut next = xorshift(11 + dims[2] as u64);
+        // Blocky objects, a noisy copy, islands, an ignore label.
+        let labels_in = [0i64, 3, 300, 7000];
+        let mut g: Vec<i64> = (0..n)
+            .map(|i| {
+                let (x, y) = (i % dims[0], (i / dims[0]) % dims[1]);
+                labels_in[(x / 6 + y / 5) % 4]
+            })
+            .collect();
+        let mut p = g.clone();
+        for v in p.iter_mut() {
+            if next().is_multiple_of(9) {
+                *v = labels_in[(next() % 4) as usize];
+            }
+        }
+        // A band of background rows (skipped whole by the passes), an island inside it.
+        for i in 0..n {
+            if (i / dims[0]) % dims[1] < 4 {
+                g[i] = 0;
+                p[i] = 0;
+            }
+        }
+        p[dims[0] + 2] = 7000;
+        p[0] = 300;
+        p[n - 1] = 3;
+        g[5] = -1;
+        p[n / 2] = -1;
+        let ignore = Some(-1);
+        // 42 occurs nowhere; 7000 in both; 5 in neither.
+        let labels = [3i64, 5, 42, 300, 7000];
+        let tol = [1.0, 0.5, 2.0, 1.5, 0.0];
+        for el in [Elements::Voxels, Elements::Surfels] {
+            let need = surface::labels_scratch_len(el, grid, &p, &g, ignore, &labels).unwrap();
+            let mut scratch = vec![0.0; need];
+            let mut out = [Surfaces::BothEmpty; 5];
+            surface::labels_surface_distances(
+                el,
+                grid,
+                &p,
+                &g,
+                ignore,
+                &labels,
+                95.0,
+                &tol,
+                &mut scratch,
+                &mut out,
+            )
+            .unwrap();
+            for (j, &l) in labels.iter().enumerate() {
+                let keep = |i: usize| p[i] != -1 && g[i] != -1;
+                let pm = |i: usize| p[i] == l && keep(i);
+                let gm = |i: usize| g[i] == l && keep(i);
+                let b = surface::union(surface::bounds_of(grid, pm), surface::bounds_of(grid, gm));
+                let mut s = vec![0.0; surface::scratch_len_for(el, grid, b, &pm, &gm)];
+                let want =
+                    surface::distances_for(el, grid, b, &pm, &gm, 95.0, tol[j], &mut s).unwrap();
+                assert_eq!(out[j], want, "{dims:?} {el:?} label {l}");
+            }
+            // Scratch one short is an error, not a wrong number.
+            let mut short = vec![0.0; need - 1];
+            assert!(surface::labels_surface_distances(
+                el, grid, &p, &g, ignore, &labels, 95.0, &tol, &mut short, &mut out,
+            )
+            .is_err());
+        }
+        // Labels out of order are refused.
+        assert!(
+            surface::labels_scratch_len(Elements::Voxels, grid, &p, &g, ignore, &[5, 3]).is_err()
+        );
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(150))]
 
@@ -497,10 +583,11 @@ proptest! {
         let t: Vec<u8> = (0..n).map(|_| u8::from(next().is_multiple_of(3))).collect();
         let norm = if chess { Norm::Chessboard } else { Norm::Taxicab };
         let bounds = surface::bounds_of(grid, |i| p[i] != 0 || t[i] != 0);
-        let mut scratch = vec![0.0; surface::scratch_len(grid, &p, &t).unwrap()];
+        let mut scratch = vec![0.0; surface::scratch_len_in_norm(grid, bounds, &|i| p[i] != 0, &|i| t[i] != 0, norm)];
         let got = surface::surface_distances_in_norm(
             grid, bounds, &|i| p[i] != 0, &|i| t[i] != 0, 95.0, 1.0, norm, &mut scratch,
         ).unwrap();
+        let mut scratch = vec![0.0; surface::scratch_len(grid, &p, &t).unwrap()];
         let euclid = surface::surface_distances(grid, &p, &t, 95.0, 1.0, &mut scratch).unwrap();
         // The surfaces are the Euclidean run's; only the distances between them change.
         if let (Surfaces::Distances(d), Surfaces::Distances(e)) = (got, euclid) {
@@ -533,8 +620,12 @@ fn shifted_spheres_as_monai_measures_them() {
     };
     let (p, t) = (sphere(20.0), sphere(19.0));
     let bounds = surface::bounds_of(grid, |i| p[i] != 0 || t[i] != 0);
-    let mut scratch = vec![0.0; surface::scratch_len(grid, &p, &t).unwrap()];
     for (norm, want) in [(Norm::Chessboard, 1.0), (Norm::Taxicab, 3.0)] {
+        let mut scratch =
+            vec![
+                0.0;
+                surface::scratch_len_in_norm(grid, bounds, &|i| p[i] != 0, &|i| t[i] != 0, norm)
+            ];
         let Surfaces::Distances(d) = surface::surface_distances_in_norm(
             grid,
             bounds,

@@ -140,7 +140,8 @@ fn by_norm<L: Label>(
             let in_p = |i: usize| p[i].to_i64() == l && !ignored(i);
             let in_t = |i: usize| t[i].to_i64() == l && !ignored(i);
             let bounds = surface::bounds_of(grid, |i| in_p(i) || in_t(i));
-            let mut scratch = vec![0.0; surface::scratch_len_in(grid, bounds, &in_p, &in_t)];
+            let mut scratch =
+                vec![0.0; surface::scratch_len_in_norm(grid, bounds, &in_p, &in_t, args.norm)];
             surface::surface_distances_in_norm(
                 grid,
                 bounds,
