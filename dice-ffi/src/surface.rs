@@ -363,9 +363,10 @@ pub unsafe extern "C" fn dice_surface_distances(
 
 /// Surface distances of every label `0..labels` of two label maps of `label_type` (voxels
 /// holding the ignore label in either map are outside every mask), with one NSD tolerance per
-/// label (`tolerances`, `labels` of them) into `out` (`labels` of them). The scratch is
-/// allocated here, fallibly: the largest any one label needs (its box, its surfaces, a line),
-/// released before returning; ::DICE_STATUS_OUT_OF_MEMORY when it cannot be had.
+/// label (`tolerances`, `labels` of them) into `out` (`labels` of them), every label in one
+/// pass over each map. The scratch is allocated here, fallibly: every label's surface
+/// elements (four doubles per voxel, six per surfel), released before returning;
+/// ::DICE_STATUS_OUT_OF_MEMORY when it cannot be had.
 ///
 /// # Safety
 /// `pred` and `target` valid for `len` elements of `label_type`, `tolerances` for `labels`
