@@ -869,9 +869,57 @@ fn voxel_statistics(
     }
 }
 
-/// The Euclidean voxel-surface distances: each surface's voxels collected in one walk, the
-/// other surface's nearest voxel found in a k-d tree of them. Scratch: [`scratch_len_in`].
-fn voxel_distances_euclidean(
+/// Writes surface element `k` (flat in the walk's grid of `dims`, neighbour code `code`) as a
+/// row of its kind at `out`: voxels `[x, y, z]`, surfels `[x, y, z, area]`.
+#[inline]
+fn write_row(elements: Elements, out: &mut [f64], k: usize, dims: [usize; 3], area: f64) {
+    let [x, y, z] = coords(k, dims);
+    match elements {
+        Elements::Voxels => out[..3].copy_from_slice(&[x, y, z]),
+        Elements::Surfels => out[..4].copy_from_slice(&[x, y, z, area]),
+    }
+}
+
+/// Coordinates (and area) per element in the collected rows.
+fn width(elements: Elements) -> usize {
+    match elements {
+        Elements::Voxels => 3,
+        Elements::Surfels => 4,
+    }
+}
+
+/// `f(k, code)` for every surface element of `inside` in box `b`: boundary voxels (code 0) or
+/// surfels (their corner's neighbour code), `k` flat in the box or its corner grid.
+fn walk_elements(
+    elements: Elements,
+    grid: Grid,
+    b: Bounds,
+    inside: &impl Fn(usize) -> bool,
+    mut f: impl FnMut(usize, u8),
+) {
+    match elements {
+        Elements::Voxels => walk_surface(grid, b, inside, |k, s| {
+            if s {
+                f(k, 0)
+            }
+        }),
+        Elements::Surfels => {
+            let full = full_code(grid);
+            walk_corners(grid, b, inside, |k, c| {
+                if c != 0 && c != full {
+                    f(k, c)
+                }
+            })
+        }
+    }
+}
+
+/// The Euclidean distances between two masks' surfaces: each surface's elements collected in
+/// one walk, the other surface's nearest element found in a k-d tree of them. Scratch:
+/// [`scratch_len_for`].
+#[allow(clippy::too_many_arguments)]
+fn mask_distances(
+    elements: Elements,
     grid: Grid,
     b: Bounds,
     pred: &impl Fn(usize) -> bool,
@@ -880,30 +928,34 @@ fn voxel_distances_euclidean(
     tolerance: f64,
     scratch: &mut [f64],
 ) -> Result<Surfaces> {
-    let d = b.dims();
-    // The reference's surface voxels from the start of the scratch, the prediction's after
-    // them, as far as there is room (counted either way).
+    let dims = match elements {
+        Elements::Voxels => b.dims(),
+        Elements::Surfels => corner_dims(grid, b),
+    };
+    let (areas, w) = (code_areas(grid), width(elements));
+    // The reference's rows from the start of the scratch, the prediction's after them, as far
+    // as there is room (counted either way).
     let mut collect = |inside: &dyn Fn(usize) -> bool, at: usize| -> usize {
         let mut n = 0;
-        walk_surface(grid, b, &inside, |k, s| {
-            if s {
-                if let Some(slot) = scratch.get_mut(at + 3 * n..at + 3 * n + 3) {
-                    slot.copy_from_slice(&coords(k, d));
-                }
-                n += 1;
+        walk_elements(elements, grid, b, &inside, |k, c| {
+            if let Some(slot) = scratch.get_mut(at + w * n..at + w * n + w) {
+                write_row(elements, slot, k, dims, areas[c as usize]);
             }
+            n += 1;
         });
         n
     };
     let nt = collect(target, 0);
     if nt == 0 {
-        return Ok(which_empty(count_surface(grid, b, pred), 0).unwrap_or(Surfaces::ReferenceEmpty));
+        let mut np = 0;
+        walk_elements(elements, grid, b, pred, |_, _| np += 1);
+        return Ok(which_empty(np, 0).unwrap_or(Surfaces::ReferenceEmpty));
     }
-    let np = collect(pred, 3 * nt);
+    let np = collect(pred, w * nt);
     if np == 0 {
         return Ok(Surfaces::PredictionEmpty);
     }
-    let need = VOXEL_ROW * (np + nt);
+    let need = row(elements) * (np + nt);
     if scratch.len() < need {
         return Err(DiceError::LengthMismatch {
             operand: Operand::Output,
@@ -911,14 +963,11 @@ fn voxel_distances_euclidean(
             found: scratch.len(),
         });
     }
-    Ok(finish_voxels(
-        grid,
-        &mut scratch[..need],
-        np,
-        nt,
-        percentile,
-        tolerance,
-    ))
+    let region = &mut scratch[..need];
+    Ok(match elements {
+        Elements::Voxels => finish_voxels(grid, region, np, nt, percentile, tolerance),
+        Elements::Surfels => finish_surfels(grid, region, np, nt, percentile, tolerance),
+    })
 }
 
 /// The statistics of one label from its region of the scratch, `[reference's coordinates
@@ -1074,7 +1123,16 @@ pub fn surface_distances_in_norm(
         return Ok(Surfaces::BothEmpty);
     };
     if norm == Norm::Euclidean {
-        return voxel_distances_euclidean(grid, b, pred, target, percentile, tolerance, scratch);
+        return mask_distances(
+            Elements::Voxels,
+            grid,
+            b,
+            pred,
+            target,
+            percentile,
+            tolerance,
+            scratch,
+        );
     }
     let (np, nt) = (count_surface(grid, b, pred), count_surface(grid, b, target));
     if let Some(empty) = which_empty(np, nt) {
@@ -1538,7 +1596,7 @@ fn labels_distances<L: crate::Label>(
     }
     // Region of slot j: [reference's points | prediction's points | distances]; the head
     // becomes the write cursors (the counts are recomputed from them after the pass).
-    let width = if elements == Elements::Voxels { 3 } else { 4 };
+    let width = width(elements);
     let mut start = 0usize;
     for j in 0..l {
         let (np, nt) = (head[2 * j] as usize, head[2 * j + 1] as usize);
@@ -1546,22 +1604,24 @@ fn labels_distances<L: crate::Label>(
         head[2 * j + 1] = start as f64; // reference's cursor
         start += rw * (np + nt);
     }
-    let (areas, w3) = (code_areas(grid), grid.dims);
-    let cd = corner_dims(
-        grid,
-        Bounds {
-            lo: [0; 3],
-            hi: grid.dims,
-        },
-    );
+    let areas = code_areas(grid);
+    let whole = Bounds {
+        lo: [0; 3],
+        hi: grid.dims,
+    };
+    let dims = match elements {
+        Elements::Voxels => grid.dims,
+        Elements::Surfels => corner_dims(grid, whole),
+    };
     let mut put = |head: &mut [f64], j: usize, side: usize, k: usize, code: u8| {
         let at = head[2 * j + side] as usize;
-        if elements == Elements::Voxels {
-            body[at..at + 3].copy_from_slice(&coords(k, w3));
-        } else {
-            let [x, y, z] = coords(k, cd);
-            body[at..at + 4].copy_from_slice(&[x, y, z, areas[code as usize]]);
-        }
+        write_row(
+            elements,
+            &mut body[at..at + width],
+            k,
+            dims,
+            areas[code as usize],
+        );
         head[2 * j + side] = (at + width) as f64;
     };
     label_pass(elements, grid, pred, target, ignore, slots, |j, k, c| {
@@ -1879,48 +1939,9 @@ pub fn distances_for(
     let Some(b) = check_args(grid, bounds, percentile, tolerance)? else {
         return Ok(Surfaces::BothEmpty);
     };
-    let cd = corner_dims(grid, b);
-    let (areas, full) = (code_areas(grid), full_code(grid));
-    // Each surface's surfels as (corner coordinates, area) rows: the reference's from the start
-    // of the scratch, the prediction's after them, as far as there is room (counted either way).
-    let mut collect = |inside: &dyn Fn(usize) -> bool, at: usize| -> usize {
-        let mut n = 0;
-        walk_corners(grid, b, &inside, |k, c| {
-            if c != 0 && c != full {
-                if let Some(slot) = scratch.get_mut(at + 4 * n..at + 4 * n + 4) {
-                    let [x, y, z] = coords(k, cd);
-                    slot.copy_from_slice(&[x, y, z, areas[c as usize]]);
-                }
-                n += 1;
-            }
-        });
-        n
-    };
-    let nt = collect(target, 0);
-    if nt == 0 {
-        let np = count_surfels(grid, b, pred);
-        return Ok(which_empty(np, 0).unwrap_or(Surfaces::ReferenceEmpty));
-    }
-    let np = collect(pred, 4 * nt);
-    if np == 0 {
-        return Ok(Surfaces::PredictionEmpty);
-    }
-    let need = SURFEL_ROW * (np + nt);
-    if scratch.len() < need {
-        return Err(DiceError::LengthMismatch {
-            operand: Operand::Output,
-            expected: need,
-            found: scratch.len(),
-        });
-    }
-    Ok(finish_surfels(
-        grid,
-        &mut scratch[..need],
-        np,
-        nt,
-        percentile,
-        tolerance,
-    ))
+    mask_distances(
+        elements, grid, b, pred, target, percentile, tolerance, scratch,
+    )
 }
 
 /// The statistics of one label from its region of the scratch, `[reference's (coordinates,
