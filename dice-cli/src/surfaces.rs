@@ -304,13 +304,15 @@ fn compute_label_maps(
         return Ok(None);
     };
     // dice-core takes the labels strictly increasing: measure them sorted, report in order.
-    let mut sorted: Vec<i64> = labels.to_vec();
-    sorted.sort_unstable();
-    sorted.dedup();
-    let tol: Vec<f64> = sorted
+    // A label's tolerance depends on the label only, so duplicates agree.
+    let mut pairs: Vec<(i64, f64)> = labels
         .iter()
-        .map(|l| tolerances[labels.iter().position(|x| x == l).unwrap_or(0)])
+        .copied()
+        .zip(tolerances.iter().copied())
         .collect();
+    pairs.sort_unstable_by_key(|p| p.0);
+    pairs.dedup_by_key(|p| p.0);
+    let (sorted, tol): (Vec<i64>, Vec<f64>) = pairs.into_iter().unzip();
     let mut found = vec![Surfaces::BothEmpty; sorted.len()];
     #[allow(clippy::too_many_arguments)]
     fn run<L: Label>(
