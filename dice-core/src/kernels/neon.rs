@@ -398,15 +398,8 @@ unsafe fn label_counts<const IGN: bool>(
         }
         i += 16 * vectors;
     }
-    for (o, l) in out.iter_mut().zip(&local) {
-        o.tp += l.both;
-        o.fp += l.pred - l.both;
-        o.fn_ += l.target - l.both;
-    }
     let ignore = if IGN { Some(ignore as i64) } else { None };
-    let tail =
-        portable::label_counts(&pred[i..], &target[i..], ignore, out).map_err(|b| b.shift(i))?;
-    Ok(counted + tail)
+    portable::finish_label_counts(out, &local, pred, target, i, ignore, counted)
 }
 
 #[cfg(test)]

@@ -302,6 +302,32 @@ pub fn label_counts<L: Label>(
     Ok(counted)
 }
 
+/// The end of a SIMD per-label count: adds the per-label counts of the vector part (`local`,
+/// as both/pred/target) to `out` as TP/FP/FN, counts the voxels from `from` on with
+/// [`label_counts`], and returns every counted voxel (`counted` from the vector part).
+#[cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "aarch64", target_feature = "neon")
+))]
+pub(crate) fn finish_label_counts(
+    out: &mut [Confusion],
+    local: &[Counts],
+    pred: &[u8],
+    target: &[u8],
+    from: usize,
+    ignore: Option<i64>,
+    counted: u64,
+) -> Result<u64, Bad> {
+    for (o, l) in out.iter_mut().zip(local) {
+        o.tp += l.both;
+        o.fp += l.pred - l.both;
+        o.fn_ += l.target - l.both;
+    }
+    let tail =
+        label_counts(&pred[from..], &target[from..], ignore, out).map_err(|b| b.shift(from))?;
+    Ok(counted + tail)
+}
+
 /// Channels of one softmax tile (voxels processed together per channel pass).
 pub const SOFTMAX_TILE: usize = 256;
 

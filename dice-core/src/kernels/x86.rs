@@ -850,14 +850,7 @@ unsafe fn label_counts_512(
         counted += valid.count_ones() as u64;
         i += 64;
     }
-    for (o, l) in out.iter_mut().zip(&local) {
-        o.tp += l.both;
-        o.fp += l.pred - l.both;
-        o.fn_ += l.target - l.both;
-    }
-    let tail = portable::label_counts(&pred[i..], &target[i..], ignore.map(i64::from), out)
-        .map_err(|b| b.shift(i))?;
-    Ok(counted + tail)
+    portable::finish_label_counts(out, &local, pred, target, i, ignore.map(i64::from), counted)
 }
 
 // ---------------------------------------------------------------------------------------------
